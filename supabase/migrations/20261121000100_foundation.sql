@@ -1,0 +1,179 @@
+-- Foundation: the private schema, operator settings, the state-machine engine and shared triggers.
+--
+-- `private` is never exposed through the Data API. It holds secrets, infrastructure tables and
+-- the security-definer functions that perform privileged steps. API roles get USAGE so that our
+-- edge functions (running as the request's principal) can call the few functions granted to them;
+-- no table in `private` is granted to anon or authenticated.
+create schema if not exists private;
+revoke all on schema private from public;
+grant usage on schema private to authenticated, service_role;
+
+-- Functions are executable by PUBLIC by default in Postgres; in `private` nothing is, unless
+-- granted explicitly below or in later migrations.
+alter default privileges in schema private revoke execute on functions from public;
+
+-- ---------------------------------------------------------------------------------------------
+-- Operator settings: tunables read by triggers and cron functions (change with an UPDATE, no
+-- migration needed).
+create table private.settings (
+  key text primary key,
+  value numeric not null,
+  description text not null
+);
+alter table private.settings enable row level security;
+
+insert into private.settings (key, value, description) values
+  ('session_stale_multiplier', 3, 'A session with no ping for this many ping intervals becomes stale'),
+  ('session_default_ping_interval_seconds', 30, 'Ping interval handed to a connecting EA'),
+  ('account_retry_max_attempts', 5, 'Errored accounts are retried automatically up to this many times'),
+  ('account_retry_base_seconds', 60, 'First retry delay; doubles on each further error'),
+  ('account_retry_max_delay_seconds', 3600, 'Upper bound of the retry delay'),
+  ('account_lease_seconds', 180, 'How long a VPS host holds an account without heartbeating'),
+  ('account_silent_seconds', 600, 'A connected account whose EA has been silent this long becomes disconnected'),
+  ('provisioning_token_ttl_seconds', 86400, 'Lifetime of a one-time provisioning token'),
+  ('seen_request_ttl_seconds', 900, 'How long signed request ids are kept for replay protection (> 2 x 300 s tolerance)'),
+  ('snapshot_retention_days', 30, 'Account snapshots older than this are dropped with their partition'),
+  ('snapshot_partitions_ahead_days', 7, 'Daily snapshot partitions created ahead of time'),
+  ('cron_history_days', 7, 'cron.job_run_details rows older than this are deleted');
+
+-- Security definer: triggers fired by API roles read settings too.
+create function private.setting(p_key text) returns numeric
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+  v numeric;
+begin
+  select s.value into v from private.settings s where s.key = p_key;
+  if v is null then
+    raise exception 'unknown setting %', p_key using errcode = 'P0002';
+  end if;
+  return v;
+end;
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- updated_at maintenance.
+create function private.set_updated_at() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  new.updated_at := now();
+  return new;
+end;
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- State machines, enforced in the database.
+-- Each legal transition is a row. `actor` says who may perform it:
+--   any     anyone whose row-level access already allows the write
+--   ea      only a request authenticated as an EA (claims carry ea_key_id or ea_account_id)
+--   system  only trusted code: the database owner, service_role, cron, security-definer functions
+-- from_state '(new)' lists the states a row may be created in.
+create table private.state_transitions (
+  machine text not null,
+  from_state text not null,
+  to_state text not null,
+  actor text not null check (actor in ('any', 'ea', 'system')),
+  primary key (machine, from_state, to_state)
+);
+alter table private.state_transitions enable row level security;
+
+-- Rule lookup for the trigger below; security definer because the trigger runs with the
+-- privileges of whoever writes the row, and API roles cannot read private tables.
+create function private.transition_actor(p_machine text, p_from text, p_to text) returns text
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select t.actor from private.state_transitions t
+  where t.machine = p_machine and t.from_state = p_from and t.to_state = p_to
+$$;
+
+-- Who is writing: 'system' unless the statement runs as an API role (inside a security-definer
+-- function current_user is the owner, so privileged functions count as 'system').
+create function private.current_actor() returns text
+language sql stable
+set search_path = ''
+as $$
+  select case
+    when current_user not in ('anon', 'authenticated') then 'system'
+    when coalesce(auth.jwt() ->> 'ea_key_id', auth.jwt() ->> 'ea_account_id') is not null then 'ea'
+    else 'user'
+  end
+$$;
+
+grant execute on function private.setting(text), private.transition_actor(text, text, text),
+  private.current_actor() to anon, authenticated, service_role;
+
+-- Trigger: TG_ARGV[0] names the machine; the row's `status` column is the state.
+-- Security invoker on purpose: it must see who is writing.
+create function private.enforce_transition() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_from text;
+  v_actor text := private.current_actor();
+  v_rule_actor text;
+begin
+  if tg_op = 'UPDATE' then
+    if new.status is not distinct from old.status then
+      return new;
+    end if;
+    v_from := old.status;
+  else
+    v_from := '(new)';
+  end if;
+
+  v_rule_actor := private.transition_actor(tg_argv[0], v_from, new.status);
+
+  if v_rule_actor is null then
+    raise exception 'illegal % transition: % -> %', tg_argv[0], v_from, new.status
+      using errcode = 'check_violation', hint = 'see private.state_transitions';
+  end if;
+  if v_rule_actor <> 'any' and v_actor <> 'system' and v_actor <> v_rule_actor then
+    raise exception '% transition % -> % is not allowed for %', tg_argv[0], v_from, new.status, v_actor
+      using errcode = 'insufficient_privilege';
+  end if;
+  return new;
+end;
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Realtime: every user-owned row change is broadcast to the owner's private topic `user:<uuid>`
+-- (Broadcast from Database, see design.md). Event = table name; payload = operation + record(s).
+-- Only tables without secrets use this trigger. Security definer so the insert into
+-- realtime.messages does not depend on the writer's privileges.
+create function private.broadcast_to_owner() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_owner uuid := case when tg_op = 'DELETE' then old.user_id else new.user_id end;
+begin
+  if v_owner is not null then
+    perform realtime.broadcast_changes(
+      'user:' || v_owner::text, tg_table_name, tg_op, tg_table_name, tg_table_schema, new, old
+    );
+  end if;
+  return null;
+end;
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- pg_cron. On Supabase and in our PostgreSQL 15 test cluster the real extension is available;
+-- in PGlite the platform SQL provides a `cron` stand-in with the same schedule() signature.
+do $$
+begin
+  if exists (select 1 from pg_available_extensions where name = 'pg_cron') then
+    -- Supabase installs pg_cron into pg_catalog (its objects live in the `cron` schema).
+    create extension if not exists pg_cron with schema pg_catalog;
+  elsif to_regprocedure('cron.schedule(text,text,text)') is null then
+    raise exception 'pg_cron is not available and no cron stand-in is installed';
+  end if;
+end
+$$;
