@@ -8,9 +8,11 @@ create schema if not exists private;
 revoke all on schema private from public;
 grant usage on schema private to authenticated, service_role;
 
--- Functions are executable by PUBLIC by default in Postgres; in `private` nothing is, unless
--- granted explicitly below or in later migrations.
-alter default privileges in schema private revoke execute on functions from public;
+-- Functions are executable by PUBLIC by default in Postgres. Per-schema default privileges can
+-- only add to that, never take away, so the revoke has to be the global form: functions this
+-- role creates from here on are executable only by the roles they are explicitly granted to
+-- (the platform's `public` schema defaults still grant the API roles explicitly).
+alter default privileges revoke execute on functions from public;
 
 -- ---------------------------------------------------------------------------------------------
 -- Operator settings: tunables read by triggers and cron functions (change with an UPDATE, no

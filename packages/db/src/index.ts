@@ -22,3 +22,4 @@ export {
   type ApplyOptions,
   type ApplyResult,
 } from './migrate.ts';
+export type { Database, Json } from './database.types.ts';
