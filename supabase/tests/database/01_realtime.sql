@@ -1,0 +1,272 @@
+-- Realtime (Broadcast from Database): what the triggers write into realtime.messages, that no
+-- secret ever reaches a payload, and who may read realtime.messages.
+--
+-- Fixed ids (group 4 = 0004 marks this file):
+--   users     A ...0004-0000000000a1  B ...0004-0000000000b1
+--   EA key    A ...0004-0000000000a2
+--   sessions  A ...0004-0000000000a3  B ...0004-0000000000b3
+--   signals   A ...0004-0000000000a4  B ...0004-0000000000b4
+--   broker    ...0004-0000000000c1
+--   account   A (owner-made) ...0004-0000000000a6
+--   trade     A ...0004-0000000000a8
+--   notification A ...0004-0000000000aa
+-- Messages are found by topic (the users are unique to this file) or by record id, so rows other
+-- transactions leave in realtime.messages do not matter.
+begin;
+\ir helpers/setup.psql
+
+select plan(43);
+
+-- What Realtime does while it authorises a client joining a channel: it sets realtime.topic.
+create function tests.join_topic(p_topic text) returns void
+language sql
+as $$ select set_config('realtime.topic', p_topic, true) $$;
+grant execute on function tests.join_topic(text) to anon, authenticated, service_role;
+
+-- ---------------------------------------------------------------------------------------------
+-- Fixture and owner-side writes.
+select tests.clear_authentication();
+
+select ok(exists (
+  select 1 from pg_inherits i join pg_class c on c.oid = i.inhrelid
+  where i.inhparent = 'realtime.messages'::regclass and pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT'
+), 'realtime.messages has a default partition (otherwise realtime.send drops messages with a warning)');
+
+insert into auth.users (id, aud, role, email) values
+  ('00000000-0000-0000-0004-0000000000a1', 'authenticated', 'authenticated', 'a.realtime@rls.test'),
+  ('00000000-0000-0000-0004-0000000000b1', 'authenticated', 'authenticated', 'b.realtime@rls.test');
+insert into public.ea_keys (id, user_id, name) values
+  ('00000000-0000-0000-0004-0000000000a2', '00000000-0000-0000-0004-0000000000a1', 'A key');
+insert into public.brokers (id, name, platforms, rebate_per_lot) values
+  ('00000000-0000-0000-0004-0000000000c1', 'RLS Realtime Broker', array['MT4', 'MT5'], 4);
+
+insert into public.mt5_sessions (id, user_id, ea_key_id, account_number, broker, server, currency, leverage) values
+  ('00000000-0000-0000-0004-0000000000a3', '00000000-0000-0000-0004-0000000000a1', '00000000-0000-0000-0004-0000000000a2',
+   3001, 'Demo Broker', 'RLS-Realtime-Demo', 'USD', 100),
+  ('00000000-0000-0000-0004-0000000000b3', '00000000-0000-0000-0004-0000000000b1', null,
+   4001, 'Demo Broker', 'RLS-Realtime-Demo', 'USD', 100);
+
+-- Insert a signal (A and B).
+insert into public.trading_signals (id, user_id, session_id, type, symbol, volume) values
+  ('00000000-0000-0000-0004-0000000000a4', '00000000-0000-0000-0004-0000000000a1', '00000000-0000-0000-0004-0000000000a3', 'BUY', 'EURUSD', 0.1),
+  ('00000000-0000-0000-0004-0000000000b4', '00000000-0000-0000-0004-0000000000b1', '00000000-0000-0000-0004-0000000000b3', 'SELL', 'EURUSD', 0.1);
+
+select results_eq($$
+  select topic, event, private, extension, payload->>'operation', payload->>'table', payload->>'schema'
+  from realtime.messages where payload->'record'->>'id' = '00000000-0000-0000-0004-0000000000a4'
+$$, $$ values ('user:00000000-0000-0000-0004-0000000000a1', 'trading_signals', true, 'broadcast', 'INSERT', 'trading_signals', 'public') $$,
+  'inserting a signal broadcasts INSERT on the owner''s private topic');
+
+-- Update a session.
+update public.mt5_sessions set balance = 1234.5 where id = '00000000-0000-0000-0004-0000000000a3';
+select results_eq($$
+  select topic, event, private, extension, payload->'record'->>'balance', payload->'old_record'->>'balance'
+  from realtime.messages
+  where payload->'record'->>'id' = '00000000-0000-0000-0004-0000000000a3' and payload->>'operation' = 'UPDATE'
+$$, $$ values ('user:00000000-0000-0000-0004-0000000000a1', 'mt5_sessions', true, 'broadcast', '1234.5', '0') $$,
+  'updating a session broadcasts UPDATE with the new and old record');
+
+-- Insert a trading account (owner-side), with a trade closed yesterday, then settle.
+insert into public.trading_accounts (id, user_id, broker_id, platform, login, server) values
+  ('00000000-0000-0000-0004-0000000000a6', '00000000-0000-0000-0004-0000000000a1', '00000000-0000-0000-0004-0000000000c1',
+   'MT5', 9001, 'RLS-Realtime-Demo');
+select results_eq($$
+  select topic, event, private, payload->>'operation'
+  from realtime.messages where payload->'record'->>'id' = '00000000-0000-0000-0004-0000000000a6'
+$$, $$ values ('user:00000000-0000-0000-0004-0000000000a1', 'trading_accounts', true, 'INSERT') $$,
+  'inserting a trading account broadcasts INSERT to its owner');
+
+insert into public.closed_trades (id, account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+values ('00000000-0000-0000-0004-0000000000a8', '00000000-0000-0000-0004-0000000000a6', '00000000-0000-0000-0004-0000000000a1',
+        1, 'EURUSD', 'BUY', 2, now() - interval '1 day 1 hour', now() - interval '1 day', 1.1, 1.2);
+select results_eq($$
+  select topic, event, private, payload->>'operation', payload->'record'->>'cashback_amount'
+  from realtime.messages where payload->'record'->>'id' = '00000000-0000-0000-0004-0000000000a8'
+$$, $$ values ('user:00000000-0000-0000-0004-0000000000a1', 'closed_trades', true, 'INSERT', '8.0000') $$,
+  'inserting a closed trade broadcasts INSERT (with the accrued cashback) to its owner');
+
+select cmp_ok(private.settle_cashback(current_date), '>=', 1, 'settle_cashback settles the trade closed yesterday');
+select results_eq($$
+  select topic, event, private, extension, payload->>'operation', payload->'record'->>'amount', payload->'record'->>'id'
+  from realtime.messages
+  where event = 'cashback_ledger' and payload->'record'->>'account_id' = '00000000-0000-0000-0004-0000000000a6'
+$$, $$
+  select 'user:00000000-0000-0000-0004-0000000000a1', 'cashback_ledger', true, 'broadcast', 'INSERT', '8.0000', l.id::text
+  from public.cashback_ledger l where l.account_id = '00000000-0000-0000-0004-0000000000a6'
+$$, 'settling cashback broadcasts the new ledger row to its owner');
+select results_eq($$
+  select payload->>'operation', payload->'record'->>'settled_on', payload->'old_record'->>'settled_on'
+  from realtime.messages
+  where payload->'record'->>'id' = '00000000-0000-0000-0004-0000000000a8' and payload->>'operation' = 'UPDATE'
+$$, $$ values ('UPDATE', current_date::text, null::text) $$,
+  'settling marks the trade settled, and that is broadcast too');
+
+-- Delete a notification.
+insert into public.notifications (id, user_id, kind, title, body) values
+  ('00000000-0000-0000-0004-0000000000aa', '00000000-0000-0000-0004-0000000000a1', 'account_error', 't', 'b');
+delete from public.notifications where id = '00000000-0000-0000-0004-0000000000aa';
+select results_eq($$
+  select topic, event, payload ? 'record', payload->'old_record'->>'id'
+  from realtime.messages
+  where event = 'notifications' and payload->>'operation' = 'DELETE'
+    and topic = 'user:00000000-0000-0000-0004-0000000000a1'
+$$, $$ values ('user:00000000-0000-0000-0004-0000000000a1', 'notifications', false, '00000000-0000-0000-0004-0000000000aa') $$,
+  'deleting a notification broadcasts DELETE with the old record only');
+
+-- ---------------------------------------------------------------------------------------------
+-- Writes made by API roles broadcast as well (the trigger must not depend on the writer's
+-- privileges: realtime.send would swallow a failure with a warning).
+select tests.authenticate_as_ea('00000000-0000-0000-0004-0000000000a1', '00000000-0000-0000-0004-0000000000a2');
+insert into public.positions (session_id, ticket, user_id, symbol, type, volume, open_price, opened_at) values
+  ('00000000-0000-0000-0004-0000000000a3', 77, '00000000-0000-0000-0004-0000000000a1', 'EURUSD', 'BUY', 0.1, 1.1, now());
+update public.trading_signals set status = 'DELIVERED' where id = '00000000-0000-0000-0004-0000000000a4';
+
+select tests.clear_authentication();
+create temp table doorbells_before on commit drop as
+  select count(*)::int as n from realtime.messages where topic = 'vps:doorbell';
+select tests.authenticate_as('00000000-0000-0000-0004-0000000000a1');
+do $$
+begin
+  perform private.register_trading_account('00000000-0000-0000-0004-0000000000c1', 'MT4', 9002, 'RLS-Realtime-Demo',
+    'CIPHERTEXT-SENTINEL', 'k1');
+  perform private.create_ea_key('Sentinel key', null, 'KEY-SENTINEL', 'k1');
+end
+$$;
+
+select tests.clear_authentication();
+select results_eq($$
+  select topic, event, payload->>'operation', payload->'record'->>'ticket'
+  from realtime.messages where event = 'positions' and payload->'record'->>'session_id' = '00000000-0000-0000-0004-0000000000a3'
+$$, $$ values ('user:00000000-0000-0000-0004-0000000000a1', 'positions', 'INSERT', '77') $$,
+  'a position written by the EA is broadcast to its owner');
+select results_eq($$
+  select payload->'old_record'->>'status', payload->'record'->>'status'
+  from realtime.messages
+  where payload->'record'->>'id' = '00000000-0000-0000-0004-0000000000a4' and payload->>'operation' = 'UPDATE'
+$$, $$ values ('PENDING', 'DELIVERED') $$,
+  'a signal status change made by the EA is broadcast to its owner');
+select results_eq($$
+  select m.topic, m.event, m.private, m.payload->>'operation'
+  from realtime.messages m join public.trading_accounts a on a.id::text = m.payload->'record'->>'id'
+  where a.login = 9002 and a.server = 'RLS-Realtime-Demo'
+$$, $$ values ('user:00000000-0000-0000-0004-0000000000a1', 'trading_accounts', true, 'INSERT') $$,
+  'registering an account as the user broadcasts it to the user');
+select is((select count(*)::int from realtime.messages where topic = 'vps:doorbell') - (select n from doorbells_before), 1,
+  'registering an account rings the VPS doorbell once');
+select is_empty($$
+  select id from realtime.messages
+  where topic = 'vps:doorbell' and not (event = 'account_pending' and private = false and payload = '{}'::jsonb and extension = 'broadcast')
+$$, 'every doorbell row is public, event account_pending, with the empty payload {} exactly');
+
+-- A status change back to pending rings it too; other status changes do not.
+create temp table doorbells_mid on commit drop as
+  select count(*)::int as n from realtime.messages where topic = 'vps:doorbell';
+update public.trading_accounts set status = 'provisioning' where id = '00000000-0000-0000-0004-0000000000a6';
+select is((select count(*)::int from realtime.messages where topic = 'vps:doorbell') - (select n from doorbells_mid), 0,
+  'claiming an account does not ring the doorbell');
+update public.trading_accounts set status = 'pending_vps_setup' where id = '00000000-0000-0000-0004-0000000000a6';
+select is((select count(*)::int from realtime.messages where topic = 'vps:doorbell') - (select n from doorbells_mid), 1,
+  'an account returning to the queue rings the doorbell');
+
+-- ---------------------------------------------------------------------------------------------
+-- No secret in any payload.
+select is((select count(*)::int from private.account_secrets where investor_password_ciphertext = 'CIPHERTEXT-SENTINEL'), 1,
+  'the sentinel password ciphertext was stored (so the next test is not vacuous)');
+select is((select count(*)::int from private.ea_key_secrets where secret_ciphertext = 'KEY-SENTINEL'), 1,
+  'the sentinel key ciphertext was stored');
+select is_empty($$ select topic, event from realtime.messages where payload::text like '%SENTINEL%' $$,
+  'no realtime payload contains a secret ciphertext');
+select is_empty($$
+  select m.topic, m.event, k.key
+  from realtime.messages m
+  cross join lateral jsonb_each(coalesce(m.payload->'record', '{}'::jsonb) || coalesce(m.payload->'old_record', '{}'::jsonb)) k
+  where k.key ~ '(password|secret|token|ciphertext|key_hash|encryption_key)'
+$$, 'no realtime payload has a secret-looking field (password, api_secret, provisioning_token, ciphertext, key hash)');
+select is_empty($$
+  select topic, event from realtime.messages
+  where payload::text ~ '"(investor_password|api_secret|provisioning_token|secret_ciphertext|key_hash)'
+$$, 'no realtime payload names investor_password / api_secret / provisioning_token / secret_ciphertext / key_hash anywhere');
+select is_empty($$
+  select topic, event from realtime.messages
+  where topic like 'user:%' and (private is not true or extension <> 'broadcast')
+$$, 'every user-topic message is a private broadcast');
+
+-- ---------------------------------------------------------------------------------------------
+-- Reading realtime.messages (what Realtime checks when a client joins a private channel).
+select cmp_ok((select count(*)::int from realtime.messages where topic = 'user:00000000-0000-0000-0004-0000000000b1'), '>', 0,
+  'fixture: B has messages on B''s topic');
+
+select tests.authenticate_as('00000000-0000-0000-0004-0000000000a1');
+select tests.join_topic('user:00000000-0000-0000-0004-0000000000a1');
+select cmp_ok((select count(*)::int from realtime.messages), '>=', 10, 'A joining user:A reads A''s messages');
+select is_empty($$ select topic from realtime.messages where topic <> 'user:00000000-0000-0000-0004-0000000000a1' $$,
+  'A joining user:A reads nothing but user:A');
+select is((select count(*)::int from realtime.messages where topic = 'user:00000000-0000-0000-0004-0000000000b1'), 0,
+  'A joining user:A cannot read B''s messages by filtering for them');
+
+select tests.join_topic('user:00000000-0000-0000-0004-0000000000b1');
+select is((select count(*)::int from realtime.messages), 0, 'A joining user:B reads nothing');
+
+select tests.join_topic('vps:doorbell');
+select is((select count(*)::int from realtime.messages), 0, 'A joining the doorbell topic reads no stored messages');
+
+select tests.join_topic('');
+select is((select count(*)::int from realtime.messages), 0, 'A with no topic set reads nothing');
+
+select tests.join_topic('user:00000000-0000-0000-0004-0000000000a1');
+select throws_ok($$
+  insert into realtime.messages (topic, extension, event, payload, private)
+  values ('user:00000000-0000-0000-0004-0000000000b1', 'broadcast', 'trading_signals', '{"operation":"INSERT"}', true)
+$$, '42501', null, 'A cannot forge a message on B''s topic');
+select throws_ok($$
+  insert into realtime.messages (topic, extension, event, payload, private)
+  values ('user:00000000-0000-0000-0004-0000000000a1', 'broadcast', 'trading_signals', '{"operation":"INSERT"}', true)
+$$, '42501', null, 'A cannot write messages even on A''s own topic');
+select throws_ok($$ select * from realtime.messages_default $$, '42501', null,
+  'A cannot read the messages partition directly (around RLS)');
+select throws_ok($$
+  update realtime.messages set payload = '{}' where topic = 'user:00000000-0000-0000-0004-0000000000a1'
+$$, '42501', null, 'A cannot alter stored messages');
+select throws_ok($$
+  delete from realtime.messages where topic = 'user:00000000-0000-0000-0004-0000000000a1'
+$$, '42501', null, 'A cannot delete stored messages');
+
+-- B sees B's own topic but none of A's messages.
+select tests.authenticate_as('00000000-0000-0000-0004-0000000000b1');
+select tests.join_topic('user:00000000-0000-0000-0004-0000000000b1');
+select cmp_ok((select count(*)::int from realtime.messages), '>', 0, 'B joining user:B reads B''s messages');
+select is((select count(*)::int from realtime.messages where topic <> 'user:00000000-0000-0000-0004-0000000000b1'), 0,
+  'B joining user:B reads nothing of A''s');
+select tests.join_topic('user:00000000-0000-0000-0004-0000000000a1');
+select is((select count(*)::int from realtime.messages), 0, 'B joining user:A reads nothing');
+
+-- A's EA (same sub, extra claim) is still only A.
+select tests.authenticate_as_ea('00000000-0000-0000-0004-0000000000a1', '00000000-0000-0000-0004-0000000000a2');
+select tests.join_topic('user:00000000-0000-0000-0004-0000000000b1');
+select is((select count(*)::int from realtime.messages), 0, 'A''s EA joining user:B reads nothing');
+
+-- anon reads nothing, whatever the topic.
+select tests.authenticate_as_anon();
+select tests.join_topic('user:00000000-0000-0000-0004-0000000000a1');
+select is((select count(*)::int from realtime.messages), 0, 'anon joining user:A reads nothing');
+select tests.join_topic('vps:doorbell');
+select is((select count(*)::int from realtime.messages), 0, 'anon joining the doorbell topic reads no stored messages');
+select throws_ok($$
+  insert into realtime.messages (topic, extension, event, payload, private)
+  values ('vps:doorbell', 'broadcast', 'account_pending', '{}', false)
+$$, '42501', null, 'anon cannot ring the doorbell by writing a message');
+
+select tests.clear_authentication();
+
+-- The policy a Realtime client is checked against is the one described in the design.
+select is(
+  (select array_agg(policyname::text order by policyname) from pg_policies where schemaname = 'realtime' and tablename = 'messages'),
+  array['users receive their own topic'],
+  'realtime.messages has exactly the one select policy');
+select is(
+  (select roles::text[] || cmd::text from pg_policies where schemaname = 'realtime' and tablename = 'messages'),
+  array['authenticated', 'SELECT'],
+  'that policy is SELECT for authenticated only');
+
+select * from finish();
+rollback;
