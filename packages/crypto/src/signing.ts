@@ -1,0 +1,140 @@
+// Request signing per the Standard Webhooks specification (https://www.standardwebhooks.com):
+//   secret     whsec_<base64 of the raw key bytes>   (the prefix is optional on input)
+//   content    `${id}.${timestamp}.${rawBody}`        (timestamp: integer seconds since the epoch)
+//   signature  v1,<base64 HMAC-SHA256(key, content)>  (several, space-separated, during rotation)
+// Any Standard Webhooks library (e.g. the `standardwebhooks` npm package) can sign a request that
+// verifySignature accepts, and can verify what signPayload produces.
+
+import { base64ToBytes, bytesToBase64, utf8Encode } from './base64.ts';
+import { randomBytes } from './random.ts';
+
+export const SIGNATURE_TOLERANCE_SECONDS = 300;
+
+/**
+ * At most this many `v1,` signatures from one header are checked. Rotation needs two or three;
+ * without a cap a header packed with hundreds of signatures would cost one HMAC of the body each.
+ */
+export const MAX_SIGNATURES_CHECKED = 10;
+
+const SECRET_PREFIX = 'whsec_';
+const HMAC_SHA256_BYTES = 32;
+// Integer seconds, no sign, no leading zeros: the header string is then exactly the decimal that a
+// signer put in the signed content, so there is no ambiguity about what was signed.
+const TIMESTAMP = /^(?:0|[1-9][0-9]{0,14})$/;
+
+export interface SignedHeaders {
+  id: string | null;
+  timestamp: string | null;
+  signature: string | null;
+}
+
+export type VerifyFailure =
+  | 'missing_headers'
+  | 'malformed_timestamp'
+  | 'timestamp_too_old'
+  | 'timestamp_in_future'
+  | 'invalid_signature'
+  | 'malformed_secret';
+
+export type VerifyResult = { ok: true; timestamp: number } | { ok: false; reason: VerifyFailure };
+
+/** Raw key bytes of a secret, with or without the `whsec_` prefix; null when it is not valid. */
+function decodeSecret(secret: string): Uint8Array<ArrayBuffer> | null {
+  const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
+  try {
+    const key = base64ToBytes(encoded);
+    return key.length > 0 ? key : null;
+  } catch {
+    return null;
+  }
+}
+
+function importHmacKey(raw: Uint8Array<ArrayBuffer>): Promise<CryptoKey> {
+  return crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+}
+
+function signedContent(id: string, timestamp: string, body: string): Uint8Array<ArrayBuffer> {
+  return utf8Encode(`${id}.${timestamp}.${body}`);
+}
+
+/** `v1,<base64 signature>` for `${id}.${timestamp}.${body}`. Throws if the secret is malformed. */
+export async function signPayload(secret: string, id: string, timestamp: number, body: string): Promise<string> {
+  if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
+    throw new RangeError('signPayload: timestamp must be a non-negative integer number of seconds');
+  }
+  const raw = decodeSecret(secret);
+  if (raw === null) throw new Error("signPayload: secret must be 'whsec_' followed by non-empty base64");
+  const key = await importHmacKey(raw);
+  const mac = await crypto.subtle.sign('HMAC', key, signedContent(id, String(timestamp), body));
+  return `v1,${bytesToBase64(new Uint8Array(mac))}`;
+}
+
+/** The decoded `v1` signatures of a header; other versions and undecodable entries are skipped. */
+function parseSignatureHeader(header: string): Uint8Array<ArrayBuffer>[] {
+  const signatures: Uint8Array<ArrayBuffer>[] = [];
+  for (const entry of header.split(' ')) {
+    if (signatures.length >= MAX_SIGNATURES_CHECKED) break;
+    const comma = entry.indexOf(',');
+    if (comma < 0 || entry.slice(0, comma) !== 'v1') continue;
+    try {
+      const bytes = base64ToBytes(entry.slice(comma + 1));
+      // A wrong-length value can never match; skipping it early saves an HMAC.
+      if (bytes.length === HMAC_SHA256_BYTES) signatures.push(bytes);
+    } catch {
+      // not base64: ignore this entry, like the reference libraries do
+    }
+  }
+  return signatures;
+}
+
+/**
+ * Verifies a Standard Webhooks signature. Valid when the timestamp is within the tolerance (either
+ * way) and ANY `v1` signature in the header matches ANY of `secrets` (rotation on both sides).
+ * Comparison is crypto.subtle.verify, constant time by construction.
+ *
+ * Checks run in this order: headers present, timestamp well formed, timestamp in window, every secret
+ * well formed (an empty list counts as malformed: a configuration error is reported, not hidden
+ * behind 'invalid_signature'), then signatures.
+ */
+export async function verifySignature(opts: {
+  secrets: readonly string[];
+  headers: SignedHeaders;
+  body: string;
+  nowSeconds?: number;
+  toleranceSeconds?: number;
+}): Promise<VerifyResult> {
+  const { id, timestamp: timestampHeader, signature } = opts.headers;
+  if (!id || !timestampHeader || !signature) return { ok: false, reason: 'missing_headers' };
+
+  if (!TIMESTAMP.test(timestampHeader)) return { ok: false, reason: 'malformed_timestamp' };
+  const timestamp = Number(timestampHeader);
+  const now = opts.nowSeconds ?? Math.floor(Date.now() / 1000);
+  const tolerance = opts.toleranceSeconds ?? SIGNATURE_TOLERANCE_SECONDS;
+  if (now - timestamp > tolerance) return { ok: false, reason: 'timestamp_too_old' };
+  if (timestamp - now > tolerance) return { ok: false, reason: 'timestamp_in_future' };
+
+  if (opts.secrets.length === 0) return { ok: false, reason: 'malformed_secret' };
+  const rawKeys: Uint8Array<ArrayBuffer>[] = [];
+  for (const secret of opts.secrets) {
+    const raw = decodeSecret(secret);
+    if (raw === null) return { ok: false, reason: 'malformed_secret' };
+    rawKeys.push(raw);
+  }
+
+  const candidates = parseSignatureHeader(signature);
+  if (candidates.length === 0) return { ok: false, reason: 'invalid_signature' };
+
+  const data = signedContent(id, timestampHeader, opts.body);
+  for (const raw of rawKeys) {
+    const key = await importHmacKey(raw); // once per secret, not once per signature
+    for (const candidate of candidates) {
+      if (await crypto.subtle.verify('HMAC', key, candidate, data)) return { ok: true, timestamp };
+    }
+  }
+  return { ok: false, reason: 'invalid_signature' };
+}
+
+/** A new signing secret: `whsec_` + base64 of 32 random bytes. */
+export function generateWebhookSecret(): string {
+  return SECRET_PREFIX + bytesToBase64(randomBytes(32));
+}
