@@ -8,11 +8,15 @@ create schema if not exists private;
 revoke all on schema private from public;
 grant usage on schema private to authenticated, service_role;
 
--- Functions are executable by PUBLIC by default in Postgres. Per-schema default privileges can
--- only add to that, never take away, so the revoke has to be the global form: functions this
--- role creates from here on are executable only by the roles they are explicitly granted to
--- (the platform's `public` schema defaults still grant the API roles explicitly).
-alter default privileges revoke execute on functions from public;
+-- Functions are executable by PUBLIC by default in Postgres, and per-schema default privileges
+-- cannot take that away (a global `alter default privileges revoke` could, but it would also
+-- strip PUBLIC from every extension installed later). So each migration that creates functions
+-- in `private` ends with `revoke execute on all functions in schema private from public`, and
+-- the pgTAP inventory checks that no private function is left executable by PUBLIC.
+
+-- Supabase's defaults grant ALL on new public tables to the API roles. RLS governs rows, but
+-- TRUNCATE ignores RLS, and REFERENCES/TRIGGER are never needed by a client: take them away.
+alter default privileges in schema public revoke truncate, references, trigger on tables from anon, authenticated;
 
 -- ---------------------------------------------------------------------------------------------
 -- Operator settings: tunables read by triggers and cron functions (change with an UPDATE, no
@@ -179,3 +183,6 @@ begin
   end if;
 end
 $$;
+
+-- Nothing in `private` is executable by PUBLIC; the grants above are the only way in.
+revoke execute on all functions in schema private from public;

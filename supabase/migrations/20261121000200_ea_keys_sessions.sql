@@ -27,11 +27,29 @@ alter table public.ea_keys enable row level security;
 
 create policy "owners read their EA keys" on public.ea_keys
   for select to authenticated using (user_id = (select auth.uid()));
--- Revoking is the only change a user makes to a key (creation goes through private.create_ea_key).
+-- Users rename and revoke their keys (creation goes through private.create_ea_key).
 create policy "owners revoke their EA keys" on public.ea_keys
   for update to authenticated
   using (user_id = (select auth.uid()))
   with check (user_id = (select auth.uid()));
+
+-- Revocation is permanent, and a key never changes owner.
+create function private.guard_ea_key_update() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if old.revoked_at is not null and new.revoked_at is distinct from old.revoked_at then
+    raise exception 'a revoked EA key stays revoked' using errcode = 'check_violation';
+  end if;
+  if new.user_id <> old.user_id or new.id <> old.id then
+    raise exception 'an EA key cannot change owner' using errcode = 'check_violation';
+  end if;
+  return new;
+end;
+$$;
+create trigger ea_keys_guard before update on public.ea_keys
+  for each row execute function private.guard_ea_key_update();
 
 create table private.ea_key_secrets (
   key_id uuid primary key references public.ea_keys (id) on delete cascade,
@@ -136,7 +154,7 @@ create policy "EAs open sessions for their owner" on public.mt5_sessions
 create policy "EAs update their owner's sessions" on public.mt5_sessions
   for update to authenticated
   using (user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null)
-  with check (user_id = (select auth.uid()));
+  with check (user_id = (select auth.uid()) and ea_key_id = ((select auth.jwt()) ->> 'ea_key_id')::uuid);
 
 insert into private.state_transitions (machine, from_state, to_state, actor) values
   ('session', '(new)', 'active', 'any'),
@@ -212,13 +230,20 @@ alter table public.symbol_specs enable row level security;
 
 create policy "owners read their symbol specs" on public.symbol_specs
   for select to authenticated using (user_id = (select auth.uid()));
+-- Rows that point at a session must point at one of the writer's own sessions.
 create policy "EAs report symbol specs" on public.symbol_specs
   for insert to authenticated
-  with check (user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null);
+  with check (
+    user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null
+    and exists (select 1 from public.mt5_sessions s where s.id = session_id and s.user_id = (select auth.uid()))
+  );
 create policy "EAs update symbol specs" on public.symbol_specs
   for update to authenticated
   using (user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null)
-  with check (user_id = (select auth.uid()));
+  with check (
+    user_id = (select auth.uid())
+    and exists (select 1 from public.mt5_sessions s where s.id = session_id and s.user_id = (select auth.uid()))
+  );
 create trigger symbol_specs_updated_at before update on public.symbol_specs
   for each row execute function private.set_updated_at();
 
@@ -248,7 +273,10 @@ create policy "owners read their snapshots" on public.account_snapshots
   for select to authenticated using (user_id = (select auth.uid()));
 create policy "EAs record snapshots" on public.account_snapshots
   for insert to authenticated
-  with check (user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null);
+  with check (
+    user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null
+    and exists (select 1 from public.mt5_sessions s where s.id = session_id and s.user_id = (select auth.uid()))
+  );
 
 -- Cron: create the daily partitions from yesterday to `snapshot_partitions_ahead_days` ahead,
 -- moving any rows the default partition caught for those days, and drop partitions older than
@@ -301,3 +329,6 @@ end;
 $$;
 
 select private.maintain_snapshot_partitions();
+
+-- Nothing in `private` is executable by PUBLIC; the grants above are the only way in.
+revoke execute on all functions in schema private from public;

@@ -53,7 +53,10 @@ create policy "owners create signals for their sessions" on public.trading_signa
 create policy "owners update their signals" on public.trading_signals
   for update to authenticated
   using (user_id = (select auth.uid()))
-  with check (user_id = (select auth.uid()));
+  with check (
+    user_id = (select auth.uid())
+    and exists (select 1 from public.mt5_sessions s where s.id = session_id and s.user_id = (select auth.uid()))
+  );
 
 insert into private.state_transitions (machine, from_state, to_state, actor) values
   ('signal', '(new)', 'PENDING', 'any'),
@@ -128,9 +131,16 @@ alter table public.trading_orders enable row level security;
 
 create policy "owners read their orders" on public.trading_orders
   for select to authenticated using (user_id = (select auth.uid()));
+-- The order's signal must be the writer's, and the order must be on that signal's session.
 create policy "EAs record orders" on public.trading_orders
   for insert to authenticated
-  with check (user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null);
+  with check (
+    user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null
+    and exists (
+      select 1 from public.trading_signals g
+      where g.id = signal_id and g.user_id = (select auth.uid()) and g.session_id = trading_orders.session_id
+    )
+  );
 
 -- ---------------------------------------------------------------------------------------------
 -- Positions: the EA pushes its full list of open positions; a ticket missing from the list is
@@ -164,12 +174,21 @@ create policy "owners read their positions" on public.positions
   for select to authenticated using (user_id = (select auth.uid()));
 create policy "EAs record positions" on public.positions
   for insert to authenticated
-  with check (user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null);
+  with check (
+    user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null
+    and exists (select 1 from public.mt5_sessions s where s.id = session_id and s.user_id = (select auth.uid()))
+  );
 create policy "EAs update positions" on public.positions
   for update to authenticated
   using (user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null)
-  with check (user_id = (select auth.uid()));
+  with check (
+    user_id = (select auth.uid())
+    and exists (select 1 from public.mt5_sessions s where s.id = session_id and s.user_id = (select auth.uid()))
+  );
 create trigger positions_updated_at before update on public.positions
   for each row execute function private.set_updated_at();
 create trigger positions_broadcast after insert or update or delete on public.positions
   for each row execute function private.broadcast_to_owner();
+
+-- Nothing in `private` is executable by PUBLIC; the grants above are the only way in.
+revoke execute on all functions in schema private from public;

@@ -145,3 +145,6 @@ begin
   return n;
 end;
 $$;
+
+-- Nothing in `private` is executable by PUBLIC; the grants above are the only way in.
+revoke execute on all functions in schema private from public;

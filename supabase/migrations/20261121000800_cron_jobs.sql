@@ -18,6 +18,9 @@ begin
 end;
 $$;
 
+-- Nothing in `private` is executable by PUBLIC; the grants above are the only way in.
+revoke execute on all functions in schema private from public;
+
 select cron.schedule('rubi-sweep-stale-sessions', '* * * * *', 'select private.sweep_stale_sessions()');
 select cron.schedule('rubi-expire-signals', '* * * * *', 'select private.expire_signals()');
 select cron.schedule('rubi-retry-errored-accounts', '* * * * *', 'select private.retry_errored_accounts()');
