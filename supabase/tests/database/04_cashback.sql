@@ -1,0 +1,248 @@
+-- Cashback: accrual on closed trades (private.accrue_cashback) and settlement into the ledger
+-- (private.settle_cashback).
+begin;
+\ir helpers/setup.psql
+
+select plan(29);
+
+-- Start from empty domain tables (inside this transaction only, rolled back with it), so the
+-- counts below are exact even on a cluster other test tiers have written to.
+delete from auth.users;
+delete from private.vps_hosts;
+delete from private.seen_request_ids;
+
+-- ---------------------------------------------------------------------------------------------
+-- Fixtures (as the database owner).
+--   brokers   d1 active 3.5 USD/lot | d2 inactive 5 USD/lot | d3 active 2 EUR/lot
+--   accounts  c1 (user 1, d1) | c2 (user 1, d2) | c3 (user 1, d1) | c4 (user 2, d3)
+insert into auth.users (id, aud, role, email) values
+  ('00000000-0000-0000-0000-000000000001', 'authenticated', 'authenticated', 'cb-owner@example.test'),
+  ('00000000-0000-0000-0000-000000000002', 'authenticated', 'authenticated', 'cb-other@example.test');
+insert into public.brokers (id, name, platforms, rebate_per_lot, currency, active) values
+  ('00000000-0000-0000-0000-0000000000d1', 'CB Active', array['MT4', 'MT5'], 3.5, 'USD', true),
+  ('00000000-0000-0000-0000-0000000000d2', 'CB Inactive', array['MT4', 'MT5'], 5, 'USD', false),
+  ('00000000-0000-0000-0000-0000000000d3', 'CB Euro', array['MT5'], 2, 'EUR', true);
+insert into public.trading_accounts (id, user_id, broker_id, platform, login, server) values
+  ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000d1', 'MT5', 9001, 'CB-Live'),
+  ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000d2', 'MT4', 9002, 'CB-Live'),
+  ('00000000-0000-0000-0000-0000000000c3', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000d1', 'MT5', 9003, 'CB-Live'),
+  ('00000000-0000-0000-0000-0000000000c4', '00000000-0000-0000-0000-000000000002', '00000000-0000-0000-0000-0000000000d3', 'MT5', 9004, 'CB-Live');
+
+-- =============================================================================================
+-- Accrual at insert, as the account's EA
+-- =============================================================================================
+select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c1');
+select lives_ok(
+  $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+     values ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', 1001, 'EURUSD', 'BUY', 0.33333,
+             now() - interval '1 hour', now(), 1.1, 1.2) $$,
+  'the account EA reports a closed trade'
+);
+select results_eq(
+  $$ select user_id::text, cashback_rate, cashback_amount, currency, settled_on
+     from public.closed_trades where account_id = '00000000-0000-0000-0000-0000000000c1' and ticket = 1001 $$,
+  $$ values ('00000000-0000-0000-0000-000000000001', 3.5::numeric, 1.1667::numeric, 'USD', null::date) $$,
+  'accrual: rate = the broker''s rebate_per_lot, amount = round(lots x rate, 4), currency from the broker'
+);
+select lives_ok(
+  $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price,
+                                       cashback_rate, cashback_amount, currency, settled_on)
+     values ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000002', 1002, 'EURUSD', 'SELL', 2,
+             now() - interval '1 hour', now(), 1.1, 1.2, 100, 9999, 'JPY', '2000-01-01') $$,
+  'a trade with forged owner, rate, amount, currency and settlement is accepted...'
+);
+select results_eq(
+  $$ select user_id::text, cashback_rate, cashback_amount, currency, settled_on
+     from public.closed_trades where account_id = '00000000-0000-0000-0000-0000000000c1' and ticket = 1002 $$,
+  $$ values ('00000000-0000-0000-0000-000000000001', 3.5::numeric, 7.0::numeric, 'USD', null::date) $$,
+  '...but every forged value is replaced by the account''s owner and the broker''s terms'
+);
+select throws_ok(
+  $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+     values ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', 1001, 'EURUSD', 'BUY', 0.5,
+             now() - interval '1 hour', now(), 1.1, 1.2) $$,
+  '23505', 'duplicate key value violates unique constraint "closed_trades_account_ticket_key"',
+  'a ticket already reported for the account is rejected'
+);
+select throws_ok(
+  $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+     values ('00000000-0000-0000-0000-0000000000c3', '00000000-0000-0000-0000-000000000001', 1001, 'EURUSD', 'BUY', 0.5,
+             now() - interval '1 hour', now(), 1.1, 1.2) $$,
+  '42501', 'new row violates row-level security policy for table "closed_trades"',
+  'an account EA cannot report trades for another account of the same owner'
+);
+-- Accrued cashback cannot be edited afterwards.
+update public.closed_trades set cashback_amount = 9999 where ticket = 1001;
+select tests.clear_authentication();
+select is(
+  (select cashback_amount from public.closed_trades where account_id = '00000000-0000-0000-0000-0000000000c1' and ticket = 1001),
+  1.1667::numeric,
+  'the account EA cannot change an accrued amount'
+);
+
+select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c3');
+select lives_ok(
+  $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+     values ('00000000-0000-0000-0000-0000000000c3', '00000000-0000-0000-0000-000000000001', 1001, 'EURUSD', 'BUY', 0.5,
+             now() - interval '1 hour', now(), 1.1, 1.2) $$,
+  'the same ticket on another account is fine'
+);
+
+select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c2');
+insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+values ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-000000000001', 1001, 'XAUUSD', 'BUY', 3,
+        now() - interval '1 hour', now(), 2000, 2010);
+select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000002', '00000000-0000-0000-0000-0000000000c4');
+insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+values ('00000000-0000-0000-0000-0000000000c4', '00000000-0000-0000-0000-000000000002', 1001, 'EURUSD', 'BUY', 1.25,
+        now() - interval '1 hour', now(), 1.1, 1.2);
+select tests.clear_authentication();
+select results_eq(
+  $$ select account_id::text, user_id::text, cashback_rate, cashback_amount, currency
+     from public.closed_trades where ticket = 1001 and account_id in
+       ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000000c4') order by account_id $$,
+  $$ values ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-000000000001', 0::numeric, 0::numeric, 'USD'),
+            ('00000000-0000-0000-0000-0000000000c4', '00000000-0000-0000-0000-000000000002', 2::numeric, 2.5::numeric, 'EUR') $$,
+  'an inactive broker accrues 0; another broker''s rate and currency apply to its accounts'
+);
+
+-- A dashboard user cannot report trades, not even for their own account.
+select tests.authenticate_as('00000000-0000-0000-0000-000000000001');
+select throws_ok(
+  $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+     values ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', 4242, 'EURUSD', 'BUY', 100,
+             now() - interval '1 hour', now(), 1.1, 1.2) $$,
+  '42501', 'new row violates row-level security policy for table "closed_trades"',
+  'a dashboard user cannot insert closed trades'
+);
+select tests.clear_authentication();
+
+-- An unknown account is refused by the accrual trigger.
+select throws_ok(
+  $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+     values ('00000000-0000-0000-0000-0000000000cf', '00000000-0000-0000-0000-000000000001', 1, 'EURUSD', 'BUY', 1,
+             now() - interval '1 hour', now(), 1.1, 1.2) $$,
+  '23503', 'unknown trading account 00000000-0000-0000-0000-0000000000cf',
+  'a trade for an unknown account is rejected'
+);
+
+-- =============================================================================================
+-- Settlement: private.settle_cashback(day)   (settlement day 2025-03-10, UTC)
+-- =============================================================================================
+-- c1: 10:00 1 lot, 23:59:59 0.5 lot, the day before 0.25 lot (unsettled until now), next day 00:00 0.75 lot
+-- c3: 12:00 2 lots | c2 (inactive broker): 1 lot
+insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price) values
+  ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', 2001, 'EURUSD', 'BUY', 1,
+   '2025-03-10 09:00+00', '2025-03-10 10:00+00', 1.1, 1.2),
+  ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', 2002, 'EURUSD', 'BUY', 0.5,
+   '2025-03-10 09:00+00', '2025-03-10 23:59:59.999999+00', 1.1, 1.2),
+  ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', 2003, 'EURUSD', 'SELL', 0.25,
+   '2025-03-09 09:00+00', '2025-03-09 10:00+00', 1.1, 1.2),
+  ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', 2004, 'EURUSD', 'SELL', 0.75,
+   '2025-03-10 22:00+00', '2025-03-11 00:00+00', 1.1, 1.2),
+  ('00000000-0000-0000-0000-0000000000c3', '00000000-0000-0000-0000-000000000001', 2005, 'GBPUSD', 'BUY', 2,
+   '2025-03-10 11:00+00', '2025-03-10 12:00+00', 1.3, 1.31),
+  ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-000000000001', 2006, 'XAUUSD', 'BUY', 1,
+   '2025-03-10 11:00+00', '2025-03-10 12:00+00', 2000, 2001);
+
+select is(private.settle_cashback('2025-03-10'), 5, 'settle: returns the number of trades settled');
+select results_eq(
+  $$ select account_id::text, user_id::text, settlement_day, trades_count, lots, amount, currency
+     from public.cashback_ledger order by account_id, settlement_day $$,
+  $$ values ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', '2025-03-10'::date, 3, 1.75::numeric, 6.125::numeric, 'USD'),
+            ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-000000000001', '2025-03-10'::date, 1, 1::numeric, 0::numeric, 'USD'),
+            ('00000000-0000-0000-0000-0000000000c3', '00000000-0000-0000-0000-000000000001', '2025-03-10'::date, 1, 2::numeric, 7::numeric, 'USD') $$,
+  'settle: one ledger row per account for the day, with trades, lots and amount summed'
+);
+select results_eq(
+  $$ select ticket, settled_on from public.closed_trades where ticket between 2001 and 2006 order by ticket $$,
+  $$ values (2001::bigint, '2025-03-10'::date), (2002, '2025-03-10'), (2003, '2025-03-10'),
+            (2004, null), (2005, '2025-03-10'), (2006, '2025-03-10') $$,
+  'settle: settled trades carry settled_on = the day; a trade closed at the next midnight is not settled'
+);
+select results_eq(
+  $$ select count(*)::int, count(settled_on)::int from public.closed_trades where ticket in (1001, 1002) $$,
+  $$ values (5, 0) $$,
+  'settle: trades closed after the day (today''s) are left unsettled'
+);
+
+-- Idempotent: a second run for the same day changes nothing.
+create temp table ledger_before as
+  select id, account_id, settlement_day, trades_count, lots, amount, currency, updated_at from public.cashback_ledger;
+create temp table settled_before as select id, settled_on from public.closed_trades;
+select is(private.settle_cashback('2025-03-10'), 0, 'settle: a second run for the same day settles nothing');
+select results_eq(
+  $$ select id, account_id, settlement_day, trades_count, lots, amount, currency, updated_at from public.cashback_ledger order by id $$,
+  $$ select * from ledger_before order by id $$,
+  'settle: the ledger is unchanged by the second run'
+);
+select results_eq(
+  $$ select id, settled_on from public.closed_trades order by id $$,
+  $$ select * from settled_before order by id $$,
+  'settle: no trade''s settled_on changed in the second run'
+);
+
+-- A late trade, closed on the settled day but reported afterwards, joins that day's row.
+select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c1');
+insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+values ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', 2007, 'EURUSD', 'BUY', 0.1,
+        '2025-03-10 14:00+00', '2025-03-10 15:00+00', 1.1, 1.2);
+select tests.clear_authentication();
+select is(private.settle_cashback('2025-03-10'), 1, 'settle: the next run settles the late trade');
+select results_eq(
+  $$ select l.id, l.trades_count, l.lots, l.amount from public.cashback_ledger l
+     where l.account_id = '00000000-0000-0000-0000-0000000000c1' and l.settlement_day = '2025-03-10' $$,
+  $$ select b.id, 4, 1.85::numeric, 6.475::numeric from ledger_before b
+     where b.account_id = '00000000-0000-0000-0000-0000000000c1' and b.settlement_day = '2025-03-10' $$,
+  'settle: the late trade is added to the same ledger row of that day'
+);
+select results_eq(
+  $$ select account_id, trades_count, lots, amount from public.cashback_ledger
+     where account_id <> '00000000-0000-0000-0000-0000000000c1' order by account_id $$,
+  $$ select account_id, trades_count, lots, amount from ledger_before
+     where account_id <> '00000000-0000-0000-0000-0000000000c1' order by account_id $$,
+  'settle: other accounts'' rows are untouched by the late run'
+);
+select is(
+  (select settled_on from public.closed_trades where ticket = 2007),
+  '2025-03-10'::date,
+  'settle: the late trade is marked settled on that day'
+);
+
+-- The next day picks up the trade closed at midnight, in a new row.
+select is(private.settle_cashback('2025-03-11'), 1, 'settle: the next day settles the trade closed at its midnight');
+select results_eq(
+  $$ select settlement_day, trades_count, lots, amount from public.cashback_ledger
+     where account_id = '00000000-0000-0000-0000-0000000000c1' order by settlement_day $$,
+  $$ values ('2025-03-10'::date, 4, 1.85::numeric, 6.475::numeric), ('2025-03-11'::date, 1, 0.75::numeric, 2.625::numeric) $$,
+  'settle: a new ledger row for the new day; the previous day''s row is unchanged'
+);
+
+-- Default day: yesterday (UTC). A trade closed a second before today's midnight is settled, today's are not.
+insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+values ('00000000-0000-0000-0000-0000000000c3', '00000000-0000-0000-0000-000000000001', 2008, 'EURUSD', 'BUY', 1,
+        (now() at time zone 'utc')::date::timestamp at time zone 'utc' - interval '2 seconds',
+        (now() at time zone 'utc')::date::timestamp at time zone 'utc' - interval '1 second', 1.1, 1.2);
+select is(private.settle_cashback(), 1, 'settle (default day): settles up to the end of yesterday only');
+select results_eq(
+  $$ select settled_on, (select count(*)::int from public.cashback_ledger l
+                         where l.account_id = '00000000-0000-0000-0000-0000000000c3' and l.settlement_day = t.settled_on)
+     from public.closed_trades t where ticket = 2008 $$,
+  $$ values ((now() at time zone 'utc')::date - 1, 1) $$,
+  'settle (default day): the ledger day is yesterday (UTC)'
+);
+select is(
+  (select count(*)::int from public.closed_trades where settled_on is null),
+  5,
+  'settle (default day): the five trades closed today stay unsettled'
+);
+
+-- The owners see their ledger, and only theirs.
+select tests.authenticate_as('00000000-0000-0000-0000-000000000002');
+select is((select count(*)::int from public.cashback_ledger), 0, 'another user sees none of the ledger');
+select tests.authenticate_as('00000000-0000-0000-0000-000000000001');
+select is((select count(*)::int from public.cashback_ledger), 5, 'the owner sees their ledger rows');
+select tests.clear_authentication();
+
+select * from finish();
+rollback;
