@@ -1,4 +1,4 @@
-import { applyPlatformAndMigrations, createPgliteDb, findRepoRoot, type PgliteDb } from '@rubi/db';
+import { applyPlatformAndMigrations, createPgliteDb, findRepoRoot, type PgliteDb } from '@rubi/db/pglite';
 
 /** A fresh in-memory PGlite with the platform SQL, every migration and the seed applied. */
 export async function createMigratedPglite(): Promise<{ db: PgliteDb; applied: string[] }> {

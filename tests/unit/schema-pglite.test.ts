@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyPlatformAndMigrations, asAnon, asOwner, asUser, findRepoRoot, isPgError, listMigrationFiles, type PgliteDb } from '@rubi/db';
+import { asAnon, asOwner, asUser, isPgError } from '@rubi/db';
+import { applyPlatformAndMigrations, findRepoRoot, listMigrationFiles, type PgliteDb } from '@rubi/db/pglite';
 import { createMigratedPglite } from '../support/pglite-schema.ts';
 import { seedUserWorld, USER_OWNED_TABLES, type UserWorld } from '../support/schema-fixtures.ts';
 

@@ -12,14 +12,5 @@ export {
 } from './principal.ts';
 export { isPgError, type PgError } from './pg-error.ts';
 export { createPostgresDb, type PostgresDb, type PostgresDbOptions } from './postgres-db.ts';
-export { createPgliteDb, isPgliteDb, type PgliteDb, type PgliteDbOptions } from './pglite-db.ts';
-export {
-  applyPlatformAndMigrations,
-  findRepoRoot,
-  listMigrationFiles,
-  listPlatformSqlFiles,
-  MigrationError,
-  type ApplyOptions,
-  type ApplyResult,
-} from './migrate.ts';
+// PGlite and the migrator live at '@rubi/db/pglite'.
 export type { Database, Json } from './database.types.ts';

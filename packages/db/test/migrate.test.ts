@@ -9,7 +9,7 @@ import {
   listMigrationFiles,
   listPlatformSqlFiles,
   MigrationError,
-} from '../src/index.ts';
+} from '../src/pglite.ts';
 
 let root: string;
 let dataDir: string;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { asOwner, createPgliteDb, isPgliteDb } from '../src/index.ts';
+import { asOwner } from '../src/index.ts';
+import { createPgliteDb, isPgliteDb } from '../src/pglite.ts';
 import { describeDbConformance } from './conformance.ts';
 
 describeDbConformance('PGlite', () => createPgliteDb());

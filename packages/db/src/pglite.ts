@@ -1,0 +1,13 @@
+// The embedded tier: PGlite and the migrator that applies platform SQL and migrations to it.
+// Kept apart from the package root so that edge functions (which only talk to PostgreSQL) never
+// load PGlite or node:fs.
+export { createPgliteDb, isPgliteDb, type PgliteDb, type PgliteDbOptions } from './pglite-db.ts';
+export {
+  applyPlatformAndMigrations,
+  findRepoRoot,
+  listMigrationFiles,
+  listPlatformSqlFiles,
+  MigrationError,
+  type ApplyOptions,
+  type ApplyResult,
+} from './migrate.ts';
