@@ -31,7 +31,7 @@ alter table private.settings enable row level security;
 insert into private.settings (key, value, description) values
   ('session_stale_multiplier', 3, 'A session with no ping for this many ping intervals becomes stale'),
   ('session_default_ping_interval_seconds', 30, 'Ping interval handed to a connecting EA'),
-  ('account_retry_max_attempts', 5, 'Errored accounts are retried automatically up to this many times'),
+  ('account_retry_max_attempts', 5, 'After this many consecutive errors an account is no longer retried automatically'),
   ('account_retry_base_seconds', 60, 'First retry delay; doubles on each further error'),
   ('account_retry_max_delay_seconds', 3600, 'Upper bound of the retry delay'),
   ('account_lease_seconds', 180, 'How long a VPS host holds an account without heartbeating'),

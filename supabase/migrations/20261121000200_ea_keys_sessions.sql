@@ -324,6 +324,8 @@ begin
     execute format('drop table private.%I', v_part.relname);
     v_changes := v_changes + 1;
   end loop;
+  -- Rows the default partition caught are subject to the same retention.
+  delete from private.account_snapshots_default where captured_at < (v_keep_from::timestamp at time zone 'utc');
   return v_changes;
 end;
 $$;

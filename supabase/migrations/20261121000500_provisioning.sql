@@ -130,7 +130,10 @@ begin
       new.error_code := null;
       new.error_message := null;
     when 'connected' then
+      -- Connecting is hearing from the EA: the silence clock starts now, not at the last report
+      -- of a previous connection.
       new.connected_at := now();
+      new.last_seen_at := now();
       new.attempts := 0;
       new.next_retry_at := null;
       new.error_code := null;
@@ -411,8 +414,8 @@ begin
     update public.trading_accounts a
     set status = 'disconnected'
     where a.status = 'connected'
-      and coalesce(a.last_seen_at, a.connected_at) < now() - make_interval(secs => private.setting('account_silent_seconds'))
-    returning a.id, a.user_id, a.login, a.server, coalesce(a.last_seen_at, a.connected_at) as last_seen_at
+      and greatest(a.last_seen_at, a.connected_at) < now() - make_interval(secs => private.setting('account_silent_seconds'))
+    returning a.id, a.user_id, a.login, a.server, greatest(a.last_seen_at, a.connected_at) as last_seen_at
   )
   insert into public.notifications (user_id, kind, title, body, account_id)
   select s.user_id, 'account_disconnected',

@@ -103,9 +103,10 @@ create trigger cashback_ledger_broadcast after insert or update or delete on pub
   for each row execute function private.broadcast_to_owner();
 
 -- Cron (nightly): settles every unsettled trade closed before the end of p_day (UTC; default
--- yesterday) into that day's ledger row per account. Idempotent: settled trades are marked, so a
--- second run changes nothing; a trade that arrives late for an already settled day is added to
--- that day's row. Returns the number of trades settled.
+-- yesterday) into p_day's ledger row per account. Idempotent: settled trades are marked, so a
+-- second run changes nothing. A trade reported late (closed before an already settled day) is
+-- not lost: the next run settles it into that run's day. Returns the number of trades settled.
+-- The ledger row carries the broker's currency; a broker changing currency is not supported.
 create function private.settle_cashback(p_day date default null) returns integer
 language plpgsql
 security definer

@@ -270,7 +270,8 @@ update public.trading_accounts set connected_at = now() - interval '1 hour' wher
 update public.trading_accounts set last_seen_at = now() - interval '11 minutes'
 where id in ('00000000-0000-0000-0000-000000000c31', '00000000-0000-0000-0000-000000000c35');
 update public.trading_accounts set last_seen_at = now() - interval '1 minute' where id = '00000000-0000-0000-0000-000000000c32';
-update public.trading_accounts set connected_at = now() - interval '20 minutes' where id = '00000000-0000-0000-0000-000000000c33';
+-- (connecting stamps last_seen_at; c33's EA has not reported since it connected 20 minutes ago)
+update public.trading_accounts set connected_at = now() - interval '20 minutes', last_seen_at = null where id = '00000000-0000-0000-0000-000000000c33';
 update public.trading_accounts set last_seen_at = now() - interval '1 hour' where id = '00000000-0000-0000-0000-000000000c34';
 
 select is(private.disconnect_silent_accounts(), 3, 'silent: returns the number of accounts disconnected');
