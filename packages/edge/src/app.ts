@@ -1,0 +1,124 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { ErrorDetail } from '@rubi/contracts/common.ts';
+import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
+import { HTTPException } from 'hono/http-exception';
+import type { Context } from 'hono';
+import type { EdgeDeps } from './deps.ts';
+import type { EdgeEnv } from './env.ts';
+import { ApiError, apiErrorFromDatabase, badRequest } from './errors.ts';
+import { randomId } from '@rubi/crypto';
+
+export const REQUEST_ID_HEADER = 'x-request-id';
+const EA_HEADERS = ['x-ea-key-id', 'x-account-id', 'x-trade-id', 'x-trade-timestamp', 'x-trade-signature', 'x-vps-api-key'];
+
+interface ZodIssueLike {
+  path: readonly PropertyKey[];
+  message: string;
+}
+
+/** Turns zod issues into `details` with dotted paths prefixed by where the value came from. */
+export function issuesToDetails(target: string, issues: readonly ZodIssueLike[]): ErrorDetail[] {
+  const where = target === 'json' ? 'body' : target === 'param' ? 'path' : target;
+  return issues.map((issue) => ({
+    path: [where, ...issue.path.map(String)].join('.'),
+    message: issue.message,
+  }));
+}
+
+function errorResponse(c: Context<EdgeEnv>, error: ApiError): Response {
+  return c.json(error.toBody(), error.status);
+}
+
+/**
+ * A function's Hono app: base path `/<name>`, request id, one JSON log line per request, CORS for
+ * the dashboard, a body-size limit, the shared error shape, and `/<name>/openapi.json`.
+ */
+export function createFunctionApp(name: string, deps: EdgeDeps): OpenAPIHono<EdgeEnv> {
+  const app = new OpenAPIHono<EdgeEnv>({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        const error = badRequest('request validation failed', issuesToDetails(result.target, result.error.issues));
+        return c.json(error.toBody(), 400);
+      }
+      return undefined;
+    },
+  }).basePath(`/${name}`);
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    const requestId = c.req.header(REQUEST_ID_HEADER)?.slice(0, 100) || randomId('req_');
+    c.set('deps', deps);
+    c.set('requestId', requestId);
+    c.set('actor', { kind: 'anonymous' });
+    await next();
+    c.header(REQUEST_ID_HEADER, requestId);
+    const actor = c.get('actor');
+    deps.logger.log(c.res.status >= 500 ? 'error' : 'info', 'request', {
+      fn: name,
+      request_id: requestId,
+      method: c.req.method,
+      route: c.req.routePath,
+      status: c.res.status,
+      latency_ms: Math.round((performance.now() - started) * 10) / 10,
+      actor,
+    });
+  });
+
+  const origins = deps.config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
+  app.use(
+    '*',
+    cors({
+      origin: origins.includes('*') ? '*' : origins,
+      allowHeaders: ['authorization', 'apikey', 'content-type', 'x-client-info', REQUEST_ID_HEADER, ...EA_HEADERS],
+      allowMethods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+      exposeHeaders: [REQUEST_ID_HEADER],
+      maxAge: 600,
+    }),
+  );
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.config.MAX_BODY_BYTES,
+      onError: (c) => errorResponse(c, new ApiError(413, 'payload_too_large', `body exceeds ${deps.config.MAX_BODY_BYTES} bytes`)),
+    }),
+  );
+
+  app.onError((error, c) => {
+    if (error instanceof ApiError) return errorResponse(c, error);
+    const fromDb = apiErrorFromDatabase(error);
+    if (fromDb) return errorResponse(c, fromDb);
+    if (error instanceof HTTPException) {
+      // Hono raises these for unreadable bodies (e.g. malformed JSON).
+      if (error.status === 400) return errorResponse(c, badRequest('malformed request body', [{ path: 'body', message: error.message }]));
+      return errorResponse(c, new ApiError(error.status === 413 ? 413 : 400, error.status === 413 ? 'payload_too_large' : 'invalid_request', error.message));
+    }
+    deps.logger.log('error', 'unhandled error', {
+      fn: name,
+      request_id: c.get('requestId'),
+      error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
+    });
+    return errorResponse(c, new ApiError(500, 'internal_error', 'internal error'));
+  });
+  app.notFound((c) => errorResponse(c, new ApiError(404, 'not_found', `no route ${c.req.method} ${new URL(c.req.url).pathname}`)));
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'userJwt', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: 'Supabase Auth access token of a dashboard user',
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'eaKey', {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-EA-Key-Id',
+    description:
+      'EA key id; the request must also carry X-Trade-Id, X-Trade-Timestamp and X-Trade-Signature (Standard Webhooks HMAC-SHA256 over `<id>.<timestamp>.<raw body>`)',
+  });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: { title: `Rubi MT Bridge: ${name}`, version: '0.1.0' },
+    servers: [{ url: `${deps.config.SUPABASE_URL.replace(/\/+$/, '')}/functions/v1` }],
+  });
+  return app;
+}

@@ -1,0 +1,100 @@
+import { verifySignature, type VerifyFailure } from '@rubi/crypto';
+import { asOwner, asService, asUser } from '@rubi/db';
+import type { MiddlewareHandler } from 'hono';
+import type { EdgeEnv } from './env.ts';
+import { forbidden, unauthorized } from './errors.ts';
+import { InvalidTokenError } from './auth-user.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export type EaScope = 'connect' | 'ping' | 'signals' | 'positions';
+
+const FAILURE_MESSAGES: Record<VerifyFailure, string> = {
+  missing_headers: 'missing X-Trade-Id, X-Trade-Timestamp or X-Trade-Signature',
+  malformed_timestamp: 'X-Trade-Timestamp is not a unix time in seconds',
+  timestamp_too_old: 'request timestamp is more than 300 s old',
+  timestamp_in_future: 'request timestamp is more than 300 s in the future',
+  invalid_signature: 'signature does not match',
+  malformed_secret: 'credential cannot verify signatures',
+};
+
+/** A dashboard user: `Authorization: Bearer <Supabase access token>`. */
+export function requireUser(): MiddlewareHandler<EdgeEnv> {
+  return async (c, next) => {
+    const header = c.req.header('authorization') ?? '';
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match?.[1]) throw unauthorized('missing bearer token');
+    let claims;
+    try {
+      claims = await c.get('deps').verifyUserToken(match[1]);
+    } catch (error) {
+      if (error instanceof InvalidTokenError) throw unauthorized(`invalid token: ${error.message}`);
+      throw error;
+    }
+    const { sub, role: _role, ...rest } = claims;
+    c.set('actor', { kind: 'user', userId: sub });
+    c.set('principal', asUser(sub, rest));
+    await next();
+  };
+}
+
+/**
+ * Verifies a Standard Webhooks signature made with `secrets` over the raw body, then remembers
+ * the request id for `credentialId` (a replay is rejected). The signature is checked before the id
+ * is stored, so nobody can burn ids without the secret.
+ */
+export async function verifySignedRequest(
+  c: Parameters<MiddlewareHandler<EdgeEnv>>[0],
+  credentialId: string,
+  secrets: readonly string[],
+): Promise<void> {
+  const deps = c.get('deps');
+  const body = await c.req.text();
+  const headers = {
+    id: c.req.header('x-trade-id') ?? null,
+    timestamp: c.req.header('x-trade-timestamp') ?? null,
+    signature: c.req.header('x-trade-signature') ?? null,
+  };
+  const result = await verifySignature({ secrets, headers, body, nowSeconds: Math.floor(deps.now().getTime() / 1000) });
+  if (!result.ok) throw unauthorized(FAILURE_MESSAGES[result.reason]);
+  const [row] = await deps.db.query<{ fresh: boolean }>(asService(), 'select private.remember_request_id($1, $2) as fresh', [
+    credentialId,
+    headers.id,
+  ]);
+  if (!row?.fresh) throw unauthorized('replayed request (X-Trade-Id already used)');
+}
+
+/** The connector EA: `X-EA-Key-Id` + a request signed with that key's secret, allowed `scope`. */
+export function requireEaKey(scope: EaScope): MiddlewareHandler<EdgeEnv> {
+  return async (c, next) => {
+    const deps = c.get('deps');
+    const keyId = c.req.header('x-ea-key-id') ?? '';
+    if (!UUID.test(keyId)) throw unauthorized('missing or malformed X-EA-Key-Id');
+    const [credentials] = await deps.db.query<{
+      user_id: string;
+      scopes: string[];
+      secret_ciphertext: string;
+      encryption_key_id: string;
+    }>(asService(), 'select * from private.ea_key_credentials($1)', [keyId]);
+    if (!credentials) throw unauthorized('unknown or revoked EA key');
+    const secret = await deps.secretBox.open(credentials.secret_ciphertext, credentials.encryption_key_id, keyId);
+    await verifySignedRequest(c, `ea_key:${keyId}`, [secret]);
+    if (!credentials.scopes.includes(scope)) throw forbidden(`this EA key lacks the ${scope} scope`);
+    // Throttled: a key's last use is recorded at most once a minute.
+    await deps.db.query(
+      asOwner(),
+      `update public.ea_keys set last_used_at = now() where id = $1 and (last_used_at is null or last_used_at < now() - interval '1 minute')`,
+      [keyId],
+    );
+    c.set('actor', { kind: 'ea_key', userId: credentials.user_id, keyId });
+    c.set('principal', asUser(credentials.user_id, { ea_key_id: keyId }));
+    await next();
+  };
+}
+
+/** Either a signed-in user or a connector EA with `scope` (decided by the headers present). */
+export function requireUserOrEaKey(scope: EaScope): MiddlewareHandler<EdgeEnv> {
+  const user = requireUser();
+  const ea = requireEaKey(scope);
+  return (c, next) => (c.req.header('x-ea-key-id') ? ea(c, next) : user(c, next));
+}

@@ -1,0 +1,33 @@
+// One JSON line per request (and per notable event). Bodies and headers are never logged; any
+// structured field whose name looks secret is replaced before it is written.
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogRecord = Record<string, unknown> & { level: LogLevel; msg: string };
+export type LogSink = (line: string) => void;
+
+const LEVELS: Record<LogLevel | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
+const SECRET_KEY = /pass(word)?|secret|token|signature|authorization|api[-_]?key|cookie|ciphertext/i;
+
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY.test(k) ? '[redacted]' : redact(v, depth + 1);
+  return out;
+}
+
+export interface Logger {
+  log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
+}
+
+export function createLogger(opts: { sink?: LogSink; level?: LogLevel | 'silent'; base?: Record<string, unknown> } = {}): Logger {
+  const sink = opts.sink ?? ((line: string) => console.log(line));
+  const threshold = LEVELS[opts.level ?? 'info'];
+  return {
+    log(level, msg, fields = {}) {
+      if (LEVELS[level] < threshold) return;
+      const record = { level, time: new Date().toISOString(), ...opts.base, msg, ...(redact(fields) as Record<string, unknown>) };
+      sink(JSON.stringify(record));
+    },
+  };
+}
