@@ -59,12 +59,14 @@ create table private.ea_key_secrets (
 );
 alter table private.ea_key_secrets enable row level security;
 
--- Creates a key for the calling user and stores its encrypted secret in one step.
+-- Creates a key for the calling user and stores its encrypted secret in one step. The caller may
+-- choose the id, so it can bind the ciphertext to it (AES-GCM associated data) before the insert.
 create function private.create_ea_key(
   p_name text,
   p_scopes text[],
   p_secret_ciphertext text,
-  p_encryption_key_id text
+  p_encryption_key_id text,
+  p_id uuid default gen_random_uuid()
 ) returns public.ea_keys
 language plpgsql
 security definer
@@ -77,15 +79,15 @@ begin
   if v_user is null then
     raise exception 'not authenticated' using errcode = 'insufficient_privilege';
   end if;
-  insert into public.ea_keys (user_id, name, scopes)
-  values (v_user, p_name, coalesce(p_scopes, array['connect', 'ping', 'signals', 'positions']))
+  insert into public.ea_keys (id, user_id, name, scopes)
+  values (coalesce(p_id, gen_random_uuid()), v_user, p_name, coalesce(p_scopes, array['connect', 'ping', 'signals', 'positions']))
   returning * into v_key;
   insert into private.ea_key_secrets (key_id, secret_ciphertext, encryption_key_id)
   values (v_key.id, p_secret_ciphertext, p_encryption_key_id);
   return v_key;
 end;
 $$;
-grant execute on function private.create_ea_key(text, text[], text, text) to authenticated;
+grant execute on function private.create_ea_key(text, text[], text, text, uuid) to authenticated;
 
 -- Used by the edge toolkit, as service_role, to verify an EA's signature: returns the owner and
 -- the encrypted secret of a live key.

@@ -202,7 +202,8 @@ alter table private.account_secrets enable row level security;
 create trigger account_secrets_updated_at before update on private.account_secrets
   for each row execute function private.set_updated_at();
 
--- Registers an account for the calling user with its encrypted investor password.
+-- Registers an account for the calling user with its encrypted investor password (the caller may
+-- choose the id, to bind the ciphertext to it).
 -- A login already registered on that server (by anyone) raises unique_violation.
 create function private.register_trading_account(
   p_broker_id uuid,
@@ -210,7 +211,8 @@ create function private.register_trading_account(
   p_login bigint,
   p_server text,
   p_password_ciphertext text,
-  p_encryption_key_id text
+  p_encryption_key_id text,
+  p_id uuid default gen_random_uuid()
 ) returns public.trading_accounts
 language plpgsql
 security definer
@@ -226,15 +228,15 @@ begin
   if not exists (select 1 from public.brokers b where b.id = p_broker_id and b.active and p_platform = any (b.platforms)) then
     raise exception 'broker % does not offer %', p_broker_id, p_platform using errcode = 'foreign_key_violation';
   end if;
-  insert into public.trading_accounts (user_id, broker_id, platform, login, server)
-  values (v_user, p_broker_id, p_platform, p_login, p_server)
+  insert into public.trading_accounts (id, user_id, broker_id, platform, login, server)
+  values (coalesce(p_id, gen_random_uuid()), v_user, p_broker_id, p_platform, p_login, p_server)
   returning * into v_account;
   insert into private.account_secrets (account_id, investor_password_ciphertext, encryption_key_id)
   values (v_account.id, p_password_ciphertext, p_encryption_key_id);
   return v_account;
 end;
 $$;
-grant execute on function private.register_trading_account(uuid, text, bigint, text, text, text) to authenticated;
+grant execute on function private.register_trading_account(uuid, text, bigint, text, text, text, uuid) to authenticated;
 
 -- A user's actions on their own account: pause, resume, retry (an errored account, resetting
 -- its attempts) and delete (soft: the holding host tears the terminal down first).

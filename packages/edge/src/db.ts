@@ -18,3 +18,11 @@ export async function one<T>(tx: Queryable, sql: string, params: readonly unknow
   const rows = await tx.query<T>(sql, params);
   return rows[0];
 }
+
+/** Timestamps leave the API as ISO-8601 strings (null stays null). */
+export function iso(value: Date | null | undefined): string | null {
+  return value ? value.toISOString() : null;
+}
+export function isoRequired(value: Date): string {
+  return value.toISOString();
+}

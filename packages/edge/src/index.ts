@@ -2,7 +2,7 @@ export { createFunctionApp, issuesToDetails, REQUEST_ID_HEADER } from './app.ts'
 export { requireEaKey, requireUser, requireUserOrEaKey, verifySignedRequest, type EaScope } from './auth-middleware.ts';
 export { createUserTokenVerifier, InvalidTokenError, type UserClaims, type UserTokenVerifier } from './auth-user.ts';
 export { ConfigError, loadEdgeConfig, type EdgeConfig } from './config.ts';
-export { one, withDb } from './db.ts';
+export { iso, isoRequired, one, withDb } from './db.ts';
 export { createEdgeDeps, type EdgeDeps, type EdgeDepsOverrides } from './deps.ts';
 export type { Actor, EdgeEnv } from './env.ts';
 export { ApiError, apiErrorFromDatabase, badRequest, conflict, forbidden, notFound, unauthorized } from './errors.ts';

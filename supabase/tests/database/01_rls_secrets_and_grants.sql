@@ -117,8 +117,8 @@ from unnest(array[
 
 select ok(has_function_privilege('authenticated', f, 'execute'), format('authenticated can execute %s', f))
 from unnest(array[
-  'private.create_ea_key(text, text[], text, text)',
-  'private.register_trading_account(uuid, text, bigint, text, text, text)',
+  'private.create_ea_key(text, text[], text, text, uuid)',
+  'private.register_trading_account(uuid, text, bigint, text, text, text, uuid)',
   'private.account_action(uuid, text)'
 ]) as f;
 
