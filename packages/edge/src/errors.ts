@@ -42,10 +42,10 @@ export function apiErrorFromDatabase(error: unknown): ApiError | undefined {
       return notFound();
     case '23503':
       return notFound('a referenced record does not exist');
-    case '22P02':
-    case '22023':
-      return badRequest('invalid value');
     default:
+      // Class 22 is "data exception": a value the client sent that Postgres cannot store (a NUL
+      // character in text, a number out of range, ...). The transaction is rolled back.
+      if (error.code.startsWith('22')) return badRequest('invalid value', [{ path: 'body', message: error.message }]);
       return undefined;
   }
 }
