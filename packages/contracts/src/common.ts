@@ -70,6 +70,13 @@ export const EaKeyHeaders = SignedRequestHeaders.extend({
   'x-ea-key-id': Uuid.openapi({ description: 'The EA key id shown on the dashboard' }),
 });
 
+export const AccountEaHeaders = SignedRequestHeaders.extend({
+  'x-account-id': Uuid.openapi({ description: 'The external account id from the EA config file' }),
+});
+export const VpsHostHeaders = z.object({
+  'x-vps-api-key': z.string().min(16).max(256).openapi({ description: 'The host key created with `npm run vps-host -- create`' }),
+});
+
 export const errorResponses = {
   400: { description: 'Invalid request: `details` names each offending field', content: { 'application/json': { schema: ErrorResponse } } },
   401: { description: 'Missing, invalid, expired or replayed credentials', content: { 'application/json': { schema: ErrorResponse } } },

@@ -115,6 +115,13 @@ export function createFunctionApp(name: string, deps: EdgeDeps): OpenAPIHono<Edg
     description:
       'EA key id; the request must also carry X-Trade-Id, X-Trade-Timestamp and X-Trade-Signature (Standard Webhooks HMAC-SHA256 over `<id>.<timestamp>.<raw body>`)',
   });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'accountEa', {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-Account-Id',
+    description: 'External account id of a provisioned EA; the request is signed like an EA-key request, with the api secret from register',
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'vpsHost', { type: 'apiKey', in: 'header', name: 'X-VPS-API-Key' });
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
     info: { title: `Rubi MT Bridge: ${name}`, version: '0.1.0' },

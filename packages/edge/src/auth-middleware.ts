@@ -1,4 +1,4 @@
-import { verifySignature, type VerifyFailure } from '@rubi/crypto';
+import { sha256Hex, verifySignature, type VerifyFailure } from '@rubi/crypto';
 import { asOwner, asService, asUser } from '@rubi/db';
 import type { MiddlewareHandler } from 'hono';
 import type { EdgeEnv } from './env.ts';
@@ -97,4 +97,45 @@ export function requireUserOrEaKey(scope: EaScope): MiddlewareHandler<EdgeEnv> {
   const user = requireUser();
   const ea = requireEaKey(scope);
   return (c, next) => (c.req.header('x-ea-key-id') ? ea(c, next) : user(c, next));
+}
+
+/**
+ * A provisioned EA (cashback flow): `X-Account-Id` (the external account id from its config) + a
+ * request signed with the api secret that `register` issued to it.
+ */
+export function requireAccountEa(): MiddlewareHandler<EdgeEnv> {
+  return async (c, next) => {
+    const deps = c.get('deps');
+    const externalId = c.req.header('x-account-id') ?? '';
+    if (!UUID.test(externalId)) throw unauthorized('missing or malformed X-Account-Id');
+    const [credentials] = await deps.db.query<{
+      account_id: string;
+      user_id: string;
+      api_secret_ciphertext: string;
+      api_secret_key_id: string;
+    }>(asService(), 'select * from private.account_ea_credentials($1)', [externalId]);
+    if (!credentials) throw unauthorized('unknown account or not registered');
+    const secret = await deps.secretBox.open(credentials.api_secret_ciphertext, credentials.api_secret_key_id, credentials.account_id);
+    await verifySignedRequest(c, `account:${credentials.account_id}`, [secret]);
+    c.set('actor', { kind: 'account_ea', userId: credentials.user_id, accountId: credentials.account_id });
+    c.set('principal', asUser(credentials.user_id, { ea_account_id: credentials.account_id }));
+    await next();
+  };
+}
+
+/**
+ * A VPS agent: `X-VPS-API-Key`, stored only as its SHA-256. Host requests run as service_role and
+ * reach accounts only through private functions that check the host holds them.
+ */
+export function requireVpsHost(): MiddlewareHandler<EdgeEnv> {
+  return async (c, next) => {
+    const deps = c.get('deps');
+    const key = c.req.header('x-vps-api-key') ?? '';
+    if (key.length < 16 || key.length > 256) throw unauthorized('missing or malformed X-VPS-API-Key');
+    const [host] = await deps.db.query<{ id: string | null }>(asService(), 'select private.authenticate_vps_host($1) as id', [await sha256Hex(key)]);
+    if (!host?.id) throw unauthorized('unknown or revoked VPS host key');
+    c.set('actor', { kind: 'vps_host', hostId: host.id });
+    c.set('principal', asService());
+    await next();
+  };
 }

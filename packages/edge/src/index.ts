@@ -1,5 +1,13 @@
 export { createFunctionApp, issuesToDetails, REQUEST_ID_HEADER } from './app.ts';
-export { requireEaKey, requireUser, requireUserOrEaKey, verifySignedRequest, type EaScope } from './auth-middleware.ts';
+export {
+  requireAccountEa,
+  requireEaKey,
+  requireUser,
+  requireUserOrEaKey,
+  requireVpsHost,
+  verifySignedRequest,
+  type EaScope,
+} from './auth-middleware.ts';
 export { createUserTokenVerifier, InvalidTokenError, type UserClaims, type UserTokenVerifier } from './auth-user.ts';
 export { ConfigError, loadEdgeConfig, type EdgeConfig } from './config.ts';
 export { iso, isoRequired, one, withDb } from './db.ts';
