@@ -134,7 +134,7 @@ select is(array(
   select p.proname::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
   where n.nspname = 'private' and has_function_privilege('service_role', p.oid, 'execute')
   order by 1
-), array['authenticate_vps_host', 'claim_accounts', 'current_actor', 'ea_key_credentials', 'remember_request_id',
+), array['account_ea_credentials', 'authenticate_vps_host', 'claim_accounts', 'current_actor', 'ea_key_credentials', 'remember_request_id',
           'setting', 'transition_actor', 'vps_heartbeat'],
   'service_role can execute exactly the server-side private functions');
 
