@@ -1,0 +1,14 @@
+import type { EdgeDeps } from '@rubi/edge';
+import { createConnectApp } from '../../../functions/connect/app.ts';
+import { createKeysApp } from '../../../functions/keys/app.ts';
+import { createPingApp } from '../../../functions/ping/app.ts';
+
+/** Every Edge Function, imported unchanged from functions/ (the same apps the Edge Runtime serves). */
+export interface FunctionApp {
+  fetch(request: Request): Response | Promise<Response>;
+}
+export const FUNCTIONS: Record<string, (deps: EdgeDeps) => FunctionApp> = {
+  keys: createKeysApp,
+  connect: createConnectApp,
+  ping: createPingApp,
+};

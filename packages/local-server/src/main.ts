@@ -1,0 +1,59 @@
+// `npm start`: the whole backend on one machine, under Deno. Only this file touches Deno.*.
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { createLocalServer } from './server.ts';
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    port: { type: 'string', default: Deno.env.get('PORT') ?? '54321' },
+    host: { type: 'string', default: '127.0.0.1' },
+    'data-dir': { type: 'string', default: Deno.env.get('RUBI_DATA_DIR') ?? '.data/local' },
+    'in-memory': { type: 'boolean', default: false },
+    quiet: { type: 'boolean', default: false },
+  },
+});
+const port = Number(values.port);
+const publicUrl = `http://${values.host}:${port}`;
+const dataDir = values['in-memory'] ? undefined : resolve(values['data-dir']);
+
+const started = performance.now();
+const server = await createLocalServer({
+  publicUrl,
+  ...(dataDir ? { dataDir } : {}),
+  logSink: values.quiet ? () => {} : (line) => console.log(line),
+  // A job that changed nothing stays quiet; one that did something or failed is logged.
+  onCronRun: (run) => {
+    const didSomething = /[1-9]/.test(run.message);
+    if (run.status === 'failed' || (didSomething && !values.quiet)) {
+      console.log(JSON.stringify({ level: run.status === 'failed' ? 'error' : 'info', msg: 'cron', ...run }));
+    }
+  },
+});
+const http = Deno.serve({ hostname: values.host, port, onListen: () => {} }, server.fetch);
+
+const seconds = ((performance.now() - started) / 1000).toFixed(1);
+console.log(`
+  Rubi MT Bridge — local backend ready in ${seconds}s
+
+  API          ${publicUrl}/functions/v1/<name>   (${server.functionNames.join(', ')})
+  API docs     ${publicUrl}/docs
+  Auth         ${publicUrl}/auth/v1   (development stand-in: signUp, signInWithPassword, refresh, getUser)
+  JWKS         ${publicUrl}/auth/v1/.well-known/jwks.json
+  Database     PGlite ${dataDir ? `in ${dataDir}/pglite` : 'in memory (--in-memory)'}; ${server.applied.length} SQL files applied this start
+  Cron         pg_cron jobs from the migrations, run in process (UTC)
+
+  Next: npm run demo   (in a second terminal)      Stop: Ctrl-C
+`);
+
+let stopping = false;
+async function stop(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n  ${signal}: stopping…`);
+  await http.shutdown();
+  await server.close();
+  Deno.exit(0);
+}
+Deno.addSignalListener('SIGINT', () => void stop('SIGINT'));
+Deno.addSignalListener('SIGTERM', () => void stop('SIGTERM'));

@@ -1,0 +1,93 @@
+import { mkdir } from 'node:fs/promises';
+import { asOwner } from '@rubi/db';
+import { applyPlatformAndMigrations, createPgliteDb, findRepoRoot, type PgliteDb } from '@rubi/db/pglite';
+import { createEdgeDeps, type EdgeDeps, type LogSink } from '@rubi/edge';
+import { Hono } from 'hono';
+import { createApiDocs } from './api-docs.ts';
+import { createAuthStandin } from './auth-standin.ts';
+import { CronRunner, type CronRun } from './cron-runner.ts';
+import { FUNCTIONS } from './function-registry.ts';
+import { loadLocalSecrets } from './local-secrets.ts';
+
+export interface LocalServerOptions {
+  /** Where PGlite and the local keys live; undefined = in memory. */
+  dataDir?: string;
+  /** The URL clients use (tokens' issuer, function URLs). */
+  publicUrl: string;
+  logSink?: LogSink;
+  onCronRun?: (run: CronRun) => void;
+  /** Start the cron timers (tests turn them off and run jobs explicitly). */
+  cron?: boolean;
+}
+
+export interface LocalServer {
+  fetch(request: Request): Response | Promise<Response>;
+  db: PgliteDb;
+  deps: EdgeDeps;
+  cron: CronRunner;
+  applied: string[];
+  functionNames: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * The embedded default: a stand-in for a Supabase project on one process. Functions at
+ * /functions/v1/<name>/..., Auth at /auth/v1/..., the API reference at /docs, PGlite as the database
+ * (platform SQL, migrations and seed applied at start; new migrations on the next start), and the
+ * pg_cron jobs run in process.
+ */
+export async function createLocalServer(opts: LocalServerOptions): Promise<LocalServer> {
+  const repoRoot = await findRepoRoot(import.meta.url);
+  if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
+  const db = await createPgliteDb(opts.dataDir ? { dataDir: `${opts.dataDir}/pglite` } : {});
+  const { applied } = await applyPlatformAndMigrations(db.pglite, { rootDir: repoRoot, seed: true });
+  const secrets = await loadLocalSecrets(opts.dataDir);
+  const deps = await createEdgeDeps(
+    {
+      SUPABASE_URL: opts.publicUrl,
+      // Unused: the functions get the PGlite database directly.
+      SUPABASE_DB_URL: 'postgresql://pglite@localhost/postgres',
+      SUPABASE_JWKS: JSON.stringify({ keys: [secrets.publicJwk] }),
+      ENCRYPTION_KEY: secrets.encryptionKey,
+      LOG_LEVEL: 'info',
+    },
+    { db, ...(opts.logSink ? { logSink: opts.logSink } : {}) },
+  );
+
+  const app = new Hono();
+  const functionNames = Object.keys(FUNCTIONS);
+  for (const [name, factory] of Object.entries(FUNCTIONS)) {
+    const fn = factory(deps);
+    // Each app has basePath('/<name>'); strip the gateway prefix like the Edge Runtime does.
+    app.all(`/functions/v1/${name}`, (c) => fn.fetch(stripPrefix(c.req.raw)));
+    app.all(`/functions/v1/${name}/*`, (c) => fn.fetch(stripPrefix(c.req.raw)));
+  }
+  app.route('/', createAuthStandin(db, secrets, opts.publicUrl));
+  app.route('/', createApiDocs(repoRoot, functionNames));
+  app.get('/', (c) =>
+    c.json({ name: 'Rubi MT Bridge (local)', functions: functionNames.map((n) => `${opts.publicUrl}/functions/v1/${n}`), docs: `${opts.publicUrl}/docs` }),
+  );
+
+  const cron = new CronRunner(db, opts.onCronRun);
+  if (opts.cron !== false) await cron.start();
+
+  return {
+    fetch: app.fetch,
+    db,
+    deps,
+    cron,
+    applied,
+    functionNames,
+    async close() {
+      cron.stop();
+      await db.query(asOwner(), 'checkpoint').catch(() => undefined);
+      await db.close();
+    },
+  };
+}
+
+function stripPrefix(request: Request): Request {
+  const url = new URL(request.url);
+  url.pathname = url.pathname.replace(/^\/functions\/v1/, '');
+  return new Request(url, request);
+}
