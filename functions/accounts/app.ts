@@ -1,0 +1,17 @@
+import { createFunctionApp, type EdgeDeps } from '@rubi/edge';
+import { registerSessionRoutes } from './sessions-routes.ts';
+import { registerStatsRoutes } from './stats-routes.ts';
+
+/**
+ * `accounts`: the dashboard's view of the user's trading. Each group of routes lives in its own
+ * module and registers itself on the one app: the read side (connector sessions and account info,
+ * statistics) here; the write side for trading accounts is added beside it the same way.
+ */
+export function createAccountsApp(deps: EdgeDeps) {
+  const app = createFunctionApp('accounts', deps);
+  registerSessionRoutes(app);
+  registerStatsRoutes(app);
+  return app;
+}
+
+export type AccountsApp = ReturnType<typeof createAccountsApp>;
