@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConnectApp } from '../../functions/connect/app.ts';
 import { createKeysApp } from '../../functions/keys/app.ts';
 import { createPingApp } from '../../functions/ping/app.ts';
+import { createPositionsApp } from '../../functions/positions/app.ts';
 import { createEaCredential } from '../support/ea-credentials.ts';
 import { countRows, createEdgeHarness, signHeaders, type EaCredential, type EdgeHarness, type FetchApp, type TestUser } from '../support/edge-harness.ts';
 import { connectBody, openSession } from '../support/terminal.ts';
@@ -60,6 +61,18 @@ beforeAll(async () => {
       auth: 'ea',
       sample: { session_id: sessionId, balance: 1, equity: 1 },
       tables: ['public.account_snapshots'],
+    },
+    {
+      name: 'positions update',
+      app: createPositionsApp(h.deps),
+      method: 'POST',
+      path: '/positions/update',
+      auth: 'ea',
+      sample: {
+        session_id: sessionId,
+        positions: [{ ticket: 1, symbol: 'EURUSD', type: 'BUY', volume: 0.1, open_price: 1.1, profit: 0, opened_at: '2026-11-20T10:00:00Z' }],
+      },
+      tables: ['public.positions'],
     },
   ];
 });

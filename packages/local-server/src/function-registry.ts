@@ -1,7 +1,9 @@
 import type { EdgeDeps } from '@rubi/edge';
+import { createAccountsApp } from '../../../functions/accounts/app.ts';
 import { createConnectApp } from '../../../functions/connect/app.ts';
 import { createKeysApp } from '../../../functions/keys/app.ts';
 import { createPingApp } from '../../../functions/ping/app.ts';
+import { createPositionsApp } from '../../../functions/positions/app.ts';
 
 /** Every Edge Function, imported unchanged from functions/ (the same apps the Edge Runtime serves). */
 export interface FunctionApp {
@@ -11,4 +13,6 @@ export const FUNCTIONS: Record<string, (deps: EdgeDeps) => FunctionApp> = {
   keys: createKeysApp,
   connect: createConnectApp,
   ping: createPingApp,
+  positions: createPositionsApp,
+  accounts: createAccountsApp,
 };
