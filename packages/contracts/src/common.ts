@@ -38,7 +38,16 @@ export const ErrorResponse = z
 export type ErrorResponse = z.infer<typeof ErrorResponse>;
 
 export const Uuid = z.uuid().openapi({ example: '4d7c2a0e-5b1f-4c55-9a51-3f4c4f0b2a11' });
-export const Timestamp = z.iso.datetime({ offset: true }).openapi({ example: '2026-11-21T10:15:00Z' });
+const EARLIEST = Date.UTC(1970, 0, 1);
+const LATEST = Date.UTC(3000, 0, 1);
+/** ISO-8601 with offset, within 1970..2999 (Postgres would reject year 0, and no trade predates 1970). */
+export const Timestamp = z.iso
+  .datetime({ offset: true })
+  .refine((s) => {
+    const t = Date.parse(s);
+    return t >= EARLIEST && t < LATEST;
+  }, 'must be a time between 1970 and 2999')
+  .openapi({ example: '2026-11-21T10:15:00Z' });
 /** Prices, lots and money travel as JSON numbers; the database stores exact numerics. */
 export const Money = z.number().finite();
 export const Positive = z.number().finite().positive();
