@@ -1,0 +1,231 @@
+// Admin CLI for VPS host keys: create a host (its key is printed once; only the key's SHA-256 is
+// stored), revoke one, list them.
+//
+//   deno run --allow-net --allow-env --allow-read scripts/vps-host.ts <command> [options]
+//   (npm run vps-host -- <command> [options])
+//
+// Runs under Deno from the repository root: deno.json maps @rubi/* to packages/*/src and the npm
+// packages to node_modules. Connects as the database owner to DATABASE_URL or SUPABASE_DB_URL
+// (or --db-url): on Supabase, the project's direct connection string ("postgres" user).
+import process from 'node:process';
+import { parseArgs } from 'node:util';
+import { randomToken, sha256Hex } from '@rubi/crypto';
+import { asOwner, createPostgresDb, isPgError, type Db } from '@rubi/db';
+
+const USAGE = `Usage: vps-host <command> [options]
+
+Commands:
+  create <name> [--capacity N]   Create a VPS host and print its API key (shown once). N defaults to 5.
+  revoke <name>                  Revoke a host's key. The accounts it held go back to the queue at
+                                 the next lease sweep (cron, every minute).
+  list                           Hosts with capacity, held accounts, version and last heartbeat.
+
+Options:
+  --db-url <url>   PostgreSQL connection string (default: $DATABASE_URL, then $SUPABASE_DB_URL)
+  --json           Machine-readable output
+  -h, --help       This help
+`;
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+class UsageError extends Error {}
+class CommandError extends Error {}
+
+interface HostRow {
+  id: string;
+  name: string;
+  capacity: number;
+  version: string | null;
+  last_heartbeat_at: Date | null;
+  created_at: Date;
+  revoked_at: Date | null;
+  held: number;
+}
+
+function parse(argv: string[]) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      capacity: { type: 'string' },
+      'db-url': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  return { values, positionals };
+}
+
+function hostName(positionals: string[], command: string): string {
+  const name = positionals[1];
+  if (positionals.length !== 2 || name === undefined) throw new UsageError(`${command} takes exactly one host name`);
+  if (!NAME.test(name)) throw new UsageError('a host name is 1-100 letters, digits, dots, dashes or underscores, starting with a letter or digit');
+  return name;
+}
+
+function capacityOf(raw: string | undefined): number {
+  if (raw === undefined) return 5;
+  if (!/^\d{1,4}$/.test(raw) || Number(raw) > 1000) throw new UsageError('--capacity must be a whole number between 0 and 1000');
+  return Number(raw);
+}
+
+async function create(db: Db, name: string, capacity: number, json: boolean): Promise<void> {
+  // The key is random; the database keeps only its SHA-256 (the vps function hashes what the
+  // agent sends and compares).
+  const key = `vps_${randomToken(32)}`;
+  let row: { id: string } | undefined;
+  try {
+    [row] = await db.query<{ id: string }>(asOwner(), 'insert into private.vps_hosts (name, key_hash, capacity) values ($1, $2, $3) returning id', [
+      name,
+      await sha256Hex(key),
+      capacity,
+    ]);
+  } catch (error) {
+    if (isPgError(error) && error.code === '23505') throw new CommandError(`a host named "${name}" already exists (revoked hosts keep their name)`);
+    throw error;
+  }
+  if (!row) throw new CommandError('the insert returned no row');
+  if (json) {
+    console.log(JSON.stringify({ id: row.id, name, capacity, key }));
+    return;
+  }
+  console.log(`Created VPS host "${name}" (id ${row.id}, capacity ${capacity}).
+
+  VPS_API_KEY=${key}
+
+This key is shown once: only its SHA-256 is stored. Put it in the agent's environment (.env)
+as VPS_API_KEY; to replace it, revoke this host and create another.`);
+}
+
+async function revoke(db: Db, name: string, json: boolean): Promise<void> {
+  const result = await db.transaction(asOwner(), async (tx) => {
+    const [host] = await tx.query<{ id: string; revoked_at: Date | null }>(
+      'select id, revoked_at from private.vps_hosts where name = $1 for update',
+      [name],
+    );
+    if (!host) throw new CommandError(`no host named "${name}"`);
+    if (host.revoked_at !== null) return { id: host.id, already: true, released: 0 };
+    await tx.query('update private.vps_hosts set revoked_at = now() where id = $1', [host.id]);
+    // Its leases end now: private.reclaim_expired_leases (cron) puts the accounts back in the
+    // queue for other hosts, releases paused ones and removes deleted ones.
+    const released = await tx.query('update public.trading_accounts set lease_expires_at = now() where vps_host_id = $1 returning id', [host.id]);
+    return { id: host.id, already: false, released: released.length };
+  });
+  if (json) {
+    console.log(JSON.stringify({ id: result.id, name, revoked: true, already_revoked: result.already, accounts_released: result.released }));
+  } else if (result.already) {
+    console.log(`VPS host "${name}" was already revoked.`);
+  } else {
+    console.log(
+      `Revoked VPS host "${name}": its key no longer authenticates. ` +
+        `${result.released} account(s) it held return to the queue at the next lease sweep.`,
+    );
+  }
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+}
+
+const when = (d: Date | null): string => (d ? d.toISOString().replace(/\.\d{3}Z$/, 'Z') : '-');
+
+async function list(db: Db, json: boolean): Promise<void> {
+  const rows = await db.query<HostRow>(
+    asOwner(),
+    `select h.id, h.name, h.capacity, h.version, h.last_heartbeat_at, h.created_at, h.revoked_at,
+            (select count(*)::int from public.trading_accounts a where a.vps_host_id = h.id) as held
+     from private.vps_hosts h order by h.name`,
+  );
+  if (json) {
+    console.log(
+      JSON.stringify(
+        rows.map((r) => ({
+          id: r.id,
+          name: r.name,
+          capacity: r.capacity,
+          held: r.held,
+          version: r.version,
+          last_heartbeat_at: r.last_heartbeat_at?.toISOString() ?? null,
+          created_at: r.created_at.toISOString(),
+          revoked_at: r.revoked_at?.toISOString() ?? null,
+        })),
+      ),
+    );
+    return;
+  }
+  if (rows.length === 0) {
+    console.log('No VPS hosts. Create one with: vps-host create <name> --capacity N');
+    return;
+  }
+  console.log(
+    table([
+      ['NAME', 'STATUS', 'CAPACITY', 'HELD', 'VERSION', 'LAST HEARTBEAT'],
+      ...rows.map((r) => [r.name, r.revoked_at ? 'revoked' : 'active', String(r.capacity), String(r.held), r.version ?? '-', when(r.last_heartbeat_at)]),
+    ]),
+  );
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    console.error(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const command = positionals[0];
+  if (values.help || command === undefined || command === 'help') {
+    console.log(USAGE);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  let db: Db | undefined;
+  try {
+    const url = values['db-url'] ?? process.env.DATABASE_URL ?? process.env.SUPABASE_DB_URL;
+    const run = (fn: (db: Db) => Promise<void>) => {
+      if (!url) throw new UsageError('no database: set DATABASE_URL (or SUPABASE_DB_URL) or pass --db-url');
+      if (!/^postgres(ql)?:\/\//.test(url)) throw new UsageError('the database URL must start with postgres:// or postgresql://');
+      db = createPostgresDb(url, { max: 1, applicationName: 'rubi-vps-host' });
+      return fn(db);
+    };
+    switch (command) {
+      case 'create': {
+        const name = hostName(positionals, 'create');
+        const capacity = capacityOf(values.capacity);
+        await run((d) => create(d, name, capacity, values.json));
+        break;
+      }
+      case 'revoke': {
+        const name = hostName(positionals, 'revoke');
+        if (values.capacity !== undefined) throw new UsageError('--capacity only applies to create');
+        await run((d) => revoke(d, name, values.json));
+        break;
+      }
+      case 'list':
+        if (positionals.length !== 1) throw new UsageError('list takes no arguments');
+        await run((d) => list(d, values.json));
+        break;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (error instanceof CommandError) {
+      console.error(`vps-host: ${error.message}`);
+      return 1;
+    }
+    // Connection failures and the like: the message, never the connection string.
+    console.error(`vps-host: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  } finally {
+    await (db as Db | undefined)?.close();
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
