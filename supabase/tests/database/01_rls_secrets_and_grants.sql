@@ -135,7 +135,8 @@ select is(array(
   where n.nspname = 'private' and has_function_privilege('service_role', p.oid, 'execute')
   order by 1
 ), array['account_ea_credentials', 'authenticate_vps_host', 'claim_accounts', 'current_actor', 'ea_key_credentials', 'remember_request_id',
-          'setting', 'transition_actor', 'vps_heartbeat'],
+          'setting', 'transition_actor', 'vps_heartbeat', 'vps_held_accounts', 'vps_launch_package', 'vps_report_state',
+          'vps_report_terminals', 'vps_teardown_list'],
   'service_role can execute exactly the server-side private functions');
 
 -- ---------------------------------------------------------------------------------------------
