@@ -1,7 +1,18 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { DEFAULT_HISTORY_HOURS, getSessionRoute, listSessionsRoute, type SessionStatus } from '@rubi/contracts/accounts-read.ts';
-import { badRequest, iso, isoRequired, notFound, requireUser, withDb, type EdgeEnv } from '@rubi/edge';
-import { CURSOR_TIMESTAMP_SQL, CursorTimestamp, decodeCursor, encodeCursor } from './cursor.ts';
+import {
+  badRequest,
+  CURSOR_TIMESTAMP_SQL,
+  CursorTimestamp,
+  decodeCursor,
+  type EdgeEnv,
+  encodeCursor,
+  iso,
+  isoRequired,
+  notFound,
+  requireUser,
+  withDb,
+} from '@rubi/edge';
 
 // Read side: the user's connector sessions (RLS: only their own), one session's account info.
 

@@ -1,7 +1,20 @@
 import { z } from '@hono/zod-openapi';
 import { listPositionsRoute, updatePositionsRoute, type PositionType } from '@rubi/contracts/positions.ts';
-import { conflict, createFunctionApp, iso, isoRequired, notFound, requireEaKey, requireUser, withDb, type EdgeDeps } from '@rubi/edge';
-import { CURSOR_TIMESTAMP_SQL, CursorTimestamp, decodeCursor, encodeCursor } from './cursor.ts';
+import {
+  conflict,
+  createFunctionApp,
+  CURSOR_TIMESTAMP_SQL,
+  CursorTimestamp,
+  decodeCursor,
+  type EdgeDeps,
+  encodeCursor,
+  iso,
+  isoRequired,
+  notFound,
+  requireEaKey,
+  requireUser,
+  withDb,
+} from '@rubi/edge';
 
 interface PositionRow {
   session_id: string;

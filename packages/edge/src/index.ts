@@ -10,6 +10,7 @@ export {
 } from './auth-middleware.ts';
 export { createUserTokenVerifier, InvalidTokenError, type UserClaims, type UserTokenVerifier } from './auth-user.ts';
 export { ConfigError, loadEdgeConfig, type EdgeConfig } from './config.ts';
+export { CURSOR_TIMESTAMP_SQL, CursorTimestamp, decodeCursor, encodeCursor } from './cursor.ts';
 export { iso, isoRequired, one, withDb } from './db.ts';
 export { createEdgeDeps, type EdgeDeps, type EdgeDepsOverrides } from './deps.ts';
 export type { Actor, EdgeEnv } from './env.ts';

@@ -1,9 +1,8 @@
 import { z } from '@hono/zod-openapi';
-import { badRequest } from '@rubi/edge';
+import { badRequest } from './errors.ts';
 
 // Keyset pagination cursors: the sort key of the last row of a page, as base64url JSON. Opaque to
 // clients; validated on the way back in, so a forged cursor is a 400, never a database error.
-// (The same helper lives beside the accounts function; a shared one belongs in @rubi/edge.)
 
 /** Timestamps inside cursors keep Postgres' microseconds (a JS Date would round them to ms). */
 export const CURSOR_TIMESTAMP_SQL = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
