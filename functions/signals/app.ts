@@ -11,11 +11,16 @@ import {
   type SignalStatus,
   type SignalType,
 } from '@rubi/contracts/signals.ts';
+import { z } from '@hono/zod-openapi';
 import type { Queryable } from '@rubi/db';
 import {
   badRequest,
   conflict,
   createFunctionApp,
+  CURSOR_TIMESTAMP_SQL,
+  CursorTimestamp,
+  decodeCursor,
+  encodeCursor,
   iso,
   isoRequired,
   notFound,
@@ -26,7 +31,6 @@ import {
   withDb,
   type EdgeDeps,
 } from '@rubi/edge';
-import { decodeCursor, encodeCursor } from './cursor.ts';
 import { sizeByRisk, volumeProblem } from './risk.ts';
 
 /** A trading_signals row as the database returns it: numerics are text, timestamps Dates. */
@@ -145,6 +149,9 @@ function replayOf(row: SignalRow, body: CreateSignalRequest, source: Signal['sou
 }
 
 const field = (path: string, message: string) => badRequest(message, [{ path, message }]);
+
+/** Keyset of the list: (created_at with microseconds, id), newest first. */
+const SignalCursor = z.tuple([CursorTimestamp, z.uuid()]);
 
 /** `signals`: create, list, deliver, report and cancel trading signals. */
 export function createSignalsApp(deps: EdgeDeps) {
@@ -268,8 +275,7 @@ export function createSignalsApp(deps: EdgeDeps) {
     if (query.from && query.to && new Date(query.from).getTime() > new Date(query.to).getTime()) {
       throw field('query.to', 'to must not be before from');
     }
-    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-    if (after === null) throw field('query.cursor', 'not a cursor returned by this endpoint');
+    const after = decodeCursor(query.cursor, SignalCursor);
 
     const where: string[] = [];
     const params: unknown[] = [];
@@ -283,13 +289,13 @@ export function createSignalsApp(deps: EdgeDeps) {
     if (query.from) add((p) => `created_at >= ${p}::timestamptz`, query.from);
     if (query.to) add((p) => `created_at < ${p}::timestamptz`, query.to);
     if (after) {
-      params.push(after.createdAt, after.id);
+      params.push(after[0], after[1]);
       where.push(`(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
     }
     params.push(query.limit + 1);
     const rows = await withDb(c, (tx) =>
       tx.query<SignalRow & { cursor_ts: string }>(
-        `select ${COLUMNS}, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_ts
+        `select ${COLUMNS}, ${CURSOR_TIMESTAMP_SQL('created_at')} as cursor_ts
          from public.trading_signals
          ${where.length ? `where ${where.join(' and ')}` : ''}
          order by created_at desc, id desc
@@ -299,7 +305,7 @@ export function createSignalsApp(deps: EdgeDeps) {
     );
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
-    const nextCursor = rows.length > query.limit && last ? encodeCursor({ createdAt: last.cursor_ts, id: last.id }) : null;
+    const nextCursor = rows.length > query.limit && last ? encodeCursor([last.cursor_ts, last.id]) : null;
     return c.json({ signals: page.map(toSignal), next_cursor: nextCursor }, 200);
   });
 
