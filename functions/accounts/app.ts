@@ -1,16 +1,18 @@
 import { createFunctionApp, type EdgeDeps } from '@rubi/edge';
 import { registerSessionRoutes } from './sessions-routes.ts';
 import { registerStatsRoutes } from './stats-routes.ts';
+import { registerTradingAccountRoutes } from './trading-accounts-routes.ts';
 
 /**
  * `accounts`: the dashboard's view of the user's trading. Each group of routes lives in its own
  * module and registers itself on the one app: the read side (connector sessions and account info,
- * statistics) here; the write side for trading accounts is added beside it the same way.
+ * statistics) and the trading accounts a user registers for provisioning and cashback.
  */
 export function createAccountsApp(deps: EdgeDeps) {
   const app = createFunctionApp('accounts', deps);
   registerSessionRoutes(app);
   registerStatsRoutes(app);
+  registerTradingAccountRoutes(app);
   return app;
 }
 

@@ -35,7 +35,8 @@ export function apiErrorFromDatabase(error: unknown): ApiError | undefined {
     case '23505':
       return conflict('already exists');
     case '23514':
-      return conflict(error.message.startsWith('illegal ') || error.message.includes('revoked') ? error.message : 'violates a rule of the current state');
+      // State-machine and rule violations raised by our own SQL carry a message meant for people.
+      return conflict(error.message);
     case '42501':
       return notFound();
     case 'P0002':

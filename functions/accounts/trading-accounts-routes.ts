@@ -1,0 +1,157 @@
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import {
+  deleteTradingAccountRoute,
+  getTradingAccountRoute,
+  listBrokersRoute,
+  listTradingAccountsRoute,
+  registerTradingAccountRoute,
+  tradingAccountActionRoute,
+  type TradingAccount,
+} from '@rubi/contracts/trading-accounts.ts';
+import type { Queryable } from '@rubi/db';
+import { isPgError } from '@rubi/db';
+import { badRequest, conflict, iso, isoRequired, notFound, requireUser, withDb, type EdgeEnv } from '@rubi/edge';
+
+interface AccountRow {
+  id: string;
+  external_account_id: string;
+  broker_id: string;
+  broker_name: string;
+  platform: 'MT4' | 'MT5';
+  login: number;
+  server: string;
+  status: TradingAccount['status'];
+  paused_at: Date | null;
+  error_code: string | null;
+  error_message: string | null;
+  attempts: number;
+  next_retry_at: Date | null;
+  terminal_state: string | null;
+  connected_at: Date | null;
+  last_seen_at: Date | null;
+  created_at: Date;
+  trades: number;
+  lots: string;
+  accrued: string;
+  settled: string;
+  currency: string;
+}
+
+// Runs as the user: RLS limits every row and aggregate to the user's own. Brokers are joined
+// with a left join because RLS hides inactive brokers, and an account must not vanish with them.
+const ACCOUNTS_SQL = `
+select a.id, a.external_account_id, a.broker_id, coalesce(b.name, 'unknown broker') as broker_name, a.platform, a.login,
+       a.server, a.status, a.paused_at, a.error_code, a.error_message, a.attempts, a.next_retry_at, a.terminal_state,
+       a.connected_at, a.last_seen_at, a.created_at,
+       coalesce(t.trades, 0)::int as trades, coalesce(t.lots, 0) as lots, coalesce(t.accrued, 0) as accrued,
+       coalesce(l.settled, 0) as settled, coalesce(b.currency, 'USD') as currency
+from public.trading_accounts a
+left join public.brokers b on b.id = a.broker_id
+left join lateral (
+  select count(*) as trades, sum(ct.lots) as lots, sum(ct.cashback_amount) as accrued
+  from public.closed_trades ct where ct.account_id = a.id
+) t on true
+left join lateral (select sum(cl.amount) as settled from public.cashback_ledger cl where cl.account_id = a.id) l on true
+where a.deleted_at is null`;
+
+function toAccount(row: AccountRow): TradingAccount {
+  return {
+    id: row.id,
+    external_account_id: row.external_account_id,
+    broker: { id: row.broker_id, name: row.broker_name },
+    platform: row.platform,
+    login: Number(row.login),
+    server: row.server,
+    status: row.status,
+    paused: row.paused_at !== null,
+    error_code: row.error_code,
+    error_message: row.error_message,
+    attempts: row.attempts,
+    next_retry_at: iso(row.next_retry_at),
+    terminal_state: row.terminal_state,
+    connected_at: iso(row.connected_at),
+    last_seen_at: iso(row.last_seen_at),
+    created_at: isoRequired(row.created_at),
+    figures: {
+      trades: row.trades,
+      lots: Number(row.lots),
+      cashback_accrued: Number(row.accrued),
+      cashback_settled: Number(row.settled),
+      currency: row.currency,
+    },
+  };
+}
+
+async function readAccount(tx: Queryable, id: string): Promise<TradingAccount> {
+  const [row] = await tx.query<AccountRow>(`${ACCOUNTS_SQL} and a.id = $1`, [id]);
+  if (!row) throw notFound('trading account not found');
+  return toAccount(row);
+}
+
+export function registerTradingAccountRoutes(app: OpenAPIHono<EdgeEnv>): void {
+  app.openapi({ ...registerTradingAccountRoute, middleware: [requireUser()] }, async (c) => {
+    const body = c.req.valid('json');
+    const deps = c.get('deps');
+    const id = crypto.randomUUID();
+    // Bound to the account id: the ciphertext cannot be moved onto another account's row.
+    const sealed = await deps.secretBox.seal(body.investor_password, id);
+    try {
+      const account = await withDb(c, async (tx) => {
+        await tx.query('select id from private.register_trading_account($1, $2, $3, $4, $5, $6, $7)', [
+          body.broker_id,
+          body.platform,
+          body.login,
+          body.server,
+          sealed.ciphertext,
+          sealed.keyId,
+          id,
+        ]);
+        return readAccount(tx, id);
+      });
+      return c.json(account, 201);
+    } catch (error) {
+      if (isPgError(error) && error.code === '23505') {
+        throw conflict(`login ${body.login} on ${body.server} is already registered`);
+      }
+      if (isPgError(error) && error.code === '23503') {
+        throw badRequest('request validation failed', [{ path: 'body.broker_id', message: `unknown broker, or it does not offer ${body.platform}` }]);
+      }
+      throw error;
+    }
+  });
+
+  app.openapi({ ...listTradingAccountsRoute, middleware: [requireUser()] }, async (c) => {
+    const rows = await withDb(c, (tx) => tx.query<AccountRow>(`${ACCOUNTS_SQL} order by a.created_at desc, a.id desc`));
+    return c.json({ accounts: rows.map(toAccount) }, 200);
+  });
+
+  app.openapi({ ...getTradingAccountRoute, middleware: [requireUser()] }, async (c) => {
+    const { id } = c.req.valid('param');
+    return c.json(await withDb(c, (tx) => readAccount(tx, id)), 200);
+  });
+
+  app.openapi({ ...tradingAccountActionRoute, middleware: [requireUser()] }, async (c) => {
+    const { id, action } = c.req.valid('param');
+    const account = await withDb(c, async (tx) => {
+      await tx.query('select id from private.account_action($1, $2)', [id, action]);
+      return readAccount(tx, id);
+    });
+    return c.json(account, 200);
+  });
+
+  app.openapi({ ...deleteTradingAccountRoute, middleware: [requireUser()] }, async (c) => {
+    const { id } = c.req.valid('param');
+    const [row] = await withDb(c, (tx) => tx.query<{ vps_host_id: string | null }>('select vps_host_id from private.account_action($1, $2)', [id, 'delete']));
+    if (!row) throw notFound('trading account not found');
+    return c.json({ id, deleted: true as const, teardown_pending: row.vps_host_id !== null }, 200);
+  });
+
+  app.openapi({ ...listBrokersRoute, middleware: [requireUser()] }, async (c) => {
+    const rows = await withDb(c, (tx) =>
+      tx.query<{ id: string; name: string; platforms: ('MT4' | 'MT5')[]; rebate_per_lot: string; currency: string }>(
+        'select id, name, platforms, rebate_per_lot, currency from public.brokers order by name',
+      ),
+    );
+    return c.json({ brokers: rows.map((b) => ({ ...b, rebate_per_lot: Number(b.rebate_per_lot) })) }, 200);
+  });
+}

@@ -1,0 +1,168 @@
+import { asOwner } from '@rubi/db';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countRows, createEdgeHarness, userRequest, type EdgeHarness, type TestUser } from '../../tests/support/edge-harness.ts';
+import { createAccountsApp } from './app.ts';
+
+let h: EdgeHarness;
+let app: ReturnType<typeof createAccountsApp>;
+let alice: TestUser;
+let bob: TestUser;
+let brokerId: string;
+let mt4OnlyBrokerId: string;
+
+interface AccountBody {
+  id: string;
+  external_account_id: string;
+  status: string;
+  paused: boolean;
+  attempts: number;
+  figures: { trades: number; lots: number; cashback_accrued: number; cashback_settled: number };
+}
+
+const PASSWORD = 'investor-Pa55-SENTINEL';
+const register = (user: TestUser, login: number, extra: Record<string, unknown> = {}) =>
+  userRequest(app, 'POST', '/accounts/trading-accounts', user.token, {
+    broker_id: brokerId,
+    platform: 'MT5',
+    login,
+    server: 'ICMarketsSC-Live07',
+    investor_password: PASSWORD,
+    ...extra,
+  });
+
+beforeAll(async () => {
+  h = await createEdgeHarness();
+  app = createAccountsApp(h.deps);
+  alice = await h.createUser('alice@example.com');
+  bob = await h.createUser('bob@example.com');
+  const [broker] = await h.db.query<{ id: string }>(asOwner(), `select id from public.brokers where name = 'IC Markets'`);
+  brokerId = broker?.id ?? '';
+  const [mt4] = await h.db.query<{ id: string }>(
+    asOwner(),
+    `insert into public.brokers (name, platforms, rebate_per_lot) values ('Only Four', array['MT4'], 1) returning id`,
+  );
+  mt4OnlyBrokerId = mt4?.id ?? '';
+});
+afterAll(() => h.close());
+
+describe('trading accounts', () => {
+  it('registers an account with its password encrypted and bound to the account, and returns no secret', async () => {
+    const res = await register(alice, 51234567);
+    expect(res.status).toBe(201);
+    const text = await res.text();
+    expect(text).not.toContain(PASSWORD);
+    const account = JSON.parse(text) as AccountBody;
+    expect(account).toMatchObject({ status: 'pending_vps_setup', paused: false, figures: { trades: 0, cashback_accrued: 0 } });
+    const [secret] = await h.db.query<{ investor_password_ciphertext: string; encryption_key_id: string }>(
+      asOwner(),
+      'select investor_password_ciphertext, encryption_key_id from private.account_secrets where account_id = $1',
+      [account.id],
+    );
+    expect(secret?.investor_password_ciphertext).not.toContain(PASSWORD);
+    expect(await h.deps.secretBox.open(secret?.investor_password_ciphertext ?? '', secret?.encryption_key_id ?? '', account.id)).toBe(PASSWORD);
+    await expect(h.deps.secretBox.open(secret?.investor_password_ciphertext ?? '', secret?.encryption_key_id ?? '', crypto.randomUUID())).rejects.toThrow();
+    // The doorbell rang, with no data in it.
+    const [ring] = await h.db.query<{ payload: unknown }>(asOwner(), `select payload from realtime.messages where topic = 'vps:doorbell' order by inserted_at desc limit 1`);
+    expect(ring?.payload).toEqual({});
+  });
+
+  it('refuses the same login on the same server twice, even for another user (409)', async () => {
+    await register(alice, 60000001);
+    const res = await register(bob, 60000001);
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/already registered/);
+    expect(await countRows(h, 'public.trading_accounts', 'login = 60000001')).toBe(1);
+    expect((await register(bob, 60000001, { server: 'Other-Server' })).status).toBe(201);
+  });
+
+  it('rejects bad input naming the fields and writes nothing', async () => {
+    const before = await countRows(h, 'public.trading_accounts');
+    const res = await userRequest(app, 'POST', '/accounts/trading-accounts', alice.token, {
+      broker_id: 'x',
+      platform: 'MT6',
+      login: -1,
+      server: '',
+      investor_password: '',
+    });
+    expect(res.status).toBe(400);
+    const paths = ((await res.json()) as { error: { details: { path: string }[] } }).error.details.map((d) => d.path);
+    expect(paths).toEqual(expect.arrayContaining(['body.broker_id', 'body.platform', 'body.login', 'body.server', 'body.investor_password']));
+    const wrongPlatform = await register(alice, 70000001, { broker_id: mt4OnlyBrokerId });
+    expect(wrongPlatform.status).toBe(400);
+    expect(((await wrongPlatform.json()) as { error: { details: { path: string }[] } }).error.details[0]?.path).toBe('body.broker_id');
+    expect(await countRows(h, 'public.trading_accounts')).toBe(before);
+    expect(await countRows(h, 'private.account_secrets')).toBe(before);
+  });
+
+  it('lists accounts with their figures: trades, lots, cashback accrued and settled', async () => {
+    const account = (await (await register(alice, 80000001)).json()) as AccountBody;
+    await h.db.query(
+      asOwner(),
+      `insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+       values ($1, $2, 1, 'EURUSD', 'BUY', 2, now() - interval '3 days', now() - interval '2 days', 1.1, 1.2),
+              ($1, $2, 2, 'EURUSD', 'SELL', 0.5, now() - interval '1 hour', now(), 1.1, 1.0)`,
+      [account.id, alice.id],
+    );
+    await h.db.query(asOwner(), `select private.settle_cashback((now() at time zone 'utc')::date - 1)`);
+    const list = (await (await userRequest(app, 'GET', '/accounts/trading-accounts', alice.token)).json()) as { accounts: AccountBody[] };
+    const listed = list.accounts.find((a) => a.id === account.id);
+    // IC Markets rebates 3.50 per lot: 2.5 lots accrue 8.75, of which the 2 lots closed before today are settled (7.00).
+    expect(listed?.figures).toEqual({ trades: 2, lots: 2.5, cashback_accrued: 8.75, cashback_settled: 7, currency: 'USD' });
+    const bobs = (await (await userRequest(app, 'GET', '/accounts/trading-accounts', bob.token)).json()) as { accounts: AccountBody[] };
+    expect(bobs.accounts.map((a) => a.id)).not.toContain(account.id);
+  });
+
+  it('pauses, resumes, retries and deletes, following the state machine', async () => {
+    const account = (await (await register(alice, 90000001)).json()) as AccountBody;
+    const path = `/accounts/trading-accounts/${account.id}`;
+    const paused = (await (await userRequest(app, 'POST', `${path}/pause`, alice.token)).json()) as AccountBody;
+    expect(paused).toMatchObject({ status: 'disconnected', paused: true });
+    const resumed = (await (await userRequest(app, 'POST', `${path}/resume`, alice.token)).json()) as AccountBody;
+    expect(resumed).toMatchObject({ status: 'pending_vps_setup', paused: false });
+    const notInError = await userRequest(app, 'POST', `${path}/retry`, alice.token);
+    expect(notInError.status).toBe(409);
+    await h.db.query(asOwner(), `update public.trading_accounts set status = 'provisioning' where id = $1`, [account.id]);
+    await h.db.query(asOwner(), `update public.trading_accounts set status = 'error', error_code = 'E_AUTH', error_message = 'bad password' where id = $1`, [
+      account.id,
+    ]);
+    const retried = (await (await userRequest(app, 'POST', `${path}/retry`, alice.token)).json()) as AccountBody;
+    expect(retried).toMatchObject({ status: 'pending_vps_setup', attempts: 0 });
+    expect((await userRequest(app, 'POST', `${path}/explode`, alice.token)).status).toBe(400);
+    const deleted = await userRequest(app, 'DELETE', path, alice.token);
+    expect(await deleted.json()).toEqual({ id: account.id, deleted: true, teardown_pending: false });
+    expect(await countRows(h, 'public.trading_accounts', 'id = $1', [account.id])).toBe(0);
+    expect((await userRequest(app, 'GET', path, alice.token)).status).toBe(404);
+  });
+
+  it("cannot read, change or delete another user's account", async () => {
+    const account = (await (await register(alice, 91000001)).json()) as AccountBody;
+    const path = `/accounts/trading-accounts/${account.id}`;
+    expect((await userRequest(app, 'GET', path, bob.token)).status).toBe(404);
+    expect((await userRequest(app, 'POST', `${path}/pause`, bob.token)).status).toBe(404);
+    expect((await userRequest(app, 'DELETE', path, bob.token)).status).toBe(404);
+    expect(await countRows(h, 'public.trading_accounts', 'id = $1 and paused_at is null and deleted_at is null', [account.id])).toBe(1);
+  });
+
+  it('requires a user token on every route', async () => {
+    for (const [method, path] of [
+      ['GET', '/accounts/trading-accounts'],
+      ['POST', '/accounts/trading-accounts'],
+      ['GET', '/accounts/brokers'],
+    ] as const) {
+      expect((await userRequest(app, method, path, null, method === 'POST' ? {} : undefined)).status).toBe(401);
+    }
+    const expired = await h.tokenFor(alice.id, { expiresInSeconds: -300 });
+    expect((await userRequest(app, 'GET', '/accounts/trading-accounts', expired)).status).toBe(401);
+  });
+
+  it('lists active brokers with their rebate', async () => {
+    await h.db.query(asOwner(), `insert into public.brokers (name, platforms, rebate_per_lot, active) values ('Gone Broker', array['MT5'], 9, false)`);
+    const { brokers } = (await (await userRequest(app, 'GET', '/accounts/brokers', alice.token)).json()) as { brokers: { name: string; rebate_per_lot: number }[] };
+    expect(brokers.find((b) => b.name === 'IC Markets')?.rebate_per_lot).toBe(3.5);
+    expect(brokers.map((b) => b.name)).not.toContain('Gone Broker');
+  });
+
+  it('never logs or returns the investor password', () => {
+    expect(h.logs.join('\n')).not.toContain(PASSWORD);
+  });
+});

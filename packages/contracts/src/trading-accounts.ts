@@ -1,0 +1,116 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { errorResponses, jsonBody, jsonResponse, Timestamp, Uuid } from './common.ts';
+
+// The write side of `accounts`: trading accounts a user registers for provisioning and cashback.
+
+export const Platform = z.enum(['MT4', 'MT5']).openapi('Platform');
+export const TradingAccountStatus = z
+  .enum(['pending_vps_setup', 'provisioning', 'connected', 'error', 'disconnected'])
+  .openapi('TradingAccountStatus');
+
+export const RegisterTradingAccountRequest = z
+  .object({
+    broker_id: Uuid,
+    platform: Platform,
+    login: z.number().int().positive().max(9_999_999_999).openapi({ example: 51234567 }),
+    server: z.string().trim().min(1).max(128).regex(/^[^\u0000-\u001f]+$/, 'printable characters only').openapi({ example: 'ICMarketsSC-Live07' }),
+    investor_password: z.string().min(1).max(128).regex(/^[^\u0000]+$/, 'no NUL characters').openapi({
+      description: 'The read-only (investor) password; stored encrypted and only ever handed to the VPS host that runs the terminal',
+    }),
+  })
+  .strict()
+  .openapi('RegisterTradingAccountRequest');
+
+export const AccountFigures = z
+  .object({
+    trades: z.number().int(),
+    lots: z.number(),
+    cashback_accrued: z.number().openapi({ description: 'Rebate accrued on every reported trade' }),
+    cashback_settled: z.number().openapi({ description: 'Part of it already settled into the ledger' }),
+    currency: z.string(),
+  })
+  .openapi('AccountFigures');
+
+export const TradingAccount = z
+  .object({
+    id: Uuid,
+    external_account_id: Uuid,
+    broker: z.object({ id: Uuid, name: z.string() }),
+    platform: Platform,
+    login: z.number().int(),
+    server: z.string(),
+    status: TradingAccountStatus,
+    paused: z.boolean(),
+    error_code: z.string().nullable(),
+    error_message: z.string().nullable(),
+    attempts: z.number().int(),
+    next_retry_at: Timestamp.nullable(),
+    terminal_state: z.string().nullable(),
+    connected_at: Timestamp.nullable(),
+    last_seen_at: Timestamp.nullable(),
+    created_at: Timestamp,
+    figures: AccountFigures,
+  })
+  .openapi('TradingAccount');
+export type TradingAccount = z.infer<typeof TradingAccount>;
+
+export const TradingAccountList = z.object({ accounts: z.array(TradingAccount) }).openapi('TradingAccountList');
+export const TradingAccountIdParam = z.object({ id: Uuid });
+export const AccountActionParam = z.object({ id: Uuid, action: z.enum(['pause', 'resume', 'retry']) });
+export const DeletedTradingAccount = z
+  .object({ id: Uuid, deleted: z.literal(true), teardown_pending: z.boolean().openapi({ description: 'A VPS host still has to stop its terminal' }) })
+  .openapi('DeletedTradingAccount');
+
+export const Broker = z
+  .object({ id: Uuid, name: z.string(), platforms: z.array(Platform), rebate_per_lot: z.number(), currency: z.string() })
+  .openapi('Broker');
+export const BrokerList = z.object({ brokers: z.array(Broker) }).openapi('BrokerList');
+
+const user = [{ userJwt: [] }];
+
+export const registerTradingAccountRoute = createRoute({
+  method: 'post',
+  path: '/trading-accounts',
+  summary: 'Register a trading account for provisioning (the password is encrypted; 409 if the login is already registered on that server)',
+  security: user,
+  request: { body: jsonBody(RegisterTradingAccountRequest) },
+  responses: { 201: jsonResponse(TradingAccount, 'The account, waiting for a VPS host (no secret in it)'), ...errorResponses },
+});
+export const listTradingAccountsRoute = createRoute({
+  method: 'get',
+  path: '/trading-accounts',
+  summary: "The user's trading accounts with status and figures",
+  security: user,
+  responses: { 200: jsonResponse(TradingAccountList, 'Newest first'), ...errorResponses },
+});
+export const getTradingAccountRoute = createRoute({
+  method: 'get',
+  path: '/trading-accounts/{id}',
+  summary: 'One trading account',
+  security: user,
+  request: { params: TradingAccountIdParam },
+  responses: { 200: jsonResponse(TradingAccount, 'The account'), ...errorResponses },
+});
+export const tradingAccountActionRoute = createRoute({
+  method: 'post',
+  path: '/trading-accounts/{id}/{action}',
+  summary: 'pause | resume | retry (an account in error, resetting its attempts)',
+  security: user,
+  request: { params: AccountActionParam },
+  responses: { 200: jsonResponse(TradingAccount, 'The account after the action'), ...errorResponses },
+});
+export const deleteTradingAccountRoute = createRoute({
+  method: 'delete',
+  path: '/trading-accounts/{id}',
+  summary: 'Delete an account; its VPS host stops and removes the terminal',
+  security: user,
+  request: { params: TradingAccountIdParam },
+  responses: { 200: jsonResponse(DeletedTradingAccount, 'Deleted'), ...errorResponses },
+});
+export const listBrokersRoute = createRoute({
+  method: 'get',
+  path: '/brokers',
+  summary: 'Brokers a user can register an account with, and their rebate per lot',
+  security: user,
+  responses: { 200: jsonResponse(BrokerList, 'Active brokers'), ...errorResponses },
+});
