@@ -45,7 +45,8 @@ export const Timestamp = z.iso
   .datetime({ offset: true })
   .refine((s) => {
     const t = Date.parse(s);
-    return t >= EARLIEST && t < LATEST;
+    // An unparsable string was already reported by the format check: one error per field.
+    return Number.isNaN(t) || (t >= EARLIEST && t < LATEST);
   }, 'must be a time between 1970 and 2999')
   .openapi({ example: '2026-11-21T10:15:00Z' });
 /** Prices, lots and money travel as JSON numbers; the database stores exact numerics. */

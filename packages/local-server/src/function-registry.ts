@@ -4,6 +4,7 @@ import { createConnectApp } from '../../../functions/connect/app.ts';
 import { createKeysApp } from '../../../functions/keys/app.ts';
 import { createPingApp } from '../../../functions/ping/app.ts';
 import { createPositionsApp } from '../../../functions/positions/app.ts';
+import { createSignalsApp } from '../../../functions/signals/app.ts';
 import { createVpsApp } from '../../../functions/vps/app.ts';
 
 /** Every Edge Function, imported unchanged from functions/ (the same apps the Edge Runtime serves). */
@@ -14,6 +15,7 @@ export const FUNCTIONS: Record<string, (deps: EdgeDeps) => FunctionApp> = {
   keys: createKeysApp,
   connect: createConnectApp,
   ping: createPingApp,
+  signals: createSignalsApp,
   positions: createPositionsApp,
   accounts: createAccountsApp,
   vps: createVpsApp,
