@@ -10,7 +10,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['packages/*/test/**/*.test.ts', 'functions/**/*.test.ts', 'tests/unit/**/*.test.ts'],
+          include: ['packages/*/test/**/*.test.ts', 'functions/**/*.test.ts', 'tests/unit/**/*.test.ts', 'vps-agent/test/**/*.test.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },

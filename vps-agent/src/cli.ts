@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { Agent } from './agent.ts';
+import { ConfigError, loadConfig, readEnvFile } from './config.ts';
+import { formatDoctor, runDoctor } from './doctor.ts';
+import { createLogger, SecretRegistry } from './log.ts';
+import { createMetrics } from './metrics.ts';
+import { StateStore } from './state-store.ts';
+import { formatStatus } from './status.ts';
+import { VERSION } from './version.ts';
+
+/**
+ * rubi-vps-agent run | status | doctor. Configuration comes from the environment and from a
+ * `.env` file (`--env-file`, default ./.env); the environment wins.
+ */
+
+const program = new Command();
+program
+  .name('rubi-vps-agent')
+  .description('Provisions and supervises MetaTrader 4/5 terminals for the Rubi MT Bridge on this VPS host')
+  .version(VERSION)
+  // Not --env-file: Node 20 reads that flag even after the script name and fails on a missing file.
+  .option('--dotenv <path>', 'a .env file with the settings the environment does not set', '.env');
+
+function envFile(): string {
+  return program.opts<{ dotenv: string }>().dotenv;
+}
+
+program
+  .command('run')
+  .description('claim, launch and supervise terminals until SIGTERM/SIGINT')
+  .action(async () => {
+    let config;
+    try {
+      config = loadConfig({ envFile: envFile() });
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        process.stderr.write(`${error.message}\n\nRun "rubi-vps-agent doctor" for a full check; vps-agent/README.md lists every setting.\n`);
+        process.exit(2);
+      }
+      throw error;
+    }
+    const secrets = new SecretRegistry();
+    const log = createLogger({ level: config.logLevel, secrets });
+    const agent = new Agent({ config, log, metrics: createMetrics(), secrets });
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      agent
+        .shutdown(signal)
+        .then(() => process.exit(0))
+        .catch((error: unknown) => {
+          log.fatal({ err: error }, 'shutdown failed');
+          process.exit(1);
+        });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('unhandledRejection', (error) => log.error({ err: error }, 'unhandled rejection'));
+    try {
+      await agent.start();
+    } catch (error) {
+      log.fatal({ err: error }, 'agent could not start');
+      process.exit(1);
+    }
+  });
+
+program
+  .command('status')
+  .description("print this host's terminals from the state file")
+  .option('--json', 'print the state file as JSON')
+  .option('--terminals-base-path <path>', 'defaults to TERMINALS_BASE_PATH')
+  .action(async (opts: { json?: boolean; terminalsBasePath?: string }) => {
+    const base = opts.terminalsBasePath ?? process.env.TERMINALS_BASE_PATH ?? readEnvFile(envFile()).TERMINALS_BASE_PATH;
+    if (!base) {
+      process.stderr.write('TERMINALS_BASE_PATH is not set (environment, .env or --terminals-base-path)\n');
+      process.exit(2);
+    }
+    const store = new StateStore(base);
+    const state = await store.load();
+    process.stdout.write(opts.json ? JSON.stringify(state, null, 2) + '\n' : formatStatus(state, store.path));
+  });
+
+program
+  .command('doctor')
+  .description('check paths, Wine, the backend URL and the host key, and say what to fix')
+  .action(async () => {
+    const results = await runDoctor({ envFile: envFile() });
+    process.stdout.write(formatDoctor(results));
+    process.exit(results.some((r) => r.status === 'fail') ? 1 : 0);
+  });
+
+await program.parseAsync(process.argv);
