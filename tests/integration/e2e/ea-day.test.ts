@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { asOwner } from '@rubi/db';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/paths.ts';
 import { EaClient, userFetch, type EaResponse } from './ea-client.ts';
 import type { E2eUser } from './support/auth.ts';
@@ -13,7 +13,10 @@ import { startE2eStack, type E2eStack } from './support/e2e-stack.ts';
  * signs with the reference `standardwebhooks` library. Steps run in order and share state.
  */
 
-const FUNCTIONS = ['keys', 'connect', 'ping'] as const;
+const FUNCTIONS = ['keys', 'connect', 'ping', 'signals', 'positions', 'accounts'] as const;
+
+/** The order/position ticket the EA's broker assigns to the executed signal. */
+const TICKET = 7_000_000_000 + Math.floor(Math.random() * 1_000_000);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -48,6 +51,27 @@ interface ConnectBody {
   ping_interval_seconds: number;
   risk: { max_open_positions: number; max_risk_percent: number };
 }
+interface SignalBody {
+  id: string;
+  session_id: string;
+  status: string;
+  volume: number | null;
+  client_signal_id: string | null;
+  order_ticket: number | null;
+  delivered_at: string | null;
+  completed_at: string | null;
+}
+interface PositionsUpdateBody {
+  open: number;
+  closed: number;
+  tickets_closed: number[];
+}
+interface PositionBody {
+  session_id: string;
+  ticket: number;
+  status: 'open' | 'closed';
+  closed_at: string | null;
+}
 interface PingBody {
   server_time: string;
   session_status: 'active';
@@ -73,6 +97,7 @@ describe('an EA day over HTTP: Deno-served functions on PostgreSQL 15', () => {
   let user: E2eUser;
   let ea: EaClient;
   let sessionId: string;
+  let signalId: string;
   const tokens: string[] = [];
   const eaSecrets: string[] = [];
   const lockfileExistedBefore = existsSync(join(repoRoot, 'deno.lock'));
@@ -110,7 +135,23 @@ describe('an EA day over HTTP: Deno-served functions on PostgreSQL 15', () => {
   });
 
   afterAll(async () => {
+    if (brokenAt !== undefined && stack) {
+      // What the functions said, to debug the broken step without rerunning.
+      const tail = stack.deno.logs.slice(-60).map((l) => `  ${l.fn} [${l.stream}] ${l.line}`);
+      console.error(`[e2e] step "${brokenAt}" failed; last Deno output lines:\n${tail.join('\n')}`);
+    }
     await stack?.close();
+  });
+
+  // The day is one story: once a step fails, the later ones would only fail in its wake, so they
+  // are skipped and the report names the step that broke. The log audit at the end always runs.
+  let brokenAt: string | undefined;
+  const ALWAYS = /no Deno output line|deno\.lock/;
+  beforeEach((ctx) => {
+    if (brokenAt !== undefined && !ALWAYS.test(ctx.task.name)) ctx.skip(`skipped: the earlier step "${brokenAt}" failed`);
+    ctx.onTestFailed(() => {
+      brokenAt ??= ctx.task.name;
+    });
   });
 
   it('serves every function under Deno, each with its OpenAPI document', async () => {
@@ -205,7 +246,7 @@ describe('an EA day over HTTP: Deno-served functions on PostgreSQL 15', () => {
     // The request id ties the response to the function's one log line for it.
     const requestId = res.headers.get('x-request-id');
     expect(requestId).toBeTruthy();
-    const line = stack.deno.logs.find((l) => l.fn === 'ping' && l.line.includes(`"request_id":"${requestId}"`));
+    const line = await stack.deno.waitForLog((l) => l.fn === 'ping' && l.line.includes(`"request_id":"${requestId}"`));
     expect(line, 'the ping function logged the request').toBeDefined();
     expect(JSON.parse(line?.line ?? '{}')).toMatchObject({
       level: 'info',
@@ -222,6 +263,169 @@ describe('an EA day over HTTP: Deno-served functions on PostgreSQL 15', () => {
     );
     expect(snapshot).toEqual({ n: 1, equity: '10012.5' });
     expect((await session(sessionId))?.equity).toBe('10012.5');
+  });
+
+  it('the user creates a risk-sized signal (POST /signals): the server computes the lots', async () => {
+    const res = await userFetch<SignalBody>(stack.deno.url('/signals'), user.token, 'POST', {
+      session_id: sessionId,
+      type: 'BUY',
+      symbol: 'EURUSD',
+      entry_price: 1.1,
+      stop_loss: 1.095,
+      take_profit: 1.11,
+      risk_percent: 1,
+      timeframe: 'H1',
+      confidence: 80,
+      client_signal_id: `e2e-${crypto.randomUUID()}`,
+      ttl_seconds: 3600,
+    });
+    expectStatus(res, 201);
+    // 1 % of the session's equity (10 012.5) is 100.125 at risk; the stop is 0.005 = 500 ticks of
+    // 0.00001 worth 1 each, so a lot loses 500: 0.20025 lots, floored to the 0.01 step = 0.20.
+    expect(res.body).toMatchObject({
+      session_id: sessionId,
+      type: 'BUY',
+      symbol: 'EURUSD',
+      volume: 0.2,
+      risk_percent: 1,
+      status: 'PENDING',
+      source: 'dashboard',
+      order_ticket: null,
+      delivered_at: null,
+    });
+    expect(res.body.id).toMatch(UUID);
+    signalId = res.body.id;
+
+    // A retry with the same client_signal_id returns the same signal (200, not a second one).
+    const again = await userFetch<SignalBody>(stack.deno.url('/signals'), user.token, 'POST', {
+      session_id: sessionId,
+      type: 'BUY',
+      symbol: 'EURUSD',
+      entry_price: 1.1,
+      stop_loss: 1.095,
+      take_profit: 1.11,
+      risk_percent: 1,
+      timeframe: 'H1',
+      confidence: 80,
+      client_signal_id: res.body.client_signal_id,
+      ttl_seconds: 3600,
+    });
+    expectStatus(again, 200);
+    expect(again.body.id).toBe(signalId);
+  });
+
+  it('the next ping says one signal waits', async () => {
+    const res = await ea.post<PingBody>('/ping', pingBody(sessionId, 10_000, 10_012.5));
+    expectStatus(res, 200);
+    expect(res.body.pending_signals).toBe(1);
+  });
+
+  it('the EA fetches its work (GET /signals/pending?session_id=): the signal is DELIVERED', async () => {
+    const res = await ea.get<{ signals: SignalBody[]; server_time: string }>(`/signals/pending?session_id=${sessionId}`);
+    expectStatus(res, 200);
+    expect(res.body.signals).toHaveLength(1);
+    expect(res.body.signals[0]).toMatchObject({ id: signalId, status: 'DELIVERED', volume: 0.2, stop_loss: 1.095, take_profit: 1.11 });
+    expect(res.body.signals[0]?.delivered_at).toEqual(expect.any(String));
+
+    // Delivered but not reported: a second fetch hands it out again (the EA dedupes by id).
+    const again = await ea.get<{ signals: SignalBody[] }>(`/signals/pending?session_id=${sessionId}`);
+    expectStatus(again, 200);
+    expect(again.body.signals.map((g) => g.id)).toEqual([signalId]);
+  });
+
+  it('the EA reports the order (POST /signals/{id}/status EXECUTED with ticket and price)', async () => {
+    const report = {
+      status: 'EXECUTED',
+      order_ticket: TICKET,
+      price: 1.10002,
+      volume: 0.2,
+      retcode: 10009,
+      message: 'done',
+      executed_at: new Date().toISOString(),
+    };
+    const res = await ea.post<SignalBody>(`/signals/${signalId}/status`, report);
+    expectStatus(res, 200);
+    expect(res.body).toMatchObject({ id: signalId, status: 'EXECUTED', order_ticket: TICKET });
+    expect(res.body.completed_at).toEqual(expect.any(String));
+
+    const orders = await stack.db.query<{ result: string; ticket: string; price: string; volume: string; retcode: number }>(
+      asOwner(),
+      'select result, ticket::text, price::text, volume::text, retcode from public.trading_orders where signal_id = $1',
+      [signalId],
+    );
+    expect(orders).toEqual([{ result: 'EXECUTED', ticket: String(TICKET), price: '1.10002', volume: '0.2', retcode: 10009 }]);
+
+    const ping = await ea.post<PingBody>('/ping', pingBody(sessionId, 10_000, 10_012.5));
+    expectStatus(ping, 200);
+    expect(ping.body.pending_signals).toBe(0);
+
+    const seen = await userFetch<SignalBody>(stack.deno.url(`/signals/${signalId}`), user.token, 'GET');
+    expectStatus(seen, 200);
+    expect(seen.body).toMatchObject({ status: 'EXECUTED', order_ticket: TICKET });
+  });
+
+  it('the EA pushes its open positions (POST /positions/update) with the new position', async () => {
+    const res = await ea.post<PositionsUpdateBody>('/positions/update', {
+      session_id: sessionId,
+      positions: [
+        {
+          ticket: TICKET,
+          symbol: 'EURUSD',
+          type: 'BUY',
+          volume: 0.2,
+          open_price: 1.10002,
+          current_price: 1.1011,
+          stop_loss: 1.095,
+          take_profit: 1.11,
+          profit: 21.6,
+          swap: 0,
+          commission: -1.4,
+          magic: 20261121,
+          comment: 'rubi e2e',
+          opened_at: new Date(Date.now() - 60_000).toISOString(),
+        },
+      ],
+    });
+    expectStatus(res, 200);
+    expect(res.body).toEqual({ open: 1, closed: 0, tickets_closed: [] });
+
+    const listed = await userFetch<{ positions: PositionBody[] }>(stack.deno.url('/positions'), user.token, 'GET');
+    expectStatus(listed, 200);
+    expect(listed.body.positions).toHaveLength(1);
+    expect(listed.body.positions[0]).toMatchObject({
+      session_id: sessionId,
+      ticket: TICKET,
+      type: 'BUY',
+      volume: 0.2,
+      open_price: 1.10002,
+      profit: 21.6,
+      status: 'open',
+      closed_at: null,
+    });
+  });
+
+  it('the next push without that ticket closes the position', async () => {
+    const res = await ea.post<PositionsUpdateBody>('/positions/update', { session_id: sessionId, positions: [] });
+    expectStatus(res, 200);
+    expect(res.body).toEqual({ open: 0, closed: 1, tickets_closed: [TICKET] });
+
+    const open = await userFetch<{ positions: PositionBody[] }>(stack.deno.url('/positions'), user.token, 'GET');
+    expectStatus(open, 200);
+    expect(open.body.positions).toEqual([]);
+    const closed = await userFetch<{ positions: PositionBody[] }>(stack.deno.url('/positions?status=closed'), user.token, 'GET');
+    expectStatus(closed, 200);
+    expect(closed.body.positions).toHaveLength(1);
+    expect(closed.body.positions[0]).toMatchObject({ ticket: TICKET, status: 'closed', closed_at: expect.any(String) });
+  });
+
+  it('the user reads the statistics (GET /accounts/stats)', async () => {
+    const res = await userFetch<unknown>(stack.deno.url('/accounts/stats'), user.token, 'GET');
+    expectStatus(res, 200);
+    expect(res.body).toEqual({
+      signals: { total: 1, pending: 0, delivered: 0, executed: 1, rejected: 0, failed: 0, expired: 0, cancelled: 0 },
+      sessions: { total: 1, active: 1, stale: 0 },
+      positions: { open: 0 },
+    });
   });
 
   it('a replayed request (same X-Trade-Id, byte for byte) is rejected with 401', async () => {
@@ -291,8 +495,8 @@ describe('an EA day over HTTP: Deno-served functions on PostgreSQL 15', () => {
     const res = await ea.post<{ session_id: string; status: string; disconnected_at: string }>('/connect/disconnect', {
       session_id: sessionId,
       signals_sent: 0,
-      signals_received: 0,
-      orders_executed: 0,
+      signals_received: 1,
+      orders_executed: 1,
       errors: 0,
     });
     expectStatus(res, 200);
@@ -303,6 +507,29 @@ describe('an EA day over HTTP: Deno-served functions on PostgreSQL 15', () => {
     const late = await ea.post<ErrorBody>('/ping', pingBody(sessionId));
     expectStatus(late, 409);
     expect(late.body.error.code).toBe('conflict');
+
+    // The dashboard's account info: the closed session, its counters, its history and symbols.
+    const [snapshots] = await stack.db.query<{ n: number }>(
+      asOwner(),
+      'select count(*)::int as n from public.account_snapshots where session_id = $1',
+      [sessionId],
+    );
+    const detail = await userFetch<{
+      session: { id: string; status: string; counters: Record<string, number>; open_positions: number; pending_signals: number };
+      history: { total: number; points: unknown[] };
+      symbols: { symbol: string }[];
+    }>(stack.deno.url(`/accounts/sessions/${sessionId}`), user.token, 'GET');
+    expectStatus(detail, 200);
+    expect(detail.body.session).toMatchObject({
+      id: sessionId,
+      status: 'disconnected',
+      counters: { signals_sent: 0, signals_received: 1, orders_executed: 1, errors: 0 },
+      open_positions: 0,
+      pending_signals: 0,
+    });
+    expect(detail.body.history.total).toBe(snapshots?.n);
+    expect(detail.body.history.points).toHaveLength(snapshots?.n ?? -1);
+    expect(detail.body.symbols.map((x) => x.symbol)).toEqual(['EURUSD', 'XAUUSD']);
   });
 
   it('no Deno output line carries an EA secret, a bearer token or the encryption key', () => {

@@ -63,6 +63,11 @@ export interface DenoFunctions {
   logs: LogLine[];
   /** The URL for a path whose first segment is the function name, e.g. `/signals/pending`. */
   url(path: string): string;
+  /**
+   * The first captured line matching `predicate`, waiting up to `timeoutMs` for it: output travels
+   * through a pipe and may arrive a moment after the HTTP response.
+   */
+  waitForLog(predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine | undefined>;
   /** Stops every process (SIGTERM, then SIGKILL) and waits for them to exit. Idempotent. */
   stop(): Promise<void>;
 }
@@ -266,6 +271,14 @@ export async function startDenoFunctions(
       const fn = name === undefined ? undefined : functions[name];
       if (!fn) throw new Error(`no served function for ${path} (serving: ${Object.keys(functions).join(', ')})`);
       return `http://127.0.0.1:${fn.port}${path}`;
+    },
+    async waitForLog(predicate, waitMs = 2000) {
+      const deadline = Date.now() + waitMs;
+      for (;;) {
+        const found = logs.find(predicate);
+        if (found || Date.now() > deadline) return found;
+        await new Promise((r) => setTimeout(r, 20));
+      }
     },
     stop,
   };
