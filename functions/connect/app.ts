@@ -25,6 +25,27 @@ async function upsertSymbolSpecs(tx: Queryable, sessionId: string, userId: strin
   );
 }
 
+/**
+ * A terminal that comes back after a disconnect gets a new session. What its earlier sessions left
+ * behind must not be stranded there: signals never delivered move to the new session (a DELIVERED
+ * one stays: the terminal may already have executed it, and re-sending could open a second order),
+ * and positions still marked open are closed, since the new session pushes the true list.
+ */
+async function adoptPreviousSessions(tx: Queryable, sessionId: string, userId: string, accountNumber: number, server: string): Promise<void> {
+  const previous = (first: number) => `select s.id from public.mt5_sessions s
+    where s.user_id = $${first} and s.account_number = $${first + 1} and s.server = $${first + 2} and s.status = 'disconnected'`;
+  await tx.query(
+    `update public.trading_signals set session_id = $1
+     where status = 'PENDING' and (expires_at is null or expires_at > now()) and session_id in (${previous(2)})`,
+    [sessionId, userId, accountNumber, server],
+  );
+  await tx.query(`update public.positions set closed_at = now() where closed_at is null and session_id in (${previous(1)})`, [
+    userId,
+    accountNumber,
+    server,
+  ]);
+}
+
 /** `connect`: a connector EA opens (or resumes) its terminal's session, and closes it. */
 export function createConnectApp(deps: EdgeDeps) {
   const app = createFunctionApp('connect', deps);
@@ -60,6 +81,7 @@ export function createConnectApp(deps: EdgeDeps) {
           )
         )[0];
       if (!session) throw new Error('session upsert returned no row');
+      if (!resumed) await adoptPreviousSessions(tx, session.id, actor.userId, body.account_number, body.server);
       await upsertSymbolSpecs(tx, session.id, actor.userId, body.symbols ?? []);
       return { session, resumed: resumed !== undefined };
     });

@@ -72,6 +72,36 @@ describe('connect', () => {
     expect(next.session_id).not.toBe(session_id);
   });
 
+  it('hands what a disconnected session left behind to the terminal\'s new session', async () => {
+    const { session_id: old } = (await (await eaRequest(h, app, 'POST', '/connect', aliceKey, connectBody(1010))).json()) as { session_id: string };
+    await h.db.query(
+      asOwner(),
+      `insert into public.trading_signals (id, user_id, session_id, type, symbol, volume, status) values
+         ('00000000-0000-4000-8000-0000000010a1', $1, $2, 'BUY', 'EURUSD', 0.1, 'PENDING'),
+         ('00000000-0000-4000-8000-0000000010a2', $1, $2, 'SELL', 'EURUSD', 0.1, 'PENDING')`,
+      [alice.id, old],
+    );
+    await h.db.query(asOwner(), `update public.trading_signals set status = 'DELIVERED' where id = '00000000-0000-4000-8000-0000000010a2'`);
+    await h.db.query(
+      asOwner(),
+      `insert into public.positions (session_id, ticket, user_id, symbol, type, volume, open_price, opened_at) values ($1, 77, $2, 'EURUSD', 'BUY', 0.1, 1.1, now())`,
+      [old, alice.id],
+    );
+    await eaRequest(h, app, 'POST', '/connect/disconnect', aliceKey, { session_id: old });
+    const { session_id: fresh } = (await (await eaRequest(h, app, 'POST', '/connect', aliceKey, connectBody(1010))).json()) as { session_id: string };
+    const signals = await h.db.query<{ id: string; session_id: string }>(
+      asOwner(),
+      `select id, session_id from public.trading_signals where id in ('00000000-0000-4000-8000-0000000010a1', '00000000-0000-4000-8000-0000000010a2') order by id`,
+    );
+    expect(signals).toEqual([
+      { id: '00000000-0000-4000-8000-0000000010a1', session_id: fresh },
+      { id: '00000000-0000-4000-8000-0000000010a2', session_id: old },
+    ]);
+    expect(await countRows(h, 'public.positions', 'session_id = $1 and closed_at is not null', [old])).toBe(1);
+    // Another terminal of the same user is left alone.
+    expect(await countRows(h, 'public.trading_signals', 'session_id = $1', [fresh])).toBe(1);
+  });
+
   it('rejects bad input naming the fields and writes nothing', async () => {
     const before = await countRows(h, 'public.mt5_sessions');
     const res = await eaRequest(h, app, 'POST', '/connect', aliceKey, connectBody(-5, { currency: 'dollars', symbols: [{ ...EURUSD_SPEC, volume_min: 5, volume_max: 1 }] }));
