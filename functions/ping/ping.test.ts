@@ -78,7 +78,10 @@ describe('ping', () => {
     const body = { session_id: sessionId, ...figures };
     expect((await app.request('/ping', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })).status).toBe(401);
     expect((await eaRequest(h, app, 'POST', '/ping', aliceKey, body, { id: 'ping-once' })).status).toBe(200);
+    const before = h.logs.length;
     expect((await eaRequest(h, app, 'POST', '/ping', aliceKey, body, { id: 'ping-once' })).status).toBe(401);
+    // The log says why, so a replay can be told from a bad signature.
+    expect(JSON.parse(h.logs[before] ?? '{}')).toMatchObject({ status: 401, failure: expect.stringMatching(/replayed/) });
     expect((await eaRequest(h, app, 'POST', '/ping', aliceKey, body, { timestamp: Math.floor(h.clock.now.getTime() / 1000) - 400 })).status).toBe(401);
   });
 });

@@ -62,6 +62,7 @@ export function createFunctionApp(name: string, deps: EdgeDeps): OpenAPIHono<Edg
       status: c.res.status,
       latency_ms: Math.round((performance.now() - started) * 10) / 10,
       actor,
+      ...(c.get('failure') ? { failure: c.get('failure') } : {}),
     });
   });
 
@@ -85,9 +86,15 @@ export function createFunctionApp(name: string, deps: EdgeDeps): OpenAPIHono<Edg
   );
 
   app.onError((error, c) => {
-    if (error instanceof ApiError) return errorResponse(c, error);
+    if (error instanceof ApiError) {
+      c.set('failure', `${error.code}: ${error.message}`);
+      return errorResponse(c, error);
+    }
     const fromDb = apiErrorFromDatabase(error);
-    if (fromDb) return errorResponse(c, fromDb);
+    if (fromDb) {
+      c.set('failure', `${fromDb.code}: ${fromDb.message}`);
+      return errorResponse(c, fromDb);
+    }
     if (error instanceof HTTPException) {
       // Hono raises these for unreadable bodies (e.g. malformed JSON).
       if (error.status === 400) return errorResponse(c, badRequest('malformed request body', [{ path: 'body', message: error.message }]));

@@ -17,5 +17,7 @@ export interface EdgeEnv {
     actor: Actor;
     /** The database principal the request's SQL runs as (RLS decides what it may touch). */
     principal: Principal;
+    /** Why the request failed, in words safe to log (never a secret): set by the error handler. */
+    failure?: string;
   };
 }
