@@ -1,11 +1,12 @@
 import type { Server } from 'node:http';
 import { mkdir, rm } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { ApiError, VpsApi, type ClaimedAccount, type HeldAccount, type StateReport } from './api.ts';
 import type { AgentConfig, Platform } from './config.ts';
 import type { Logger, SecretRegistry } from './log.ts';
 import { provisionFolder, terminalFolder } from './layout.ts';
 import { serveMetrics, TERMINAL_STATES, type AgentMetrics } from './metrics.ts';
-import { isAlive } from './process.ts';
+import { findTerminalProcesses, isAlive, stopProcess } from './process.ts';
 import { subscribeDoorbell, type Doorbell } from './realtime.ts';
 import { newRecord, StateStore, type StateFile, type TerminalRecord } from './state-store.ts';
 import { Terminal } from './terminal.ts';
@@ -59,6 +60,8 @@ export class Agent {
   private leaseWarned = false;
   private readonly background = new Set<Promise<unknown>>();
   private readonly reportChains = new Map<string, Promise<void>>();
+  /** Folder copies run two at a time: a base install is large, and copies share libuv's thread pool with DNS. */
+  private readonly folderSlots = new Semaphore(2);
 
   constructor(private readonly options: AgentOptions) {
     this.log = options.log;
@@ -282,6 +285,13 @@ export class Agent {
     this.options.secrets.add(pkg.investor_password);
     this.options.secrets.add(pkg.provisioning_token);
     const folder = terminalFolder(config.terminalsBasePath, platform, pkg.external_account_id);
+    // A process still running from this folder that the agent does not track (the state file was
+    // lost, or a crash between launch and save) would become a duplicate: stop it first.
+    for (const pid of await findTerminalProcesses(basename(folder))) {
+      log.warn({ pid, folder }, 'an untracked terminal runs from this folder: stopping it before launching');
+      await stopProcess(pid, config.stopTimeoutMs);
+    }
+    const release = await this.folderSlots.acquire();
     try {
       await provisionFolder({
         platform,
@@ -313,6 +323,8 @@ export class Agent {
         error_message: `The VPS host could not prepare the terminal folder (${code}).`,
       });
       return;
+    } finally {
+      release();
     }
     if (this.stopped) return;
     const record = newRecord({
@@ -513,5 +525,23 @@ export function heartbeatState(r: TerminalRecord): 'launching' | 'running' | 'st
       return 'crashed';
     default:
       return 'stopped';
+  }
+}
+
+class Semaphore {
+  private readonly waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((r) => this.waiting.push(r));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
   }
 }

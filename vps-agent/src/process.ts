@@ -1,6 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AgentConfig, Platform } from './config.ts';
 import { LAYOUTS, STARTUP_CONFIG_ARG } from './layout.ts';
@@ -38,6 +39,13 @@ export function terminalArgs(platform: Platform): string[] {
 
 export const WINEDLLOVERRIDES = 'winedbg.exe=d;winemenubuilder.exe=d';
 
+/**
+ * Every terminal the agent starts carries `RUBI_TERMINAL=<folder name>` in its environment. If the
+ * state file is ever lost while terminals run, the agent can still find the process of a folder
+ * (on Linux, through /proc/<pid>/environ) before it starts that account again: no duplicate.
+ */
+export const TERMINAL_MARKER = 'RUBI_TERMINAL';
+
 export function launchCommand(
   launcher: AgentConfig['launcher'],
   platform: Platform,
@@ -45,8 +53,9 @@ export function launchCommand(
   baseEnv: NodeJS.ProcessEnv = process.env,
 ): LaunchCommand {
   const exe = LAYOUTS[platform].exe;
+  const marker = { [TERMINAL_MARKER]: basename(folder) };
   if (launcher.kind === 'direct') {
-    return { command: join(folder, exe), args: terminalArgs(platform), cwd: folder, env: { ...baseEnv } };
+    return { command: join(folder, exe), args: terminalArgs(platform), cwd: folder, env: { ...baseEnv, ...marker } };
   }
   // WINE_COMMAND may carry arguments (e.g. "wine64" or "/opt/wine/bin/wine"); split on spaces.
   const [command, ...pre] = launcher.command.split(/\s+/).filter(Boolean);
@@ -59,8 +68,35 @@ export function launchCommand(
       WINEPREFIX: launcher.prefix,
       WINEDEBUG: '-all',
       WINEDLLOVERRIDES: WINEDLLOVERRIDES,
+      ...marker,
     },
   };
+}
+
+/**
+ * Processes started for a terminal folder that the agent does not track (Linux only: reads
+ * /proc/<pid>/environ of this user's processes; elsewhere returns nothing).
+ */
+export async function findTerminalProcesses(folderName: string): Promise<number[]> {
+  if (process.platform !== 'linux') return [];
+  const needle = `${TERMINAL_MARKER}=${folderName}`;
+  const found: number[] = [];
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return [];
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const environ = await readFile(`/proc/${entry}/environ`, 'latin1');
+      if (environ.split('\0').includes(needle) && isAlive(Number(entry))) found.push(Number(entry));
+    } catch {
+      // another user's process, or gone
+    }
+  }
+  return found;
 }
 
 export interface Spawned {

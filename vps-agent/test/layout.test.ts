@@ -244,7 +244,13 @@ describe('terminal folder layout', () => {
       command: 'wine',
       args: ['terminal64.exe', '/portable', '/config:config\\rubi-startup.ini'],
       cwd: folder,
-      env: { PATH: '/usr/bin', WINEPREFIX: '/srv/wine', WINEDEBUG: '-all', WINEDLLOVERRIDES: 'winedbg.exe=d;winemenubuilder.exe=d' },
+      env: {
+        PATH: '/usr/bin',
+        WINEPREFIX: '/srv/wine',
+        WINEDEBUG: '-all',
+        WINEDLLOVERRIDES: 'winedbg.exe=d;winemenubuilder.exe=d',
+        RUBI_TERMINAL: 'MT5-x',
+      },
     });
     expect(launchCommand(wine, 'MT4', folder, {}).args).toEqual(['terminal.exe', '/portable', 'config\\rubi-startup.ini']);
     expect(launchCommand({ kind: 'direct' }, 'MT5', 'C:\\terminals\\MT5-x', {})).toMatchObject({

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeText } from '../src/ini.ts';
@@ -274,6 +274,24 @@ describe('supervising terminals', () => {
     await sleep(400);
     expect(t2.record.state).toBe('running'); // logged in with the credentials the terminal stored
     expect(aliveLaunched(h.base)).toHaveLength(1);
+  });
+
+  it('even with its state file lost, a restarted agent does not run an account twice', async () => {
+    const h = host();
+    const account = backend.addAccount();
+    const first = await agent(h.env);
+    const t = await waitFor('terminal', () => first.agent.terminals.get(account.account_id));
+    await waitFor('logged in', () => t.record.password_removed);
+    const pid = t.record.pid!;
+    await first.agent.shutdown('SIGTERM');
+    agents.splice(agents.indexOf(first), 1);
+    rmSync(first.agent.stateFile);
+
+    const second = await agent(h.env);
+    await waitFor('relaunched', () => second.agent.terminals.get(account.account_id)?.record.state === 'running');
+    expect(isAlive(pid)).toBe(false); // found by its RUBI_TERMINAL marker and stopped first
+    await waitFor('one process', () => aliveLaunched(h.base).length === 1);
+    expect(second.log.entries().some((e) => e.msg === 'an untracked terminal runs from this folder: stopping it before launching')).toBe(true);
   });
 
   it('STOP_TERMINALS_ON_EXIT=true stops every terminal on shutdown and reports it stopped', async () => {
