@@ -93,18 +93,21 @@ export class Terminal {
     }
     this.child = spawned.child;
     const pid = spawned.pid;
-    spawned.child.once('exit', (code, signal) => {
-      if (this.child === spawned.child) this.child = null;
-      if (this.record.pid === pid) void this.exited(code, signal);
-    });
+    // Recorded before anything else is awaited, so an immediate exit is seen as this process's.
     this.set({
       state: 'running',
       pid,
-      pid_identity: await processIdentity(pid),
+      pid_identity: null,
       launched_at: new Date().toISOString(),
       launches: this.record.launches + 1,
       log_baseline: baseline,
     });
+    spawned.child.once('exit', (code, signal) => {
+      if (this.child === spawned.child) this.child = null;
+      if (this.record.pid === pid) void this.exited(code, signal);
+    });
+    const identity = await processIdentity(pid);
+    if (this.record.pid === pid) this.set({ pid_identity: identity });
     this.log.info({ pid, launches: this.record.launches, command: cmd.command, args: cmd.args }, 'terminal started');
     this.options.hooks.report(this.record, 'running');
     this.startTicking();
