@@ -23,7 +23,7 @@ export function requireUser(): MiddlewareHandler<EdgeEnv> {
   return async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match?.[1]) throw unauthorized('missing bearer token');
+    if (!match?.[1]) throw unauthorized('no user access token in the Authorization header');
     let claims;
     try {
       claims = await c.get('deps').verifyUserToken(match[1]);
