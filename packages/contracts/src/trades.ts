@@ -1,0 +1,136 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { AccountEaHeaders, errorResponses, jsonBody, jsonResponse, Money, PageInfo, PageQuery, Positive, Symbol, Timestamp, Uuid } from './common.ts';
+
+// `trades`: closed trades of a provisioned account, reported by its EA, and the owner's view of them.
+//
+// POST: a batch of closed trades, signed with the api secret from `register` (X-Account-Id + the
+// Standard Webhooks headers). Each (account, ticket) is stored once: a ticket already stored is
+// listed as a duplicate and left as it was (an accepted trade never changes, nor does its cashback).
+// So an EA that lost a response resends the same batch safely. Cashback accrues at insert, at the
+// broker's rebate per lot. Every accepted request, an empty batch too, counts as hearing from the
+// EA: it keeps the account `connected` (and brings a silent, `disconnected` one back).
+
+/**
+ * At most this many trades per request; more is a 400 naming `body.trades` (send the rest in the
+ * next request). A full batch with MetaTrader's short comments is about 160 KB, within the default
+ * body limit (MAX_BODY_BYTES, 256 KiB); a body over that limit is a 413.
+ */
+export const MAX_TRADES_PER_BATCH = 500;
+
+export const TradeType = z.enum(['BUY', 'SELL']).openapi('TradeType');
+export type TradeType = z.infer<typeof TradeType>;
+
+const NoNul = (s: string) => !s.includes('\u0000');
+const Price = Positive.max(1e9);
+
+export const ClosedTradeInput = z
+  .object({
+    ticket: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).openapi({ description: 'Order ticket (MT4) or position id (MT5)', example: 123456789 }),
+    symbol: Symbol,
+    type: TradeType,
+    lots: Positive.max(1e6).openapi({ example: 0.5 }),
+    open_time: Timestamp.openapi({ description: 'Converted to UTC by the EA (ISO-8601 with offset)' }),
+    close_time: Timestamp.openapi({ description: 'Converted to UTC; not before open_time' }),
+    open_price: Price,
+    close_price: Price,
+    commission: Money.default(0),
+    swap: Money.default(0),
+    profit: Money.default(0),
+    magic: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish(),
+    comment: z.string().max(255).refine(NoNul, 'comment may not contain NUL characters').nullish(),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    if (Date.parse(t.close_time) < Date.parse(t.open_time)) {
+      ctx.addIssue({ code: 'custom', path: ['close_time'], message: 'close_time must not be before open_time' });
+    }
+  })
+  .openapi('ClosedTradeInput');
+export type ClosedTradeInput = z.infer<typeof ClosedTradeInput>;
+
+export const ReportTradesRequest = z
+  .object({
+    trades: z
+      .array(ClosedTradeInput)
+      .max(MAX_TRADES_PER_BATCH, `at most ${MAX_TRADES_PER_BATCH} trades per batch: send the rest in the next request`)
+      .openapi({ description: `Closed trades, at most ${MAX_TRADES_PER_BATCH}; each ticket once. Empty: only says the EA is alive` }),
+  })
+  .strict()
+  .superRefine((body, ctx) => {
+    const firstIndex = new Map<number, number>();
+    body.trades.forEach((t, i) => {
+      const seen = firstIndex.get(t.ticket);
+      if (seen === undefined) firstIndex.set(t.ticket, i);
+      else ctx.addIssue({ code: 'custom', path: ['trades', i, 'ticket'], message: `duplicate ticket ${t.ticket} (also at trades.${seen})` });
+    });
+  })
+  .openapi('ReportTradesRequest');
+export type ReportTradesRequest = z.infer<typeof ReportTradesRequest>;
+
+export const ReportTradesResponse = z
+  .object({
+    accepted: z.array(z.number().int()).openapi({ description: 'Tickets stored by this request, ascending' }),
+    duplicates: z.array(z.number().int()).openapi({ description: 'Tickets already stored before (left unchanged), ascending' }),
+    cashback_accrued: z.number().openapi({ description: "Cashback accrued by the accepted trades, in the broker's currency" }),
+    server_time: Timestamp,
+  })
+  .openapi('ReportTradesResponse');
+export type ReportTradesResponse = z.infer<typeof ReportTradesResponse>;
+
+export const ClosedTrade = z
+  .object({
+    account_id: Uuid,
+    ticket: z.number().int(),
+    symbol: z.string(),
+    type: TradeType,
+    lots: z.number(),
+    open_time: Timestamp,
+    close_time: Timestamp,
+    open_price: z.number(),
+    close_price: z.number(),
+    commission: z.number(),
+    swap: z.number(),
+    profit: z.number(),
+    magic: z.number().int().nullable(),
+    comment: z.string().nullable(),
+    cashback_rate: z.number().openapi({ description: 'Rebate per lot applied at insert' }),
+    cashback_amount: z.number(),
+    currency: z.string(),
+    settled_on: z.iso.date().nullable().openapi({ description: 'Settlement day of the ledger row it went into; null until settled' }),
+    created_at: Timestamp,
+  })
+  .openapi('ClosedTrade');
+export type ClosedTrade = z.infer<typeof ClosedTrade>;
+
+export const ListTradesQuery = PageQuery.extend({
+  account_id: Uuid.optional().openapi({ description: 'Only this trading account (its `id` in the accounts API)' }),
+  symbol: Symbol.optional(),
+  from: Timestamp.optional().openapi({ description: 'close_time at or after this' }),
+  to: Timestamp.optional().openapi({ description: 'close_time before this' }),
+}).superRefine((q, ctx) => {
+  if (q.from !== undefined && q.to !== undefined && Date.parse(q.to) <= Date.parse(q.from)) {
+    ctx.addIssue({ code: 'custom', path: ['to'], message: 'to must be after from' });
+  }
+});
+export const ClosedTradeList = z.object({ trades: z.array(ClosedTrade) }).extend(PageInfo.shape).openapi('ClosedTradeList');
+
+export const reportTradesRoute = createRoute({
+  method: 'post',
+  path: '/',
+  summary: 'Report a batch of closed trades (idempotent per ticket)',
+  description:
+    `Signed with the api secret from register. At most ${MAX_TRADES_PER_BATCH} trades (more: 400). Tickets already stored are listed as duplicates ` +
+    'and not changed, so resending a batch is safe. Cashback accrues at insert. Also keeps the account connected.',
+  security: [{ accountEa: [] }],
+  request: { headers: AccountEaHeaders, body: jsonBody(ReportTradesRequest) },
+  responses: { 200: jsonResponse(ReportTradesResponse, 'Accepted and duplicate tickets, and the cashback accrued'), ...errorResponses },
+});
+
+export const listTradesRoute = createRoute({
+  method: 'get',
+  path: '/',
+  summary: 'List your closed trades, most recently closed first',
+  security: [{ userJwt: [] }],
+  request: { query: ListTradesQuery },
+  responses: { 200: jsonResponse(ClosedTradeList, 'One page; pass next_cursor to get the next'), ...errorResponses },
+});
