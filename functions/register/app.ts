@@ -1,0 +1,93 @@
+import { registerRoute, TRADES_POLL_INTERVAL_SECONDS } from '@rubi/contracts/register.ts';
+import { MAX_TRADES_PER_BATCH } from '@rubi/contracts/trades.ts';
+import { generateWebhookSecret, sha256Hex } from '@rubi/crypto';
+import { asService } from '@rubi/db';
+import { createFunctionApp, isoRequired, unauthorized, withDb, type EdgeDeps } from '@rubi/edge';
+
+type AccountStatus = 'pending_vps_setup' | 'provisioning' | 'connected' | 'error' | 'disconnected';
+
+interface RegisterRow {
+  account_id: string;
+  user_id: string | null;
+  status: AccountStatus | null;
+  /** Why the registration was refused (for the log only); null when it succeeded. */
+  refused: string | null;
+}
+
+type Outcome = { ok: true; accountId: string; userId: string; status: AccountStatus } | { ok: false; reason: string };
+
+/** What the caller learns about any refusal: nothing about which part failed, or whether the account exists. */
+const REFUSED = 'invalid or expired provisioning token';
+
+/**
+ * `register`: the EA of a provisioned account presents the one-time provisioning token from its
+ * config and receives the api secret that signs its `trades` requests. No signature (the EA has no
+ * secret yet) and no user: the token is the credential, checked by private.register_account_ea as
+ * service_role under a lock on the account.
+ */
+export function createRegisterApp(deps: EdgeDeps) {
+  const app = createFunctionApp('register', deps);
+
+  app.openapi(registerRoute, async (c) => {
+    const body = c.req.valid('json');
+    c.set('principal', asService());
+    const tokenHash = await sha256Hex(body.provisioning_token);
+    const secret = generateWebhookSecret();
+
+    const outcome = await withDb(c, async (tx): Promise<Outcome> => {
+      // The secret is sealed with the account's internal id as associated data (like the investor
+      // password), so the ciphertext cannot be moved to another account's row; the id is looked up
+      // first, and register_account_ea checks everything again under its lock.
+      const [account] = await tx.query<{ id: string }>(
+        'select a.id from public.trading_accounts a where a.external_account_id = $1 and a.deleted_at is null',
+        [body.external_account_id],
+      );
+      if (!account) return { ok: false, reason: 'unknown_account' };
+      const sealed = await deps.secretBox.seal(secret, account.id);
+      const [row] = await tx.query<RegisterRow>('select * from private.register_account_ea($1, $2, $3, $4, $5, $6, $7, $8)', [
+        body.external_account_id,
+        tokenHash,
+        body.login,
+        body.server,
+        body.platform,
+        body.terminal_build,
+        sealed.ciphertext,
+        sealed.keyId,
+      ]);
+      if (!row) return { ok: false, reason: 'unknown_account' };
+      if (row.refused !== null || row.user_id === null || row.status === null) return { ok: false, reason: row.refused ?? 'refused' };
+      return { ok: true, accountId: row.account_id, userId: row.user_id, status: row.status };
+    });
+
+    if (!outcome.ok) {
+      // One answer for every refusal. Which check failed goes to the operator's log only (it names
+      // no secret: the token itself is never logged).
+      deps.logger.log('info', 'register refused', {
+        fn: 'register',
+        request_id: c.get('requestId'),
+        external_account_id: body.external_account_id,
+        reason: outcome.reason,
+      });
+      throw unauthorized(REFUSED);
+    }
+
+    c.set('actor', { kind: 'account_ea', userId: outcome.userId, accountId: outcome.accountId });
+    return c.json(
+      {
+        external_account_id: body.external_account_id,
+        api_secret: secret,
+        status: outcome.status,
+        account_header: 'X-Account-Id' as const,
+        signature_header: 'X-Trade-Signature' as const,
+        poll_interval_seconds: TRADES_POLL_INTERVAL_SECONDS,
+        max_trades_per_batch: MAX_TRADES_PER_BATCH,
+        server_time: isoRequired(deps.now()),
+      },
+      200,
+      // The body carries a secret: no cache may keep it.
+      { 'cache-control': 'no-store' },
+    );
+  });
+
+  return app;
+}
