@@ -4,7 +4,9 @@ import { createConnectApp } from '../../../functions/connect/app.ts';
 import { createKeysApp } from '../../../functions/keys/app.ts';
 import { createPingApp } from '../../../functions/ping/app.ts';
 import { createPositionsApp } from '../../../functions/positions/app.ts';
+import { createRegisterApp } from '../../../functions/register/app.ts';
 import { createSignalsApp } from '../../../functions/signals/app.ts';
+import { createTradesApp } from '../../../functions/trades/app.ts';
 import { createVpsApp } from '../../../functions/vps/app.ts';
 
 /** Every Edge Function, imported unchanged from functions/ (the same apps the Edge Runtime serves). */
@@ -19,4 +21,6 @@ export const FUNCTIONS: Record<string, (deps: EdgeDeps) => FunctionApp> = {
   positions: createPositionsApp,
   accounts: createAccountsApp,
   vps: createVpsApp,
+  register: createRegisterApp,
+  trades: createTradesApp,
 };
