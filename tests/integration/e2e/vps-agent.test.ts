@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { asOwner } from '@rubi/db';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { decodeText } from '../../../vps-agent/src/ini.ts';
 import { parseEaConfig } from '../../../vps-agent/src/ea-config.ts';
@@ -32,7 +33,7 @@ import { E2E_SUPABASE_URL, startE2eStack, type E2eStack } from './support/e2e-st
  * what they fall back to anyway.
  */
 
-const FUNCTIONS = ['accounts', 'vps'] as const;
+const FUNCTIONS = ['accounts', 'vps', 'register', 'trades'] as const;
 const POLL_SECONDS = 1;
 
 interface TradingAccountBody {
@@ -62,6 +63,8 @@ describe('the VPS agent end to end: Deno-served functions on PostgreSQL 15', () 
   const agents: TestAgent[] = [];
   const dirs: { path: string; cleanup(): void }[] = [];
   const passwords: string[] = [];
+  /** Tokens and api secrets the EA side saw: none may appear in a log either. */
+  const secrets: string[] = [];
   const agentLogs: CapturedLog[] = [];
   const hostNames: string[] = [];
   let loginSeq = 70_000_000 + Math.floor(Math.random() * 1_000_000) * 10;
@@ -204,6 +207,75 @@ describe('the VPS agent end to end: Deno-served functions on PostgreSQL 15', () 
     expect(JSON.stringify(listed.body)).not.toContain(acc.password);
   });
 
+  it('the EA registers with the token the agent wrote and reports trades: the account is connected, and the agent sees it', async () => {
+    const host = await createHost(1);
+    const terminals = base();
+    const a = await runAgent(host.key, terminals);
+    const acc = await register({ platform: 'MT4' });
+    const terminal = await waitFor('terminal', () => {
+      const t = a.agent.terminals.get(acc.id);
+      return t?.record.password_removed ? t : undefined;
+    });
+    expect((await account(acc.id))?.status).toBe('provisioning');
+    expect(terminal.record.state).toBe('running');
+
+    // The EA side (what the MQL4 EA does): read rendr_ea_config.ini, register, sign trades.
+    const ea = parseEaConfig(readFileSync(join(terminal.record.folder, 'MQL4', 'Files', 'rendr_ea_config.ini'), 'latin1'));
+    const registerPath = new URL(ea.register_url).pathname.replace(/^\/functions\/v1/, '');
+    const registered = await fetch(stack.deno.url(registerPath), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        external_account_id: ea.external_account_id,
+        login: acc.login,
+        server: 'ICMarketsSC-Demo',
+        platform: 'MT4',
+        terminal_build: 1420,
+        provisioning_token: ea.provisioning_token,
+      }),
+    });
+    const reg = (await registered.json()) as { api_secret: string; status: string };
+    expect({ status: registered.status, body: reg }).toMatchObject({ status: 200, body: { status: 'connected' } });
+    secrets.push(reg.api_secret, ea.provisioning_token);
+
+    const body = JSON.stringify({
+      trades: [
+        {
+          ticket: 900001,
+          symbol: 'EURUSD',
+          type: 'BUY',
+          lots: 0.5,
+          open_time: '2026-11-20T10:00:00Z',
+          close_time: '2026-11-20T11:00:00Z',
+          open_price: 1.08,
+          close_price: 1.081,
+          profit: 50,
+        },
+      ],
+    });
+    const id = `msg_${randomBytes(8).toString('hex')}`;
+    const ts = new Date();
+    const tradesPath = new URL(ea.trades_url).pathname.replace(/^\/functions\/v1/, '');
+    const traded = await fetch(stack.deno.url(tradesPath), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-account-id': ea.external_account_id,
+        'x-trade-id': id,
+        'x-trade-timestamp': String(Math.floor(ts.getTime() / 1000)),
+        'x-trade-signature': new Webhook(reg.api_secret).sign(id, ts, body),
+      },
+      body,
+    });
+    expect({ status: traded.status, body: await traded.json() }).toMatchObject({ status: 200, body: { accepted: [900001], duplicates: [] } });
+
+    // The agent's next pass learns the account is connected from GET /vps/accounts.
+    await a.agent.requestReconcile('test');
+    await a.agent.idle();
+    expect(terminal.record.state).toBe('connected');
+    expect(await account(acc.id)).toMatchObject({ status: 'connected', terminal_state: 'running' });
+  });
+
   it('a wrong investor password ends in error E_AUTH with the message shown to the user; a deleted account is torn down', async () => {
     const host = await createHost(3);
     const terminals = base();
@@ -294,9 +366,9 @@ describe('the VPS agent end to end: Deno-served functions on PostgreSQL 15', () 
     const agentText = agentLogs.map((l) => l.text()).join('');
     expect(agentLogs.length).toBeGreaterThanOrEqual(5);
     expect(agentText).toContain('terminal logged in');
-    for (const p of passwords) expect(agentText).not.toContain(p);
+    for (const p of [...passwords, ...secrets]) expect(agentText).not.toContain(p);
     const functionLogs = stack.deno.logs.map((l) => l.line).join('\n');
     expect(functionLogs.length).toBeGreaterThan(0);
-    for (const p of passwords) expect(functionLogs).not.toContain(p);
+    for (const p of [...passwords, ...secrets]) expect(functionLogs).not.toContain(p);
   });
 });
