@@ -37,6 +37,7 @@ describe('connect', () => {
     ]);
     expect(Number(spec?.tick_size)).toBe(EURUSD_SPEC.tick_size);
     expect(spec?.user_id).toBe(alice.id);
+    expect(await countRows(h, 'public.ea_keys', 'id = $1 and last_used_at is not null', [aliceKey.keyId])).toBe(1);
   });
 
   it('resumes the live session of the same terminal instead of opening a second one', async () => {

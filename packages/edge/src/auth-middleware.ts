@@ -1,5 +1,5 @@
 import { sha256Hex, verifySignature, type VerifyFailure } from '@rubi/crypto';
-import { asOwner, asService, asUser } from '@rubi/db';
+import { asService, asUser } from '@rubi/db';
 import type { MiddlewareHandler } from 'hono';
 import type { EdgeEnv } from './env.ts';
 import { forbidden, unauthorized } from './errors.ts';
@@ -47,6 +47,8 @@ export async function verifySignedRequest(
   c: Parameters<MiddlewareHandler<EdgeEnv>>[0],
   credentialId: string,
   secrets: readonly string[],
+  /** A statement on $3 = `touchId` run in the same round trip once the signature is good (e.g. stamping last use). */
+  touch?: { sql: string; id: string },
 ): Promise<void> {
   const deps = c.get('deps');
   const body = await c.req.text();
@@ -57,10 +59,14 @@ export async function verifySignedRequest(
   };
   const result = await verifySignature({ secrets, headers, body, nowSeconds: Math.floor(deps.now().getTime() / 1000) });
   if (!result.ok) throw unauthorized(FAILURE_MESSAGES[result.reason]);
-  const [row] = await deps.db.query<{ fresh: boolean }>(asService(), 'select private.remember_request_id($1, $2) as fresh', [
-    credentialId,
-    headers.id,
-  ]);
+  // One round trip: the replay check, plus the caller's bookkeeping as a data-modifying CTE.
+  const [row] = touch
+    ? await deps.db.query<{ fresh: boolean }>(asService(), `with touched as (${touch.sql}) select private.remember_request_id($1, $2) as fresh`, [
+        credentialId,
+        headers.id,
+        touch.id,
+      ])
+    : await deps.db.query<{ fresh: boolean }>(asService(), 'select private.remember_request_id($1, $2) as fresh', [credentialId, headers.id]);
   if (!row?.fresh) throw unauthorized('replayed request (X-Trade-Id already used)');
 }
 
@@ -78,14 +84,13 @@ export function requireEaKey(scope: EaScope): MiddlewareHandler<EdgeEnv> {
     }>(asService(), 'select * from private.ea_key_credentials($1)', [keyId]);
     if (!credentials) throw unauthorized('unknown or revoked EA key');
     const secret = await deps.secretBox.open(credentials.secret_ciphertext, credentials.encryption_key_id, keyId);
-    await verifySignedRequest(c, `ea_key:${keyId}`, [secret]);
+    // The key's last use (throttled to once a minute) is stamped in the replay check's round trip.
+    await verifySignedRequest(c, `ea_key:${keyId}`, [secret], {
+      sql: `update public.ea_keys set last_used_at = now()
+            where id = $3::uuid and (last_used_at is null or last_used_at < now() - interval '1 minute')`,
+      id: keyId,
+    });
     if (!credentials.scopes.includes(scope)) throw forbidden(`this EA key lacks the ${scope} scope`);
-    // Throttled: a key's last use is recorded at most once a minute.
-    await deps.db.query(
-      asOwner(),
-      `update public.ea_keys set last_used_at = now() where id = $1 and (last_used_at is null or last_used_at < now() - interval '1 minute')`,
-      [keyId],
-    );
     c.set('actor', { kind: 'ea_key', userId: credentials.user_id, keyId });
     c.set('principal', asUser(credentials.user_id, { ea_key_id: keyId }));
     await next();
