@@ -9,7 +9,7 @@
 // (or --db-url): on Supabase, the project's direct connection string ("postgres" user).
 import process from 'node:process';
 import { parseArgs } from 'node:util';
-import { randomToken, sha256Hex } from '@rubi/crypto';
+import { issueVpsHostKey } from '@rubi/crypto';
 import { asOwner, createPostgresDb, isPgError, type Db } from '@rubi/db';
 
 const USAGE = `Usage: vps-host <command> [options]
@@ -71,14 +71,12 @@ function capacityOf(raw: string | undefined): number {
 }
 
 async function create(db: Db, name: string, capacity: number, json: boolean): Promise<void> {
-  // The key is random; the database keeps only its SHA-256 (the vps function hashes what the
-  // agent sends and compares).
-  const key = `vps_${randomToken(32)}`;
+  const { key, keyHash } = await issueVpsHostKey();
   let row: { id: string } | undefined;
   try {
     [row] = await db.query<{ id: string }>(asOwner(), 'insert into private.vps_hosts (name, key_hash, capacity) values ($1, $2, $3) returning id', [
       name,
-      await sha256Hex(key),
+      keyHash,
       capacity,
     ]);
   } catch (error) {

@@ -28,3 +28,12 @@ export async function sha256Hex(input: string): Promise<string> {
   for (const byte of digest) hex += byte.toString(16).padStart(2, '0');
   return hex;
 }
+
+/**
+ * A new VPS host API key and the SHA-256 the database keeps of it (the `vps` function hashes what
+ * an agent sends and compares). The key itself is shown once and never stored.
+ */
+export async function issueVpsHostKey(): Promise<{ key: string; keyHash: string }> {
+  const key = `vps_${randomToken(32)}`;
+  return { key, keyHash: await sha256Hex(key) };
+}

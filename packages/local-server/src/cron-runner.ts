@@ -33,7 +33,7 @@ export class CronRunner {
     return jobs.length;
   }
 
-  /** Runs one job now (also used by `npm run demo` to settle cashback without waiting for midnight). */
+  /** Runs one job now (POST /_local/cron/{jobname}/run: `npm run demo` settles cashback without waiting for midnight). */
   async runJob(job: { jobid: number; jobname: string; command: string }): Promise<CronRun> {
     const started = new Date();
     let run: CronRun;
@@ -53,12 +53,17 @@ export class CronRunner {
     return run;
   }
 
-  async runByName(jobname: string): Promise<CronRun> {
+  async find(jobname: string): Promise<{ jobid: number; jobname: string; command: string } | undefined> {
     const [job] = await this.db.query<{ jobid: number; jobname: string; command: string }>(
       asOwner(),
       'select jobid, jobname, command from cron.job where jobname = $1',
       [jobname],
     );
+    return job;
+  }
+
+  async runByName(jobname: string): Promise<CronRun> {
+    const job = await this.find(jobname);
     if (!job) throw new Error(`no cron job named ${jobname}`);
     return this.runJob(job);
   }

@@ -2,19 +2,39 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateEncryptionKey } from '@rubi/crypto';
-import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 
-/** Keys the local stack needs: the Auth signing key (ES256) and the encryption keyring. */
+/**
+ * Keys the local stack needs: the Auth signing key (ES256), the encryption keyring, and a
+ * `service_role` key for the operator routes under /_local (what `supabase status` calls the
+ * service_role key: a long-lived JWT with role service_role, signed by the same key).
+ */
 export interface LocalSecrets {
   encryptionKey: string;
   signingKey: CryptoKey;
   publicJwk: JWK & { kid: string };
+  serviceRoleKey: string;
 }
 
 interface StoredSecrets {
   encryption_key: string;
   private_jwk: JWK;
   public_jwk: JWK & { kid: string };
+  /** Added after the first releases: files without it get one on the next start. */
+  service_role_key?: string;
+}
+
+/** Ten years, like the well-known keys of Supabase's local stack. */
+const SERVICE_ROLE_KEY_SECONDS = 10 * 365 * 24 * 3600;
+
+async function signServiceRoleKey(signingKey: CryptoKey, kid: string): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ role: 'service_role' })
+    .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
+    .setIssuer('supabase-local')
+    .setIssuedAt(now)
+    .setExpirationTime(now + SERVICE_ROLE_KEY_SECONDS)
+    .sign(signingKey);
 }
 
 /**
@@ -25,19 +45,30 @@ export async function loadLocalSecrets(dataDir: string | undefined): Promise<Loc
   const file = dataDir ? join(dataDir, 'local-secrets.json') : undefined;
   if (file && existsSync(file)) {
     const stored = JSON.parse(await readFile(file, 'utf8')) as StoredSecrets;
-    return {
-      encryptionKey: stored.encryption_key,
-      signingKey: (await importJWK(stored.private_jwk, 'ES256')) as CryptoKey,
-      publicJwk: stored.public_jwk,
-    };
+    const signingKey = (await importJWK(stored.private_jwk, 'ES256')) as CryptoKey;
+    if (!stored.service_role_key) {
+      stored.service_role_key = await signServiceRoleKey(signingKey, stored.public_jwk.kid);
+      await writeFile(file, JSON.stringify(stored, null, 2), { mode: 0o600 });
+    }
+    return { encryptionKey: stored.encryption_key, signingKey, publicJwk: stored.public_jwk, serviceRoleKey: stored.service_role_key };
   }
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
   const kid = `local-${crypto.randomUUID().slice(0, 8)}`;
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
-  const secrets: LocalSecrets = { encryptionKey: generateEncryptionKey('local1'), signingKey: privateKey, publicJwk };
+  const secrets: LocalSecrets = {
+    encryptionKey: generateEncryptionKey('local1'),
+    signingKey: privateKey,
+    publicJwk,
+    serviceRoleKey: await signServiceRoleKey(privateKey, kid),
+  };
   if (file && dataDir) {
     await mkdir(dataDir, { recursive: true });
-    const stored: StoredSecrets = { encryption_key: secrets.encryptionKey, private_jwk: { ...(await exportJWK(privateKey)), kid }, public_jwk: publicJwk };
+    const stored: StoredSecrets = {
+      encryption_key: secrets.encryptionKey,
+      private_jwk: { ...(await exportJWK(privateKey)), kid },
+      public_jwk: publicJwk,
+      service_role_key: secrets.serviceRoleKey,
+    };
     await writeFile(file, JSON.stringify(stored, null, 2), { mode: 0o600 });
   }
   return secrets;

@@ -42,6 +42,9 @@ console.log(`
   JWKS         ${publicUrl}/auth/v1/.well-known/jwks.json
   Database     PGlite ${dataDir ? `in ${dataDir}/pglite` : 'in memory (--in-memory)'}; ${server.applied.length} SQL files applied this start
   Cron         pg_cron jobs from the migrations, run in process (UTC)
+  Operator     ${publicUrl}/_local   (host keys, run a cron job now; service_role key ${
+    dataDir ? `in ${dataDir}/local-secrets.json` : `for this run: ${server.serviceRoleKey}`
+  })
 
   Next: npm run demo   (in a second terminal)      Stop: Ctrl-C
 `);

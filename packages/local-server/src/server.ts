@@ -8,6 +8,7 @@ import { createAuthStandin } from './auth-standin.ts';
 import { CronRunner, type CronRun } from './cron-runner.ts';
 import { FUNCTIONS } from './function-registry.ts';
 import { loadLocalSecrets } from './local-secrets.ts';
+import { createLocalOperatorRoutes } from './local-operator.ts';
 
 export interface LocalServerOptions {
   /** Where PGlite and the local keys live; undefined = in memory. */
@@ -25,6 +26,8 @@ export interface LocalServer {
   db: PgliteDb;
   deps: EdgeDeps;
   cron: CronRunner;
+  /** The service_role key of the /_local operator routes. */
+  serviceRoleKey: string;
   applied: string[];
   functionNames: string[];
   close(): Promise<void>;
@@ -62,13 +65,20 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
     app.all(`/functions/v1/${name}`, (c) => fn.fetch(stripPrefix(c.req.raw)));
     app.all(`/functions/v1/${name}/*`, (c) => fn.fetch(stripPrefix(c.req.raw)));
   }
+  const cron = new CronRunner(db, opts.onCronRun);
   app.route('/', createAuthStandin(db, secrets, opts.publicUrl));
   app.route('/', createApiDocs(repoRoot, functionNames));
+  app.route('/', createLocalOperatorRoutes(db, cron, secrets.publicJwk));
   app.get('/', (c) =>
-    c.json({ name: 'Rubi MT Bridge (local)', functions: functionNames.map((n) => `${opts.publicUrl}/functions/v1/${n}`), docs: `${opts.publicUrl}/docs` }),
+    c.json({
+      name: 'Rubi MT Bridge (local)',
+      functions: functionNames.map((n) => `${opts.publicUrl}/functions/v1/${n}`),
+      docs: `${opts.publicUrl}/docs`,
+      // Where the service_role key is (local-secrets.json), so `npm run demo` finds it; null in memory.
+      data_dir: opts.dataDir ?? null,
+    }),
   );
 
-  const cron = new CronRunner(db, opts.onCronRun);
   if (opts.cron !== false) await cron.start();
 
   return {
@@ -76,6 +86,7 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
     db,
     deps,
     cron,
+    serviceRoleKey: secrets.serviceRoleKey,
     applied,
     functionNames,
     async close() {

@@ -101,10 +101,67 @@ describe('local server', () => {
     server.cron.stop();
   });
 
+  const operator = (path: string, init: { token?: string; body?: unknown } = {}) =>
+    server.fetch(
+      new Request(`${URL_BASE}/_local${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(init.token ? { authorization: `Bearer ${init.token}` } : {}) },
+        ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+      }),
+    );
+  const hostCount = async () => (await server.db.query<{ n: number }>(asOwner(), 'select count(*)::int as n from private.vps_hosts'))[0]?.n;
+
+  it('operator routes refuse anything but the service_role key', async () => {
+    const before = await hostCount();
+    expect((await operator('/vps-hosts', { body: { name: 'no-key' } })).status).toBe(401);
+    const signIn = await clientFor(server).auth.signInWithPassword({ email: 'trader@example.com', password: 'correct horse' });
+    const userToken = signIn.data.session?.access_token;
+    const asUser = await operator('/vps-hosts', { token: userToken, body: { name: 'user-token' } });
+    expect(asUser.status).toBe(401);
+    expect(await asUser.json()).toMatchObject({ error: { code: 'unauthorized', message: 'not a service_role key' } });
+    const forged = `${server.serviceRoleKey.slice(0, -4)}AAAA`;
+    expect((await operator('/cron/rubi-settle-cashback/run', { token: forged })).status).toBe(401);
+    expect(await hostCount()).toBe(before);
+  });
+
+  it('creates a VPS host whose key the vps function accepts; bad input is a 400 naming the fields', async () => {
+    const before = await hostCount();
+    const bad = await operator('/vps-hosts', { token: server.serviceRoleKey, body: { name: ' bad name', capacity: -1, extra: 1 } });
+    expect(bad.status).toBe(400);
+    const details = ((await bad.json()) as { error: { details: { path: string }[] } }).error.details.map((d) => d.path).sort();
+    expect(details).toEqual(['body', 'body.capacity', 'body.name']);
+    expect(await hostCount()).toBe(before);
+
+    const created = await operator('/vps-hosts', { token: server.serviceRoleKey, body: { name: 'local-host-1', capacity: 2 } });
+    expect(created.status).toBe(201);
+    const host = (await created.json()) as { id: string; name: string; capacity: number; api_key: string };
+    expect(host).toMatchObject({ name: 'local-host-1', capacity: 2 });
+    const [stored] = await server.db.query<{ key_hash: string }>(asOwner(), 'select key_hash from private.vps_hosts where id = $1', [host.id]);
+    expect(stored?.key_hash).not.toContain(host.api_key);
+    const held = await server.fetch(new Request(`${URL_BASE}/functions/v1/vps/accounts`, { headers: { 'x-vps-api-key': host.api_key } }));
+    expect(held.status).toBe(200);
+    expect(await held.json()).toEqual({ accounts: [] });
+    expect((await operator('/vps-hosts', { token: server.serviceRoleKey, body: { name: 'local-host-1' } })).status).toBe(409);
+  });
+
+  it('runs a cron job on demand and records the run like a scheduled one', async () => {
+    const res = await operator('/cron/rubi-settle-cashback/run', { token: server.serviceRoleKey });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ jobname: 'rubi-settle-cashback', status: 'succeeded' });
+    const [logged] = await server.db.query<{ n: number }>(
+      asOwner(),
+      `select count(*)::int as n from cron.job_run_details d join cron.job j using (jobid) where j.jobname = 'rubi-settle-cashback'`,
+    );
+    expect(logged?.n).toBe(1);
+    expect((await operator('/cron/no-such-job/run', { token: server.serviceRoleKey })).status).toBe(404);
+  });
+
   it('keeps data and keys across a restart and applies no migration twice', async () => {
+    const serviceRoleKey = server.serviceRoleKey;
     await server.close();
     server = await createLocalServer({ dataDir, publicUrl: URL_BASE, cron: false, logSink: () => {} });
     expect(server.applied).toEqual([]);
+    expect(server.serviceRoleKey).toBe(serviceRoleKey);
     const signIn = await clientFor(server).auth.signInWithPassword({ email: 'trader@example.com', password: 'correct horse' });
     expect(signIn.error).toBeNull();
   });
