@@ -1,5 +1,6 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import {
+  accountLedgerRoute,
   deleteTradingAccountRoute,
   getTradingAccountRoute,
   listBrokersRoute,
@@ -128,6 +129,37 @@ export function registerTradingAccountRoutes(app: OpenAPIHono<EdgeEnv>): void {
   app.openapi({ ...getTradingAccountRoute, middleware: [requireUser()] }, async (c) => {
     const { id } = c.req.valid('param');
     return c.json(await withDb(c, (tx) => readAccount(tx, id)), 200);
+  });
+
+  app.openapi({ ...accountLedgerRoute, middleware: [requireUser()] }, async (c) => {
+    const { id } = c.req.valid('param');
+    const { limit, before } = c.req.valid('query');
+    const entries = await withDb(c, async (tx) => {
+      // RLS: another user's account is simply not found (and its ledger rows are invisible anyway).
+      await readAccount(tx, id);
+      return tx.query<{ settlement_day: string; trades_count: number; lots: string; amount: string; currency: string; updated_at: Date }>(
+        `select to_char(settlement_day, 'YYYY-MM-DD') as settlement_day, trades_count, lots, amount, currency, updated_at
+         from public.cashback_ledger
+         where account_id = $1 and ($2::date is null or settlement_day < $2::date)
+         order by settlement_day desc
+         limit $3`,
+        [id, before ?? null, limit],
+      );
+    });
+    return c.json(
+      {
+        account_id: id,
+        entries: entries.map((e) => ({
+          settlement_day: e.settlement_day,
+          trades: e.trades_count,
+          lots: Number(e.lots),
+          amount: Number(e.amount),
+          currency: e.currency,
+          updated_at: isoRequired(e.updated_at),
+        })),
+      },
+      200,
+    );
   });
 
   app.openapi({ ...tradingAccountActionRoute, middleware: [requireUser()] }, async (c) => {

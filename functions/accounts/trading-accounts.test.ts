@@ -112,6 +112,39 @@ describe('trading accounts', () => {
     expect(bobs.accounts.map((a) => a.id)).not.toContain(account.id);
   });
 
+  it('serves the cashback ledger of an account, newest day first, to its owner only', async () => {
+    const account = (await (await register(alice, 80000002)).json()) as AccountBody;
+    await h.db.query(
+      asOwner(),
+      `insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+       values ($1, $2, 1, 'EURUSD', 'BUY', 1, now() - interval '4 days', now() - interval '3 days', 1.1, 1.2),
+              ($1, $2, 2, 'EURUSD', 'BUY', 2, now() - interval '2 days', now() - interval '1 day 1 hour', 1.1, 1.2)`,
+      [account.id, alice.id],
+    );
+    const today = `(now() at time zone 'utc')::date`;
+    await h.db.query(asOwner(), `select private.settle_cashback(${today} - 2)`);
+    await h.db.query(asOwner(), `select private.settle_cashback(${today} - 1)`);
+    const [days] = await h.db.query<{ d2: string; d1: string }>(asOwner(), `select to_char(${today} - 2, 'YYYY-MM-DD') as d2, to_char(${today} - 1, 'YYYY-MM-DD') as d1`);
+    const path = `/accounts/trading-accounts/${account.id}/ledger`;
+    const res = await userRequest(app, 'GET', path, alice.token);
+    expect(res.status).toBe(200);
+    const ledger = (await res.json()) as { account_id: string; entries: { settlement_day: string; trades: number; lots: number; amount: number; currency: string }[] };
+    expect(ledger.account_id).toBe(account.id);
+    expect(ledger.entries.map(({ settlement_day, trades, lots, amount, currency }) => ({ settlement_day, trades, lots, amount, currency }))).toEqual([
+      { settlement_day: days?.d1, trades: 1, lots: 2, amount: 7, currency: 'USD' },
+      { settlement_day: days?.d2, trades: 1, lots: 1, amount: 3.5, currency: 'USD' },
+    ]);
+    const page2 = (await (await userRequest(app, 'GET', `${path}?limit=1&before=${days?.d1}`, alice.token)).json()) as typeof ledger;
+    expect(page2.entries.map((e) => e.settlement_day)).toEqual([days?.d2]);
+
+    expect((await userRequest(app, 'GET', path, bob.token)).status).toBe(404);
+    expect((await userRequest(app, 'GET', path, null)).status).toBe(401);
+    const bad = await userRequest(app, 'GET', `${path}?limit=0&before=yesterday`, alice.token);
+    expect(bad.status).toBe(400);
+    const details = ((await bad.json()) as { error: { details: { path: string }[] } }).error.details.map((d) => d.path).sort();
+    expect(details).toEqual(['query.before', 'query.limit']);
+  });
+
   it('pauses, resumes, retries and deletes, following the state machine', async () => {
     const account = (await (await register(alice, 90000001)).json()) as AccountBody;
     const path = `/accounts/trading-accounts/${account.id}`;

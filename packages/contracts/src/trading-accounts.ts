@@ -66,6 +66,24 @@ export const Broker = z
   .openapi('Broker');
 export const BrokerList = z.object({ brokers: z.array(Broker) }).openapi('BrokerList');
 
+export const LedgerQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(366).default(31).openapi({ description: 'Days per page (default 31)' }),
+  before: z.iso.date().optional().openapi({ description: 'Only days before this one (YYYY-MM-DD): pass the last day of a page for the next' }),
+});
+export const LedgerEntry = z
+  .object({
+    settlement_day: z.iso.date(),
+    trades: z.number().int().openapi({ description: 'Trades settled into this day' }),
+    lots: z.number(),
+    amount: z.number().openapi({ description: 'Cashback settled, in `currency`' }),
+    currency: z.string(),
+    updated_at: Timestamp.openapi({ description: 'Last settlement run that added to this day' }),
+  })
+  .openapi('CashbackLedgerEntry');
+export const Ledger = z
+  .object({ account_id: Uuid, entries: z.array(LedgerEntry).openapi({ description: 'Newest day first' }) })
+  .openapi('CashbackLedger');
+
 const user = [{ userJwt: [] }];
 
 export const registerTradingAccountRoute = createRoute({
@@ -90,6 +108,14 @@ export const getTradingAccountRoute = createRoute({
   security: user,
   request: { params: TradingAccountIdParam },
   responses: { 200: jsonResponse(TradingAccount, 'The account'), ...errorResponses },
+});
+export const accountLedgerRoute = createRoute({
+  method: 'get',
+  path: '/trading-accounts/{id}/ledger',
+  summary: 'The cashback ledger of an account: one entry per settlement day (the nightly job writes them)',
+  security: user,
+  request: { params: TradingAccountIdParam, query: LedgerQuery },
+  responses: { 200: jsonResponse(Ledger, 'Settled days, newest first'), ...errorResponses },
 });
 export const tradingAccountActionRoute = createRoute({
   method: 'post',
