@@ -73,7 +73,7 @@ export function createConnectApp(deps: EdgeDeps) {
           await tx.query<SessionRow>(
             `insert into public.mt5_sessions (user_id, ea_key_id, account_number, broker, server, currency, leverage, balance, equity,
                margin, margin_free, ea_version, terminal_build, ping_interval_seconds)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, coalesce($10, 0), coalesce($11, 0), $12, $13,
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, coalesce($10::numeric, 0), coalesce($11::numeric, 0), $12, $13,
                private.setting('session_default_ping_interval_seconds')::int)
              returning id, ping_interval_seconds, max_open_positions, max_risk_percent`,
             [actor.userId, actor.keyId, body.account_number, body.broker, body.server, body.currency, body.leverage, body.balance,

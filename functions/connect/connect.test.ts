@@ -40,6 +40,14 @@ describe('connect', () => {
     expect(await countRows(h, 'public.ea_keys', 'id = $1 and last_used_at is not null', [aliceKey.keyId])).toBe(1);
   });
 
+  it('stores fractional margin figures on a new session (found by the EA simulator: $10 was typed integer)', async () => {
+    const res = await eaRequest(h, app, 'POST', '/connect', aliceKey, connectBody(1009, { margin: 52.99, margin_free: 9947.01, equity: 9999.99 }));
+    expect(res.status).toBe(200);
+    const { session_id } = (await res.json()) as { session_id: string };
+    const [row] = await h.db.query<{ margin: string; margin_free: string }>(asOwner(), 'select margin::text, margin_free::text from public.mt5_sessions where id = $1', [session_id]);
+    expect(row).toEqual({ margin: '52.99', margin_free: '9947.01' });
+  });
+
   it('resumes the live session of the same terminal instead of opening a second one', async () => {
     const first = (await (await eaRequest(h, app, 'POST', '/connect', aliceKey, connectBody(1002))).json()) as { session_id: string };
     const again = await eaRequest(h, app, 'POST', '/connect', aliceKey, connectBody(1002, { balance: 12000, symbols: [{ ...EURUSD_SPEC, volume_max: 50 }] }));
