@@ -1,0 +1,43 @@
+import type { ConnectorEvent } from './connector-ea.ts';
+import type { ProvisionedEvent } from './provisioned-ea.ts';
+
+/** One line per event, as the CLI and `npm run demo` print them. Never includes a secret. */
+
+export function describeConnectorEvent(e: ConnectorEvent): string {
+  switch (e.type) {
+    case 'connected':
+      return `connected: session ${e.sessionId}${e.resumed ? ' (resumed)' : ''}, ping every ${e.pingIntervalSeconds}s`;
+    case 'ping':
+      return `ping: equity ${e.equity.toFixed(2)}, ${e.pendingSignals} signal(s) waiting`;
+    case 'signal_received': {
+      const s = e.signal;
+      const sizing = s.risk_percent !== null ? ` (${s.risk_percent}% risk -> ${s.volume} lots)` : s.volume !== null ? ` ${s.volume} lots` : '';
+      return `signal received: ${s.type} ${s.symbol}${sizing}${s.stop_loss !== null ? ` SL ${s.stop_loss}` : ''}${s.take_profit !== null ? ` TP ${s.take_profit}` : ''}`;
+    }
+    case 'signal_executed':
+      return e.result.ok
+        ? `executed ${e.signal.type} ${e.signal.symbol}: order #${e.result.order}, ${e.result.volume} lots at ${e.result.price} -> reported ${e.reported.status}`
+        : `could not execute ${e.signal.type} ${e.signal.symbol}: ${e.result.message} (retcode ${e.result.retcode}) -> reported ${e.reported.status}`;
+    case 'positions_pushed':
+      return `positions pushed: ${e.open} open${e.closed > 0 ? `, closed #${e.ticketsClosed.join(', #')}` : ''}`;
+    case 'disconnected':
+      return `disconnected: session ${e.sessionId}`;
+    case 'error':
+      return `error during ${e.during}: ${e.error.message}`;
+  }
+}
+
+export function describeProvisionedEvent(e: ProvisionedEvent): string {
+  switch (e.type) {
+    case 'registered':
+      return `registered: account ${e.status}, report every ${e.pollIntervalSeconds}s`;
+    case 'trades_sent':
+      return e.sent === 0
+        ? 'reported: nothing new (empty batch, keeps the account connected)'
+        : `reported ${e.sent} trade(s): ${e.accepted.length} accepted, ${e.duplicates.length} duplicate(s), cashback +${e.cashbackAccrued}`;
+    case 'trades_set_aside':
+      return `set aside ${e.tickets.length} malformed trade(s): ${e.reasons.join('; ')}`;
+    case 'send_failed':
+      return `report failed (${e.error.message}); ${e.kept} trade(s) stay in the outbox`;
+  }
+}

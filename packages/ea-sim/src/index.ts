@@ -1,0 +1,23 @@
+export { ConnectorEa, type ConnectorCounters, type ConnectorEaOptions, type ConnectorEvent } from './connector-ea.ts';
+export { FlakyNetwork, matching, type RequestMatch } from './flaky-network.ts';
+export { PriceFeed, roundToTick, seededRandom, STANDARD_SYMBOLS, wallClock, type Clock, type FeedSymbol, type Quote } from './price-feed.ts';
+export {
+  ProvisionedEa,
+  type FlushResult,
+  type ProvisionedEaOptions,
+  type ProvisionedEvent,
+  type ProvisionedIdentity,
+} from './provisioned-ea.ts';
+export { EaHttpError, requestJson, SignedHttp, type EaSigner, type FetchLike, type HttpOptions } from './signed-http.ts';
+export { RETCODE, SimulatedAccount, type OrderRequest, type OrderResult, type Side, type SimPosition, type SimulatedAccountOptions } from './simulated-account.ts';
+export {
+  decodeTerminalText,
+  EA_CONFIG_FILE,
+  parseEaConfigFile,
+  readEaConfigFile,
+  readKeyValues,
+  readTerminalFolder,
+  type EaConfigFile,
+  type TerminalIdentity,
+} from './terminal-files.ts';
+export { describeConnectorEvent, describeProvisionedEvent } from './describe.ts';

@@ -1,0 +1,265 @@
+import { existsSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { RegisterResponse } from '@rubi/contracts/register.ts';
+import { MAX_TRADES_PER_BATCH, ReportTradesResponse, type ClosedTradeInput } from '@rubi/contracts/trades.ts';
+import { EaHttpError, requestJson, SignedHttp, type HttpOptions } from './signed-http.ts';
+import { sleep } from './sleep.ts';
+import { readEaConfigFile, readTerminalFolder, type EaConfigFile } from './terminal-files.ts';
+
+/**
+ * The provisioned EA (the cashback EA the VPS agent installs) as a TypeScript client.
+ *
+ *   start      read rendr_ea_config.ini (written by the agent); POST register_url with the
+ *              account's login, server, platform and the one-time token -> the api secret
+ *   every 60 s POST trades_url with the closed trades not yet acknowledged (an empty batch when
+ *              there are none: it keeps the account `connected`), signed with the api secret
+ *
+ * The outbox: a closed trade stays in it until a response lists its ticket as accepted or as a
+ * duplicate. A request whose response is lost is simply sent again; the server stores each
+ * ticket once, so the resend is harmless. A trade the server refuses as malformed (400 naming
+ * `body.trades.<i>`) is set aside instead of blocking the rest forever. With a state file the
+ * api secret and the outbox survive a restart (the MQL EA keeps them in its Files folder).
+ */
+
+export type ProvisionedEvent =
+  | { type: 'registered'; status: string; pollIntervalSeconds: number }
+  | { type: 'trades_sent'; sent: number; accepted: number[]; duplicates: number[]; cashbackAccrued: number }
+  | { type: 'trades_set_aside'; tickets: number[]; reasons: string[] }
+  | { type: 'send_failed'; error: EaHttpError; kept: number };
+
+export interface ProvisionedIdentity {
+  platform: 'MT4' | 'MT5';
+  login: number;
+  server: string;
+}
+
+export interface ProvisionedEaOptions {
+  config: EaConfigFile;
+  identity: ProvisionedIdentity;
+  /** TERMINAL_BUILD sent to register. */
+  terminalBuild?: number;
+  /** JSON file for the api secret and the outbox (mode 0600); none: in memory. */
+  stateFile?: string;
+  http?: HttpOptions;
+  onEvent?: (event: ProvisionedEvent) => void;
+}
+
+export interface FlushResult {
+  sent: number;
+  accepted: number[];
+  duplicates: number[];
+  cashbackAccrued: number;
+  /** Trades still in the outbox. */
+  remaining: number;
+  /** Set when a request failed: the trades stay in the outbox for the next attempt. */
+  error?: EaHttpError;
+}
+
+interface StoredState {
+  external_account_id: string;
+  api_secret: string | null;
+  outbox: ClosedTradeInput[];
+  acknowledged: number[];
+  set_aside: ClosedTradeInput[];
+}
+
+/** How many acknowledged tickets are remembered to refuse re-queueing them (a rolling window). */
+const ACKNOWLEDGED_MEMORY = 10_000;
+
+export class ProvisionedEa {
+  readonly config: EaConfigFile;
+  readonly identity: ProvisionedIdentity;
+  pollIntervalSeconds = 60;
+  private maxBatch = MAX_TRADES_PER_BATCH;
+  private apiSecret: string | null = null;
+  private http: SignedHttp | undefined;
+  private queue: ClosedTradeInput[] = [];
+  private acknowledged: number[] = [];
+  private readonly acknowledgedSet = new Set<number>();
+  private setAside: ClosedTradeInput[] = [];
+
+  constructor(private readonly o: ProvisionedEaOptions) {
+    this.config = o.config;
+    this.identity = o.identity;
+  }
+
+  /** The EA of the terminal in `folder` (a portable folder made by rubi-vps-agent). */
+  static async fromTerminalFolder(folder: string, options: Omit<ProvisionedEaOptions, 'config' | 'identity'> = {}): Promise<ProvisionedEa> {
+    const identity = await readTerminalFolder(folder);
+    const config = await readEaConfigFile(identity.eaConfigPath);
+    const ea = new ProvisionedEa({ ...options, config, identity: { platform: identity.platform, login: identity.login, server: identity.server } });
+    await ea.load();
+    return ea;
+  }
+
+  get registered(): boolean {
+    return this.apiSecret !== null;
+  }
+
+  get outbox(): readonly ClosedTradeInput[] {
+    return this.queue;
+  }
+
+  get setAsideTrades(): readonly ClosedTradeInput[] {
+    return this.setAside;
+  }
+
+  /** Restores the api secret and the outbox from the state file, if there is one for this account. */
+  async load(): Promise<void> {
+    if (!this.o.stateFile || !existsSync(this.o.stateFile)) return;
+    const state = JSON.parse(await readFile(this.o.stateFile, 'utf8')) as StoredState;
+    if (state.external_account_id !== this.config.external_account_id) return;
+    this.useSecret(state.api_secret);
+    this.queue = state.outbox;
+    this.acknowledged = state.acknowledged;
+    for (const t of this.acknowledged) this.acknowledgedSet.add(t);
+    this.setAside = state.set_aside;
+  }
+
+  private async save(): Promise<void> {
+    if (!this.o.stateFile) return;
+    const state: StoredState = {
+      external_account_id: this.config.external_account_id,
+      api_secret: this.apiSecret,
+      outbox: this.queue,
+      acknowledged: this.acknowledged,
+      set_aside: this.setAside,
+    };
+    // Write then rename: a crash mid-write never leaves half a state file.
+    const tmp = `${this.o.stateFile}.tmp`;
+    await writeFile(tmp, JSON.stringify(state), { mode: 0o600 });
+    await rename(tmp, this.o.stateFile);
+  }
+
+  private useSecret(secret: string | null): void {
+    this.apiSecret = secret;
+    this.http = secret ? new SignedHttp({ header: 'x-account-id', id: this.config.external_account_id, secret }, this.o.http) : undefined;
+  }
+
+  /** POST register_url with the one-time token; keeps the api secret it returns. */
+  async register(): Promise<RegisterResponse> {
+    const res = await requestJson(
+      'POST',
+      this.config.register_url,
+      RegisterResponse,
+      {
+        body: JSON.stringify({
+          external_account_id: this.config.external_account_id,
+          login: this.identity.login,
+          server: this.identity.server,
+          platform: this.identity.platform,
+          terminal_build: this.o.terminalBuild ?? (this.identity.platform === 'MT5' ? 4755 : 1420),
+          provisioning_token: this.config.provisioning_token,
+        }),
+      },
+      this.o.http,
+    );
+    this.useSecret(res.api_secret);
+    this.pollIntervalSeconds = res.poll_interval_seconds;
+    this.maxBatch = res.max_trades_per_batch;
+    await this.save();
+    this.o.onEvent?.({ type: 'registered', status: res.status, pollIntervalSeconds: res.poll_interval_seconds });
+    return res;
+  }
+
+  /** Adds closed trades to the outbox; a ticket already queued or acknowledged is skipped. Returns how many were added. */
+  async enqueue(trades: readonly ClosedTradeInput[]): Promise<number> {
+    const queued = new Set(this.queue.map((t) => t.ticket));
+    let added = 0;
+    for (const t of trades) {
+      if (queued.has(t.ticket) || this.acknowledgedSet.has(t.ticket)) continue;
+      this.queue.push(t);
+      queued.add(t.ticket);
+      added++;
+    }
+    if (added > 0) await this.save();
+    return added;
+  }
+
+  private acknowledge(tickets: number[]): void {
+    const done = new Set(tickets);
+    this.queue = this.queue.filter((t) => !done.has(t.ticket));
+    for (const t of tickets) {
+      if (this.acknowledgedSet.has(t)) continue;
+      this.acknowledgedSet.add(t);
+      this.acknowledged.push(t);
+    }
+    while (this.acknowledged.length > ACKNOWLEDGED_MEMORY) this.acknowledgedSet.delete(this.acknowledged.shift()!);
+  }
+
+  /**
+   * Sends the outbox in batches of at most max_trades_per_batch (an empty batch when it is
+   * empty). Stops at the first failed request and keeps what was not acknowledged. A 401 means
+   * the api secret no longer verifies (the account was provisioned again): it is thrown.
+   */
+  async flush(): Promise<FlushResult> {
+    if (!this.http) throw new Error('not registered: call register() first');
+    const result: FlushResult = { sent: 0, accepted: [], duplicates: [], cashbackAccrued: 0, remaining: this.queue.length };
+    let first = true;
+    while (first || this.queue.length > 0) {
+      first = false;
+      const batch = this.queue.slice(0, this.maxBatch);
+      try {
+        const res = await this.http.send('POST', this.config.trades_url, ReportTradesResponse, { trades: batch });
+        this.acknowledge([...res.accepted, ...res.duplicates]);
+        result.sent += batch.length;
+        result.accepted.push(...res.accepted);
+        result.duplicates.push(...res.duplicates);
+        result.cashbackAccrued = Math.round((result.cashbackAccrued + res.cashback_accrued) * 100) / 100;
+        this.o.onEvent?.({ type: 'trades_sent', sent: batch.length, accepted: res.accepted, duplicates: res.duplicates, cashbackAccrued: res.cashback_accrued });
+        // A response that acknowledged none of a non-empty batch would loop forever: stop.
+        if (batch.length > 0 && res.accepted.length + res.duplicates.length === 0) break;
+      } catch (error) {
+        if (!(error instanceof EaHttpError)) throw error;
+        if (error.status === 400 && this.setAsideMalformed(batch, error)) continue;
+        if (error.status === 401 || !error.retryable) {
+          await this.save();
+          throw error;
+        }
+        result.error = error;
+        this.o.onEvent?.({ type: 'send_failed', error, kept: this.queue.length });
+        break;
+      }
+    }
+    await this.save();
+    result.remaining = this.queue.length;
+    return result;
+  }
+
+  /** Moves the trades a 400 names (`body.trades.<i>...`) out of the outbox; false if it names none. */
+  private setAsideMalformed(batch: ClosedTradeInput[], error: EaHttpError): boolean {
+    const indexes = new Set<number>();
+    const reasons: string[] = [];
+    const details = (error.body as { error?: { details?: { path: string; message: string }[] } }).error?.details ?? [];
+    for (const d of details) {
+      const m = /^body\.trades\.(\d+)(\.|$)/.exec(d.path);
+      if (m) {
+        indexes.add(Number(m[1]));
+        reasons.push(`${d.path}: ${d.message}`);
+      }
+    }
+    const bad = [...indexes].map((i) => batch[i]).filter((t): t is ClosedTradeInput => t !== undefined);
+    if (bad.length === 0) return false;
+    const badTickets = new Set(bad.map((t) => t.ticket));
+    this.queue = this.queue.filter((t) => !badTickets.has(t.ticket));
+    this.setAside.push(...bad);
+    this.o.onEvent?.({ type: 'trades_set_aside', tickets: [...badTickets], reasons });
+    return true;
+  }
+
+  /**
+   * Runs the EA: register unless the state file already holds a secret, then every
+   * `intervalMs` (default: poll_interval_seconds from register) queue what `source` returns (the
+   * account's history) and flush, until `ticks` flushes have run or `signal` aborts.
+   */
+  async run(options: { ticks?: number; intervalMs?: number; signal?: AbortSignal; source?: () => readonly ClosedTradeInput[] } = {}): Promise<void> {
+    if (!this.registered) await this.register();
+    for (let n = 0; options.ticks === undefined || n < options.ticks; n++) {
+      if (options.signal?.aborted) return;
+      if (options.source) await this.enqueue(options.source());
+      await this.flush();
+      if (options.ticks !== undefined && n + 1 >= options.ticks) return;
+      await sleep(options.intervalMs ?? this.pollIntervalSeconds * 1000, options.signal);
+    }
+  }
+}

@@ -1,0 +1,265 @@
+import type { SymbolSpec } from '@rubi/contracts/connect.ts';
+import type { PositionInput } from '@rubi/contracts/positions.ts';
+import type { ClosedTradeInput } from '@rubi/contracts/trades.ts';
+import { roundToTick, type PriceFeed } from './price-feed.ts';
+
+/** MetaTrader 5 trade server return codes (MqlTradeResult.retcode) the simulation produces. */
+export const RETCODE = {
+  DONE: 10009,
+  INVALID: 10013,
+  INVALID_VOLUME: 10014,
+  INVALID_STOPS: 10016,
+  NO_MONEY: 10019,
+  POSITION_CLOSED: 10036,
+} as const;
+
+export type Side = 'BUY' | 'SELL';
+
+export interface SimPosition {
+  ticket: number;
+  symbol: string;
+  type: Side;
+  volume: number;
+  open_price: number;
+  stop_loss: number | null;
+  take_profit: number | null;
+  opened_at: Date;
+  commission: number;
+  swap: number;
+  magic: number;
+  comment: string;
+}
+
+export interface OrderRequest {
+  symbol: string;
+  type: Side;
+  volume: number;
+  stop_loss?: number | null | undefined;
+  take_profit?: number | null | undefined;
+  magic?: number;
+  comment?: string;
+}
+
+export type OrderResult =
+  | { ok: true; retcode: typeof RETCODE.DONE; order: number; price: number; volume: number; time: Date; closed: ClosedTradeInput[] }
+  | { ok: false; retcode: number; message: string };
+
+export interface SimulatedAccountOptions {
+  login: number;
+  server: string;
+  broker: string;
+  currency?: string;
+  leverage?: number;
+  balance: number;
+  feed: PriceFeed;
+  /** Commission charged per lot per side (negative, as MetaTrader reports it). Default -3.5. */
+  commissionPerLotSide?: number;
+  /** First ticket number the "broker" hands out. */
+  firstTicket?: number;
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
+/**
+ * A MetaTrader account at a simulated broker: market orders fill at the feed's ask (BUY) or bid
+ * (SELL), positions are netted per ticket (hedging account, like most MT5 retail accounts),
+ * floating profit and margin follow the feed, closing books a closed trade into the history.
+ * Profit uses the symbol's tick value (already in the account currency), so XAUUSD and USDJPY
+ * come out right without a currency table; margin converts the notional the same way.
+ */
+export class SimulatedAccount {
+  readonly login: number;
+  readonly server: string;
+  readonly broker: string;
+  readonly currency: string;
+  readonly leverage: number;
+  readonly feed: PriceFeed;
+  balance: number;
+  private readonly commissionPerLotSide: number;
+  private nextTicket: number;
+  private readonly open = new Map<number, SimPosition>();
+  readonly history: ClosedTradeInput[] = [];
+
+  constructor(o: SimulatedAccountOptions) {
+    this.login = o.login;
+    this.server = o.server;
+    this.broker = o.broker;
+    this.currency = o.currency ?? 'USD';
+    this.leverage = o.leverage ?? 500;
+    this.balance = o.balance;
+    this.feed = o.feed;
+    this.commissionPerLotSide = o.commissionPerLotSide ?? -3.5;
+    this.nextTicket = o.firstTicket ?? 100_000_000 + Math.floor(Math.random() * 800_000_000);
+  }
+
+  get positions(): SimPosition[] {
+    return [...this.open.values()];
+  }
+
+  /** Floating profit of one position at the current quote, in the account currency. */
+  profitOf(p: SimPosition): number {
+    const spec = this.feed.spec(p.symbol);
+    const quote = this.feed.quote(p.symbol);
+    if (!spec || !quote) return 0;
+    const exit = p.type === 'BUY' ? quote.bid : quote.ask;
+    const points = (p.type === 'BUY' ? exit - p.open_price : p.open_price - exit) / spec.tick_size;
+    return round2(points * spec.tick_value * p.volume);
+  }
+
+  floatingProfit(): number {
+    return round2(this.positions.reduce((sum, p) => sum + this.profitOf(p) + p.swap + p.commission, 0));
+  }
+
+  equity(): number {
+    return round2(this.balance + this.floatingProfit());
+  }
+
+  /** Margin of `volume` lots at `price`: notional / leverage, converted by tick value / (tick size x contract). */
+  marginFor(spec: SymbolSpec, volume: number, price: number): number {
+    const toAccount = spec.tick_value / (spec.tick_size * spec.contract_size);
+    return round2((volume * spec.contract_size * price * toAccount) / this.leverage);
+  }
+
+  margin(): number {
+    return round2(
+      this.positions.reduce((sum, p) => {
+        const spec = this.feed.spec(p.symbol);
+        return spec ? sum + this.marginFor(spec, p.volume, p.open_price) : sum;
+      }, 0),
+    );
+  }
+
+  figures(): { balance: number; equity: number; margin: number; margin_free: number; margin_level: number | null; profit: number } {
+    const equity = this.equity();
+    const margin = this.margin();
+    return {
+      balance: round2(this.balance),
+      equity,
+      margin,
+      margin_free: round2(equity - margin),
+      margin_level: margin > 0 ? round2((equity / margin) * 100) : null,
+      profit: this.floatingProfit(),
+    };
+  }
+
+  /** A market order, checked the way a trade server checks it. */
+  marketOrder(req: OrderRequest): OrderResult {
+    const spec = this.feed.spec(req.symbol);
+    const quote = this.feed.quote(req.symbol);
+    if (!spec || !quote) return { ok: false, retcode: RETCODE.INVALID, message: `unknown symbol ${req.symbol}` };
+    const steps = req.volume / spec.volume_step;
+    if (req.volume < spec.volume_min || req.volume > spec.volume_max || Math.abs(steps - Math.round(steps)) > 1e-7) {
+      return {
+        ok: false,
+        retcode: RETCODE.INVALID_VOLUME,
+        message: `invalid volume ${req.volume} (min ${spec.volume_min}, max ${spec.volume_max}, step ${spec.volume_step})`,
+      };
+    }
+    const price = req.type === 'BUY' ? quote.ask : quote.bid;
+    const exitSide = req.type === 'BUY' ? quote.bid : quote.ask;
+    const sl = req.stop_loss || null;
+    const tp = req.take_profit || null;
+    if ((sl !== null && (req.type === 'BUY' ? sl >= exitSide : sl <= exitSide)) || (tp !== null && (req.type === 'BUY' ? tp <= exitSide : tp >= exitSide))) {
+      return { ok: false, retcode: RETCODE.INVALID_STOPS, message: `invalid stops (sl ${sl ?? '-'}, tp ${tp ?? '-'}) at ${quote.bid}/${quote.ask}` };
+    }
+    const required = this.marginFor(spec, req.volume, price);
+    const free = this.equity() - this.margin();
+    if (required > free) return { ok: false, retcode: RETCODE.NO_MONEY, message: `not enough money: margin ${required} > free margin ${round2(free)}` };
+
+    const ticket = this.nextTicket++;
+    const position: SimPosition = {
+      ticket,
+      symbol: req.symbol,
+      type: req.type,
+      volume: req.volume,
+      open_price: price,
+      stop_loss: sl === null ? null : roundToTick(sl, spec),
+      take_profit: tp === null ? null : roundToTick(tp, spec),
+      opened_at: quote.time,
+      commission: round2(this.commissionPerLotSide * req.volume),
+      swap: 0,
+      magic: req.magic ?? 0,
+      comment: req.comment ?? '',
+    };
+    this.open.set(ticket, position);
+    return { ok: true, retcode: RETCODE.DONE, order: ticket, price, volume: req.volume, time: quote.time, closed: [] };
+  }
+
+  /** Closes one position at market; books the closed trade (MT5: the position id is the ticket). */
+  closePosition(ticket: number): ClosedTradeInput | undefined {
+    const p = this.open.get(ticket);
+    const quote = p && this.feed.quote(p.symbol);
+    if (!p || !quote) return undefined;
+    const profit = this.profitOf(p);
+    const commission = round2(p.commission + this.commissionPerLotSide * p.volume);
+    this.open.delete(ticket);
+    this.balance = round2(this.balance + profit + commission + p.swap);
+    const trade: ClosedTradeInput = {
+      ticket: p.ticket,
+      symbol: p.symbol,
+      type: p.type,
+      lots: p.volume,
+      open_time: p.opened_at.toISOString(),
+      close_time: (quote.time < p.opened_at ? p.opened_at : quote.time).toISOString(),
+      open_price: p.open_price,
+      close_price: p.type === 'BUY' ? quote.bid : quote.ask,
+      commission,
+      swap: p.swap,
+      profit,
+      magic: p.magic,
+      comment: p.comment || null,
+    };
+    this.history.push(trade);
+    return trade;
+  }
+
+  /** CLOSE_BUY / CLOSE_SELL: closes every position of that side on the symbol. */
+  closeAll(symbol: string, type: Side): OrderResult {
+    const targets = this.positions.filter((p) => p.symbol === symbol && p.type === type);
+    if (targets.length === 0) return { ok: false, retcode: RETCODE.POSITION_CLOSED, message: `no open ${type} position on ${symbol}` };
+    const closed = targets.map((p) => this.closePosition(p.ticket)).filter((t): t is ClosedTradeInput => t !== undefined);
+    const volume = round2(closed.reduce((s, t) => s + t.lots, 0));
+    const first = closed[0]!;
+    return { ok: true, retcode: RETCODE.DONE, order: first.ticket, price: first.close_price, volume, time: new Date(first.close_time), closed };
+  }
+
+  /** Positions hit by their stop-loss or take-profit at the current quotes are closed (the broker does this). */
+  checkStops(): ClosedTradeInput[] {
+    const closed: ClosedTradeInput[] = [];
+    for (const p of this.positions) {
+      const quote = this.feed.quote(p.symbol);
+      if (!quote) continue;
+      const exit = p.type === 'BUY' ? quote.bid : quote.ask;
+      const hitSl = p.stop_loss !== null && (p.type === 'BUY' ? exit <= p.stop_loss : exit >= p.stop_loss);
+      const hitTp = p.take_profit !== null && (p.type === 'BUY' ? exit >= p.take_profit : exit <= p.take_profit);
+      if (hitSl || hitTp) {
+        const t = this.closePosition(p.ticket);
+        if (t) closed.push(t);
+      }
+    }
+    return closed;
+  }
+
+  /** The full list of open positions as POST /positions/update takes it. */
+  positionList(): PositionInput[] {
+    return this.positions.map((p) => {
+      const quote = this.feed.quote(p.symbol);
+      return {
+        ticket: p.ticket,
+        symbol: p.symbol,
+        type: p.type,
+        volume: p.volume,
+        open_price: p.open_price,
+        current_price: quote ? (p.type === 'BUY' ? quote.bid : quote.ask) : null,
+        stop_loss: p.stop_loss,
+        take_profit: p.take_profit,
+        profit: this.profitOf(p),
+        swap: p.swap,
+        commission: p.commission,
+        magic: p.magic,
+        comment: p.comment || null,
+        opened_at: p.opened_at.toISOString(),
+      };
+    });
+  }
+}
