@@ -11,6 +11,7 @@ export {
 export { EaHttpError, requestJson, SignedHttp, type EaSigner, type FetchLike, type HttpOptions } from './signed-http.ts';
 export { RETCODE, SimulatedAccount, type OrderRequest, type OrderResult, type Side, type SimPosition, type SimulatedAccountOptions } from './simulated-account.ts';
 export {
+  appendEaLog,
   decodeTerminalText,
   EA_CONFIG_FILE,
   parseEaConfigFile,

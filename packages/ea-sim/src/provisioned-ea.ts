@@ -4,7 +4,7 @@ import { RegisterResponse } from '@rubi/contracts/register.ts';
 import { MAX_TRADES_PER_BATCH, ReportTradesResponse, type ClosedTradeInput } from '@rubi/contracts/trades.ts';
 import { EaHttpError, requestJson, SignedHttp, type HttpOptions } from './signed-http.ts';
 import { sleep } from './sleep.ts';
-import { readEaConfigFile, readTerminalFolder, type EaConfigFile } from './terminal-files.ts';
+import { appendEaLog, readEaConfigFile, readTerminalFolder, type EaConfigFile } from './terminal-files.ts';
 
 /**
  * The provisioned EA (the cashback EA the VPS agent installs) as a TypeScript client.
@@ -40,6 +40,8 @@ export interface ProvisionedEaOptions {
   terminalBuild?: number;
   /** JSON file for the api secret and the outbox (mode 0600); none: in memory. */
   stateFile?: string;
+  /** The terminal folder the EA runs in: its log lines go to the terminal's EA log, as the MQL EA's Print() does. */
+  terminalFolder?: string;
   http?: HttpOptions;
   onEvent?: (event: ProvisionedEvent) => void;
 }
@@ -87,7 +89,7 @@ export class ProvisionedEa {
   static async fromTerminalFolder(folder: string, options: Omit<ProvisionedEaOptions, 'config' | 'identity'> = {}): Promise<ProvisionedEa> {
     const identity = await readTerminalFolder(folder);
     const config = await readEaConfigFile(identity.eaConfigPath);
-    const ea = new ProvisionedEa({ ...options, config, identity: { platform: identity.platform, login: identity.login, server: identity.server } });
+    const ea = new ProvisionedEa({ ...options, terminalFolder: folder, config, identity: { platform: identity.platform, login: identity.login, server: identity.server } });
     await ea.load();
     return ea;
   }
@@ -131,6 +133,10 @@ export class ProvisionedEa {
     await rename(tmp, this.o.stateFile);
   }
 
+  private async print(message: string): Promise<void> {
+    if (this.o.terminalFolder) await appendEaLog(this.o.terminalFolder, this.identity.platform, message);
+  }
+
   private useSecret(secret: string | null): void {
     this.apiSecret = secret;
     this.http = secret ? new SignedHttp({ header: 'x-account-id', id: this.config.external_account_id, secret }, this.o.http) : undefined;
@@ -158,6 +164,7 @@ export class ProvisionedEa {
     this.pollIntervalSeconds = res.poll_interval_seconds;
     this.maxBatch = res.max_trades_per_batch;
     await this.save();
+    await this.print(`registered with the backend as external account ${this.config.external_account_id}`);
     this.o.onEvent?.({ type: 'registered', status: res.status, pollIntervalSeconds: res.poll_interval_seconds });
     return res;
   }

@@ -1,5 +1,6 @@
+import { Buffer } from 'node:buffer';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -82,4 +83,26 @@ export async function readTerminalFolder(folder: string): Promise<TerminalIdenti
   const server = values.get('server');
   if (!Number.isInteger(login) || login <= 0 || !server) throw new Error(`${startup}: no Login/Server`);
   return { platform, login, server, eaConfigPath: join(folder, platform === 'MT5' ? 'MQL5' : 'MQL4', 'Files', EA_CONFIG_FILE) };
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/**
+ * Appends a line to the EA's log in the terminal folder, as the terminal writes what an EA
+ * prints (`MQL5/Logs/YYYYMMDD.log`, local time; MT5: UTF-16LE with a byte order mark and
+ * `CS\t<level>\t<time>\t<EA (symbol,period)>\t<message>`; MT4: ANSI `<level>\t<time>\t<message>`).
+ * The VPS agent reads these logs: "registered" there is how it learns the EA is up.
+ */
+export async function appendEaLog(folder: string, platform: 'MT4' | 'MT5', message: string, now = new Date()): Promise<void> {
+  const dir = join(folder, platform === 'MT5' ? 'MQL5' : 'MQL4', 'Logs');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}.log`);
+  const time = `${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())}.${pad(now.getMilliseconds(), 3)}`;
+  if (platform === 'MT5') {
+    const body = new Uint8Array(Buffer.from(`CS\t0\t${time}\tRubiEA (EURUSD,H1)\t${message}\r\n`, 'utf16le'));
+    const fresh = !existsSync(file) || (await stat(file)).size === 0;
+    await appendFile(file, fresh ? Buffer.concat([Buffer.from([0xff, 0xfe]), body]) : body);
+  } else {
+    await appendFile(file, Buffer.from(`0\t${time}\t${message}\r\n`, 'latin1'));
+  }
 }

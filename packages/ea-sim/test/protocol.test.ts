@@ -1,11 +1,13 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asOwner } from '@rubi/db';
 import { createLocalServer, type LocalServer } from '@rubi/local-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend, type Dashboard } from '../../../scripts/demo/backend.ts';
+import { decodeText } from '../../../vps-agent/src/ini.ts';
 import { provisionFolder } from '../../../vps-agent/src/layout.ts';
+import { classifyLine } from '../../../vps-agent/src/terminal-log.ts';
 import { MT5_BASE, MT5_EA } from '../../../vps-agent/test/support/harness.ts';
 import {
   ConnectorEa,
@@ -179,6 +181,14 @@ describe('provisioned EA', () => {
     const res = await ea.register();
     expect(res.status).toBe('connected');
     expect((await stat(stateFile())).mode & 0o777).toBe(0o600);
+    // It says so in the terminal's EA log, in MT5's format, where the agent recognises it.
+    const logs = join(folder, 'MQL5', 'Logs');
+    const [logFile] = await readdir(logs);
+    const { text, encoding } = decodeText(await readFile(join(logs, logFile!)));
+    expect(encoding).toBe('utf16le');
+    const line = text.split('\r\n').find((l) => l.includes('registered'));
+    expect(line).toMatch(/^CS\t0\t\d\d:\d\d:\d\d\.\d{3}\tRubiEA \(EURUSD,H1\)\tregistered with the backend/);
+    expect(classifyLine(line!)).toBe('ea_registered');
     const again = await ProvisionedEa.fromTerminalFolder(folder, { http: { fetch: network.fetch } });
     await expect(again.register()).rejects.toMatchObject({ status: 401 });
   });
