@@ -1,0 +1,122 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Backend } from '../../../scripts/demo/backend.ts';
+import { freePort } from '../../../scripts/demo/local-stack.ts';
+import { repoRoot } from '../support/paths.ts';
+import { describeRun, run, type RunResult } from '../support/run.ts';
+
+/**
+ * The README's quick start, as a newcomer runs it: `npm start` in one terminal, `npm run demo`
+ * in a second one (twice: the data persists), the EA simulator's CLI against the same server, a
+ * demo that cannot finish exiting non-zero, a demo that starts its own server, and Ctrl-C.
+ */
+
+const env = { NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', npm_config_update_notifier: 'false' };
+let port: number;
+let dataDir: string;
+let server: ChildProcess;
+let serverOutput = '';
+let serverExit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+const npm = (args: string[], timeoutMs = 180_000, extraEnv: Record<string, string> = {}): Promise<RunResult> =>
+  run('npm', args, { cwd: repoRoot, env: { ...env, ...extraEnv }, timeoutMs });
+
+beforeAll(async () => {
+  port = await freePort();
+  dataDir = await mkdtemp(join(tmpdir(), 'rubi-quickstart-'));
+  // Detached: its own process group, so Ctrl-C can be sent to the group as a terminal does.
+  server = spawn('npm', ['start', '--', '--port', String(port), '--data-dir', dataDir], { cwd: repoRoot, env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  server.stdout?.on('data', (d: Buffer) => (serverOutput += d.toString()));
+  server.stderr?.on('data', (d: Buffer) => (serverOutput += d.toString()));
+  serverExit = new Promise((resolve) => server.once('exit', (code, signal) => resolve({ code, signal })));
+  const deadline = Date.now() + 180_000;
+  while (!serverOutput.includes('local backend ready')) {
+    if (server.exitCode !== null) throw new Error(`npm start exited (${server.exitCode}):\n${serverOutput}`);
+    if (Date.now() > deadline) throw new Error(`npm start did not become ready:\n${serverOutput}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}, 200_000);
+
+afterAll(async () => {
+  if (server?.exitCode === null && server.signalCode === null && server.pid) {
+    try {
+      process.kill(-server.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('the quick start: npm start, then npm run demo', () => {
+  it('npm start prints the URLs, where the data lives, the operator key and the next command', () => {
+    const url = `http://127.0.0.1:${port}`;
+    for (const part of [`${url}/functions/v1/<name>`, `${url}/docs`, `${url}/auth/v1`, join(dataDir, 'pglite'), join(dataDir, 'local-secrets.json'), 'npm run demo', 'Ctrl-C']) {
+      expect(serverOutput, part).toContain(part);
+    }
+  });
+
+  it('npm run demo plays the whole story against it, and again on the same data', async () => {
+    for (const attempt of [1, 2]) {
+      const result = await npm(['run', 'demo', '--', '--url', `http://127.0.0.1:${port}`]);
+      expect(result.code, `attempt ${attempt}\n${describeRun(result)}`).toBe(0);
+      expect(result.stdout).toContain('✓ Every step succeeded.');
+      const summary = result.stdout.slice(result.stdout.indexOf(' Summary'));
+      expect(summary.match(/^ \d+\s+ok\s/gm)).toHaveLength(15);
+      expect(summary).not.toContain('FAILED');
+      // The story's key figures, as the trader reads them.
+      expect(result.stdout).toContain('= 0.5 lots');
+      expect(result.stdout).toMatch(/4 trades, 4 lots x 3\.50 USD = 14\.00 USD accrued/);
+      expect(result.stdout).toMatch(/settled 12\.25 USD/);
+      expect(result.stdout).toContain('4 duplicate(s)');
+    }
+  });
+
+  it('rubi-ea-sim runs the connector EA from the command line, keeping the secret out of its output', async () => {
+    const backend = new Backend(`http://127.0.0.1:${port}`);
+    const dashboard = await backend.signUp(`cli-${Date.now()}@example.com`, 'cli password 123');
+    const key = await dashboard.createEaKey('cli');
+    const result = await run(
+      'node',
+      [join(repoRoot, 'node_modules', '.bin', 'rubi-ea-sim'), 'connector', '--url', backend.url, '--key-id', key.id, '--ticks', '2', '--interval', '0.2'],
+      { cwd: repoRoot, env: { RUBI_EA_SECRET: key.secret }, timeoutMs: 60_000 },
+    );
+    expect(result.code, describeRun(result)).toBe(0);
+    expect(result.stdout).toMatch(/connected: session [0-9a-f-]{36}/);
+    expect(result.stdout).toMatch(/disconnected: session/);
+    expect(result.stdout + result.stderr).not.toContain(key.secret.slice('whsec_'.length));
+    const [session] = (await dashboard.sessions()).sessions;
+    expect(session?.status).toBe('disconnected');
+
+    const missing = await run('node', [join(repoRoot, 'node_modules', '.bin', 'rubi-ea-sim'), 'connector', '--url', backend.url, '--key-id', key.id], { cwd: repoRoot, timeoutMs: 30_000 });
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('--secret');
+  });
+
+  it('npm run demo exits non-zero, naming the step, when a step fails', async () => {
+    const result = await npm(['run', 'demo', '--', '--url', `http://127.0.0.1:${port}`, '--service-role-key', 'not-a-key']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/✗ The demo failed at "A VPS agent claims it.*": .*401/);
+    expect(result.stdout).toMatch(/^ \d+\s+FAILED\s/m);
+  });
+
+  it('npm run demo starts a throwaway server of its own when none runs', async () => {
+    const result = await npm(['run', 'demo', '--', '--own-server']);
+    expect(result.code, describeRun(result)).toBe(0);
+    expect(result.stdout).toContain('Starting a throwaway local server');
+    expect(result.stdout).toContain('✓ Every step succeeded.');
+  });
+
+  it('Ctrl-C stops npm start cleanly', async () => {
+    process.kill(-server.pid!, 'SIGINT');
+    const exit = await Promise.race([serverExit, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000))]);
+    // npm re-raises the signal its script got; the server itself stopped on its own terms.
+    expect(exit === 'timeout' ? exit : exit.code === 0 || exit.signal === 'SIGINT').toBe(true);
+    expect(serverOutput).toContain('SIGINT: stopping');
+    expect(serverOutput).not.toMatch(/error|panic|uncaught/i);
+    expect(await new Backend(`http://127.0.0.1:${port}`).localInfo()).toBeUndefined();
+  });
+});
