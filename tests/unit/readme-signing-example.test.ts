@@ -6,7 +6,10 @@ import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 
 // The README's worked signing example must stay true: parse it and check it three ways.
-const readme = readFileSync(join(resolve(dirname(fileURLToPath(import.meta.url)), '../..'), 'README.md'), 'utf8');
+const whole = readFileSync(join(resolve(dirname(fileURLToPath(import.meta.url)), '../..'), 'README.md'), 'utf8');
+// Only the example's own block: other prose may start a line with "secret" or "id".
+const start = whole.indexOf('Worked example');
+const readme = whole.slice(start, whole.indexOf('```', whole.indexOf('```', start) + 3));
 function field(name: string): string {
   const match = new RegExp(`^${name}\\s+(.+)$`, 'm').exec(readme);
   if (!match?.[1]) throw new Error(`README example has no ${name} line`);
