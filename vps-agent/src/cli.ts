@@ -11,7 +11,7 @@ import { VERSION } from './version.ts';
 
 /**
  * rubi-vps-agent run | status | doctor. Configuration comes from the environment and from a
- * `.env` file (`--env-file`, default ./.env); the environment wins.
+ * `.env` file (`--dotenv <file>`, default ./.env); the environment wins.
  */
 
 const program = new Command();
