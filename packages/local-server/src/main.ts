@@ -9,12 +9,17 @@ const { values } = parseArgs({
     port: { type: 'string', default: Deno.env.get('PORT') ?? '54321' },
     host: { type: 'string', default: '127.0.0.1' },
     'data-dir': { type: 'string', default: Deno.env.get('RUBI_DATA_DIR') ?? '.data/local' },
+    'public-url': { type: 'string', default: Deno.env.get('RUBI_PUBLIC_URL') },
     'in-memory': { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
   },
 });
 const port = Number(values.port);
-const publicUrl = `http://${values.host}:${port}`;
+// The URL clients use: token issuer, and the register/trades URLs handed to EAs. Listening on every
+// interface (0.0.0.0 / ::) is not an address a client can call: default to loopback then, and let
+// --public-url name the address other machines (a VPS agent under test) reach this one by.
+const wildcard = values.host === '0.0.0.0' || values.host === '::';
+const publicUrl = (values['public-url'] ?? `http://${wildcard ? '127.0.0.1' : values.host}:${port}`).replace(/\/+$/, '');
 const dataDir = values['in-memory'] ? undefined : resolve(values['data-dir']);
 
 const started = performance.now();
