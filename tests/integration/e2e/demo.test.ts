@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend } from '../../../scripts/demo/backend.ts';
 import { freePort } from '../../../scripts/demo/local-stack.ts';
+import { formatEaConfig } from '../../../vps-agent/src/ea-config.ts';
 import { repoRoot } from '../support/paths.ts';
 import { describeRun, run, type RunResult } from '../support/run.ts';
 
@@ -94,6 +95,46 @@ describe('the quick start: npm start, then npm run demo', () => {
     const missing = await run('node', [join(repoRoot, 'node_modules', '.bin', 'rubi-ea-sim'), 'connector', '--url', backend.url, '--key-id', key.id], { cwd: repoRoot, timeoutMs: 30_000 });
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain('--secret');
+  });
+
+  it('rubi-ea-sim runs the provisioned EA from an EA config file: registers, reports, keeps its state', async () => {
+    const backend = new Backend(`http://127.0.0.1:${port}`);
+    const dashboard = await backend.signUp(`cli-prov-${Date.now()}@example.com`, 'cli password 123');
+    const serviceRoleKey = (JSON.parse(await readFile(join(dataDir, 'local-secrets.json'), 'utf8')) as { service_role_key: string }).service_role_key;
+    const host = await backend.operator(serviceRoleKey).createVpsHost(`cli-host-${Date.now()}`, 1);
+    const broker = (await dashboard.brokers()).brokers.find((b) => b.name === 'IC Markets')!;
+    const login = 30_000_000 + Math.floor(Math.random() * 1_000_000);
+    const account = await dashboard.registerTradingAccount({ broker_id: broker.id, platform: 'MT5', login, server: 'ICMarketsSC-Demo', investor_password: 'cli-investor' });
+    const vps = async (path: string, body?: unknown) => {
+      const res = await fetch(`${backend.functionsUrl}/vps${path}`, {
+        method: 'POST',
+        headers: { 'x-vps-api-key': host.api_key, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return (await res.json()) as Record<string, string>;
+    };
+    await vps('/claim', { max: 1 });
+    const pkg = await vps(`/accounts/${account.id}/launch-package`);
+    const config = join(dataDir, 'rendr_ea_config.ini');
+    await writeFile(config, formatEaConfig({ external_account_id: pkg.external_account_id!, register_url: pkg.register_url!, trades_url: pkg.trades_url!, provisioning_token: pkg.provisioning_token! }));
+    const state = join(dataDir, 'ea-state.json');
+    const cli = (ticks: number) =>
+      run('node', [join(repoRoot, 'node_modules', '.bin', 'rubi-ea-sim'), 'provisioned', '--config', config, '--login', String(login), '--server', 'ICMarketsSC-Demo', '--state-file', state, '--ticks', String(ticks), '--interval', '0.2', '--trades-per-tick', '2'], {
+        cwd: repoRoot,
+        timeoutMs: 60_000,
+      });
+    const first = await cli(3);
+    expect(first.code, describeRun(first)).toBe(0);
+    expect(first.stdout).toContain('registered: account connected');
+    expect(first.stdout).toMatch(/reported 2 trade\(s\): 2 accepted/);
+    // A second run keeps the api secret from its state file: no token needed (it was spent).
+    const second = await cli(1);
+    expect(second.code, describeRun(second)).toBe(0);
+    expect(second.stdout).not.toContain('registered:');
+    expect(first.stdout + second.stdout).not.toContain(pkg.provisioning_token!);
+    const figures = (await dashboard.tradingAccount(account.id)).figures;
+    expect(figures.trades).toBe(4);
+    expect(figures.cashback_accrued).toBeGreaterThan(0);
   });
 
   it('npm run demo exits non-zero, naming the step, when a step fails', async () => {
