@@ -15,7 +15,7 @@
 begin;
 \ir helpers/setup.psql
 
-select plan(43);
+select plan(44);
 
 -- What Realtime does while it authorises a client joining a channel: it sets realtime.topic.
 create function tests.join_topic(p_topic text) returns void
@@ -80,10 +80,11 @@ insert into public.closed_trades (id, account_id, user_id, ticket, symbol, type,
 values ('00000000-0000-0000-0004-0000000000a8', '00000000-0000-0000-0004-0000000000a6', '00000000-0000-0000-0004-0000000000a1',
         1, 'EURUSD', 'BUY', 2, now() - interval '1 day 1 hour', now() - interval '1 day', 1.1, 1.2);
 select results_eq($$
-  select topic, event, private, payload->>'operation', payload->'record'->>'cashback_amount'
-  from realtime.messages where payload->'record'->>'id' = '00000000-0000-0000-0004-0000000000a8'
-$$, $$ values ('user:00000000-0000-0000-0004-0000000000a1', 'closed_trades', true, 'INSERT', '8.0000') $$,
-  'inserting a closed trade broadcasts INSERT (with the accrued cashback) to its owner');
+  select topic, event, private, payload->>'operation', payload->>'count', payload->'tickets', payload->>'cashback_amount'
+  from realtime.messages
+  where event = 'closed_trades' and payload->>'account_id' = '00000000-0000-0000-0004-0000000000a6' and payload->>'operation' = 'INSERT'
+$$, $$ values ('user:00000000-0000-0000-0004-0000000000a1', 'closed_trades', true, 'INSERT', '1', '[1]'::jsonb, '8.0000') $$,
+  'inserting a closed trade broadcasts a summary (count, tickets, accrued cashback) to its owner');
 
 select cmp_ok(private.settle_cashback(current_date), '>=', 1, 'settle_cashback settles the trade closed yesterday');
 select results_eq($$
@@ -95,11 +96,24 @@ $$, $$
   from public.cashback_ledger l where l.account_id = '00000000-0000-0000-0004-0000000000a6'
 $$, 'settling cashback broadcasts the new ledger row to its owner');
 select results_eq($$
-  select payload->>'operation', payload->'record'->>'settled_on', payload->'old_record'->>'settled_on'
+  select payload->>'operation', payload->>'settled_on', payload->'tickets'
   from realtime.messages
-  where payload->'record'->>'id' = '00000000-0000-0000-0004-0000000000a8' and payload->>'operation' = 'UPDATE'
-$$, $$ values ('UPDATE', current_date::text, null::text) $$,
+  where event = 'closed_trades' and payload->>'account_id' = '00000000-0000-0000-0004-0000000000a6' and payload->>'operation' = 'UPDATE'
+$$, $$ values ('UPDATE', current_date::text, '[1]'::jsonb) $$,
   'settling marks the trade settled, and that is broadcast too');
+
+-- A batch is one message per account, not one per trade (the trades function inserts a batch in one statement).
+insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+select '00000000-0000-0000-0004-0000000000a6', '00000000-0000-0000-0004-0000000000a1', t, 'EURUSD', 'SELL', 0.5,
+       now() - interval '3 hours', now() - interval '2 hours', 1.2, 1.1
+from generate_series(10, 12) t;
+select results_eq($$
+  select count(*)::int, min(payload->>'count'), min(payload->>'tickets'), min(payload->>'lots')
+  from realtime.messages
+  where event = 'closed_trades' and payload->>'account_id' = '00000000-0000-0000-0004-0000000000a6'
+    and payload->>'operation' = 'INSERT' and payload->>'count' = '3'
+$$, $$ values (1, '3', '[10, 11, 12]', '1.5') $$,
+  'a batch of three trades is one message with the three tickets');
 
 -- Delete a notification.
 insert into public.notifications (id, user_id, kind, title, body) values
