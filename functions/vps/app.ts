@@ -104,14 +104,14 @@ export function createVpsApp(deps: EdgeDeps) {
   });
 
   app.openapi({ ...claimRoute, middleware: [requireVpsHost()] }, async (c) => {
-    const { max } = c.req.valid('json');
+    const { max, platforms } = c.req.valid('json');
     const rows = await withDb(c, (tx) =>
       tx.query<{ account_id: string; external_account_id: string; platform: Platform; login: number; server: string; broker: string }>(
         `select a.id as account_id, a.external_account_id, a.platform, a.login, a.server, b.name as broker
-         from private.claim_accounts($1, $2) a
+         from private.claim_accounts($1, $2, $3::text[]) a
          join public.brokers b on b.id = a.broker_id
          order by a.created_at, a.id`,
-        [hostIdOf(c), max],
+        [hostIdOf(c), max, platforms ?? ['MT4', 'MT5']],
       ),
     );
     return c.json({ accounts: rows }, 200);

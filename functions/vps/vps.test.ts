@@ -243,13 +243,37 @@ describe('POST /vps/claim', () => {
 
   it('rejects bad input naming the fields, and claims nothing', async () => {
     const pending = await register(alice, { server: 'Claim-Bad' });
-    for (const body of [{ max: 0 }, { max: 51 }, { max: 1.5 }, { max: 'all' }, {}, { max: 1, host: 'x' }]) {
+    for (const body of [
+      { max: 0 },
+      { max: 51 },
+      { max: 1.5 },
+      { max: 'all' },
+      {},
+      { max: 1, host: 'x' },
+      { max: 1, platforms: [] },
+      { max: 1, platforms: ['MT6'] },
+      { max: 1, platforms: ['MT5', 'MT5'] },
+      { max: 1, platforms: 'MT5' },
+    ]) {
       const res = await vpsRequest(app, 'POST', '/vps/claim', hostA.key, body);
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect((await detailPaths(res)).some((p) => p.startsWith('body')), JSON.stringify(body)).toBe(true);
     }
     expect(await accountRow(h, pending.id)).toMatchObject({ status: 'pending_vps_setup', vps_host_id: null });
     await accountAction(h, alice, pending.id, 'delete');
+  });
+
+  it('claims only the platforms the host names: an MT4 account waits for an MT4 host', async () => {
+    const mt5Only = await createVpsHost(h, 'host-mt5-only', 5);
+    const mt4Host = await createVpsHost(h, 'host-mt4', 5);
+    const mt4 = await register(alice, { platform: 'MT4', server: 'Claim-Platform' });
+    const mt5 = await register(bob, { platform: 'MT5', server: 'Claim-Platform' });
+    await h.db.query(asOwner(), `update public.trading_accounts set created_at = created_at - interval '1 minute' where id = $1`, [mt4.id]);
+    const first = (await (await vpsRequest(app, 'POST', '/vps/claim', mt5Only.key, { max: 5, platforms: ['MT5'] })).json()) as { accounts: { account_id: string }[] };
+    expect(first.accounts.map((a) => a.account_id)).toEqual([mt5.id]);
+    expect(await accountRow(h, mt4.id)).toMatchObject({ status: 'pending_vps_setup', vps_host_id: null });
+    const second = (await (await vpsRequest(app, 'POST', '/vps/claim', mt4Host.key, { max: 5, platforms: ['MT4', 'MT5'] })).json()) as { accounts: { account_id: string }[] };
+    expect(second.accounts.map((a) => a.account_id)).toEqual([mt4.id]);
   });
 });
 

@@ -219,7 +219,7 @@ export class Agent {
       // 4. claim
       const free = config.capacity - this.activeCount();
       if (free > 0 && this.canServeSomething()) {
-        const claimed = await this.api.claim(Math.min(free, 50));
+        const claimed = await this.api.claim(Math.min(free, 50), Object.keys(this.options.config.platforms) as Platform[]);
         if (claimed.length > 0) {
           this.options.metrics.claims.inc(claimed.length);
           this.log.info({ claimed: claimed.map((a) => a.external_account_id), free }, 'claimed accounts');

@@ -1,3 +1,4 @@
+import type { Platform } from './config.ts';
 import {
   AccountState,
   ClaimResponse,
@@ -61,8 +62,9 @@ export class VpsApi {
     return this.call('heartbeat', 'POST', '/heartbeat', HeartbeatResponse, body);
   }
 
-  async claim(max: number): Promise<ClaimedAccount[]> {
-    return (await this.call('claim', 'POST', '/claim', ClaimResponse, { max })).accounts;
+  /** Claims up to `max` queued accounts of the given platforms (those this host has an install and an EA for). */
+  async claim(max: number, platforms: Platform[]): Promise<ClaimedAccount[]> {
+    return (await this.call('claim', 'POST', '/claim', ClaimResponse, { max, platforms })).accounts;
   }
 
   launchPackage(accountId: string): Promise<LaunchPackageBody> {

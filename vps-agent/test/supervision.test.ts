@@ -100,6 +100,17 @@ describe('supervising terminals', () => {
     expect(account.status).toBe('connected');
   });
 
+  it('claims only the platforms it has an install for: an MT5-only host leaves MT4 accounts to others', async () => {
+    const h = host(5, { MT4_PATH: '', MT4_EA_PATH: '' });
+    const mt4 = backend.addAccount({ platform: 'MT4' });
+    const mt5 = backend.addAccount({ platform: 'MT5' });
+    const { agent: a } = await agent(h.env);
+    await waitFor('MT5 terminal', () => a.terminals.get(mt5.account_id));
+    await a.idle();
+    expect(mt4).toMatchObject({ status: 'pending_vps_setup', host: null, claimedBy: [] });
+    expect(a.terminals.has(mt4.account_id)).toBe(false);
+  });
+
   it('restarts a terminal that crashed, with backoff, and reports it', async () => {
     const h = host();
     const account = backend.addAccount();

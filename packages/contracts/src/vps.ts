@@ -71,7 +71,16 @@ export const HeartbeatResponse = z
 // ---------------------------------------------------------------------------------------------
 // Claim
 export const ClaimRequest = z
-  .object({ max: z.number().int().min(1).max(50).openapi({ description: 'At most this many; never more than the free capacity' }) })
+  .object({
+    max: z.number().int().min(1).max(50).openapi({ description: 'At most this many; never more than the free capacity' }),
+    platforms: z
+      .array(VpsPlatform)
+      .min(1)
+      .max(2)
+      .refine((p) => new Set(p).size === p.length, 'each platform once')
+      .optional()
+      .openapi({ description: 'The platforms this host can run (a base install and an EA for each); only their accounts are claimed. Default: both' }),
+  })
   .strict()
   .openapi('VpsClaimRequest');
 

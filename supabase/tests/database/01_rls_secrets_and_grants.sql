@@ -97,7 +97,7 @@ select ok(not has_schema_privilege('authenticated', 'private', 'create')
 select ok(not has_function_privilege(r, f, 'execute'), format('%s cannot execute %s', r, f))
 from unnest(array['anon', 'authenticated']) as r
 cross join unnest(array[
-  'private.claim_accounts(uuid, integer)',
+  'private.claim_accounts(uuid, integer, text[])',
   'private.vps_heartbeat(uuid, text, integer)',
   'private.authenticate_vps_host(text)',
   'private.remember_request_id(text, text)',
@@ -108,7 +108,7 @@ cross join unnest(array[
 
 select ok(has_function_privilege('service_role', f, 'execute'), format('service_role can execute %s', f))
 from unnest(array[
-  'private.claim_accounts(uuid, integer)',
+  'private.claim_accounts(uuid, integer, text[])',
   'private.vps_heartbeat(uuid, text, integer)',
   'private.authenticate_vps_host(text)',
   'private.remember_request_id(text, text)',

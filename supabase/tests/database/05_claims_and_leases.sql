@@ -4,7 +4,7 @@
 begin;
 \ir helpers/setup.psql
 
-select plan(38);
+select plan(41);
 
 -- Start from empty domain tables (inside this transaction only, rolled back with it), so the
 -- counts below are exact even on a cluster other test tiers have written to.
@@ -173,6 +173,29 @@ select results_eq(
   $$ values ('00000000-0000-0000-0000-0000000000c3') $$,
   'claim: a resumed account is claimable again'
 );
+
+-- Platforms: a host claims only what it can run (an MT4 account waits for an MT4 host).
+select tests.clear_authentication();
+insert into public.trading_accounts (id, user_id, broker_id, platform, login, server, created_at) values
+  ('00000000-0000-0000-0000-0000000000e4', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000d1',
+   'MT4', 7004, 'VPS-Live', now() - interval '20 hours');
+select tests.authenticate_as_service_role();
+select is_empty(
+  $$ select * from private.claim_accounts('00000000-0000-0000-0000-0000000000f2', 10, array['MT5']) $$,
+  'claim: an MT5-only host does not take an MT4 account, however old'
+);
+select is_empty(
+  $$ select * from private.claim_accounts('00000000-0000-0000-0000-0000000000f2', 10, array[]::text[]) $$,
+  'claim: a host with no platform takes nothing'
+);
+select results_eq(
+  $$ select id::text, platform from private.claim_accounts('00000000-0000-0000-0000-0000000000f2', 10, array['MT4']) $$,
+  $$ values ('00000000-0000-0000-0000-0000000000e4', 'MT4') $$,
+  'claim: an MT4 host takes it'
+);
+select tests.clear_authentication();
+delete from public.trading_accounts where id = '00000000-0000-0000-0000-0000000000e4';  -- keep the counts below as they were
+select tests.authenticate_as_service_role();
 
 -- =============================================================================================
 -- private.vps_heartbeat(host, version, capacity)

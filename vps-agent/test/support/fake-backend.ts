@@ -161,6 +161,7 @@ export class FakeBackend {
       const take = Math.min(parsed.data.max, Math.max(host.capacity - this.heldBy(host.id).length, 0));
       const picked = [...this.accounts.values()]
         .filter((a) => a.status === 'pending_vps_setup' && a.host === null && !a.paused && !a.deleted)
+        .filter((a) => (parsed.data.platforms ?? ['MT4', 'MT5']).includes(a.platform))
         .sort((a, b) => a.created - b.created)
         .slice(0, take);
       for (const a of picked) {
