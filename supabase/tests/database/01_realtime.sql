@@ -15,7 +15,7 @@
 begin;
 \ir helpers/setup.psql
 
-select plan(44);
+select plan(46);
 
 -- What Realtime does while it authorises a client joining a channel: it sets realtime.topic.
 create function tests.join_topic(p_topic text) returns void
@@ -181,6 +181,22 @@ select is((select count(*)::int from realtime.messages where topic = 'vps:doorbe
 update public.trading_accounts set status = 'pending_vps_setup' where id = '00000000-0000-0000-0004-0000000000a6';
 select is((select count(*)::int from realtime.messages where topic = 'vps:doorbell') - (select n from doorbells_mid), 1,
   'an account returning to the queue rings the doorbell');
+
+-- Lease renewals (every heartbeat) and last_seen_at (every EA report) are bookkeeping: not broadcast.
+create temp table account_messages_before on commit drop as
+  select count(*)::int as n from realtime.messages where event = 'trading_accounts' and payload->'record'->>'id' = '00000000-0000-0000-0004-0000000000a6';
+update public.trading_accounts set lease_expires_at = now() + interval '3 minutes', last_seen_at = now()
+where id = '00000000-0000-0000-0004-0000000000a6';
+select is((select count(*)::int from realtime.messages where event = 'trading_accounts' and payload->'record'->>'id' = '00000000-0000-0000-0004-0000000000a6')
+          - (select n from account_messages_before), 0,
+  'renewing a lease and moving last_seen_at broadcast nothing');
+update public.trading_accounts set terminal_state = 'running', lease_expires_at = now() + interval '3 minutes'
+where id = '00000000-0000-0000-0004-0000000000a6';
+select is((
+  select count(*)::int from realtime.messages
+  where event = 'trading_accounts' and payload->'record'->>'id' = '00000000-0000-0000-0004-0000000000a6'
+    and payload->>'operation' = 'UPDATE' and payload->'record'->>'terminal_state' = 'running'
+), 1, 'any other change is broadcast with the whole record');
 
 -- ---------------------------------------------------------------------------------------------
 -- No secret in any payload.
