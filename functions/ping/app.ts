@@ -1,5 +1,6 @@
 import { pingRoute } from '@rubi/contracts/ping.ts';
-import { conflict, createFunctionApp, isoRequired, notFound, requireEaKey, withDb, type EdgeDeps } from '@rubi/edge';
+import { createFunctionApp, isoRequired, notFound, requireEaKey, withDb, type EdgeDeps } from '@rubi/edge';
+import { liveSession } from '../_shared/live-session.ts';
 
 /** `ping`: the EA's heartbeat. Records the figures and a snapshot, and says whether work is waiting. */
 export function createPingApp(deps: EdgeDeps) {
@@ -8,9 +9,7 @@ export function createPingApp(deps: EdgeDeps) {
   app.openapi({ ...pingRoute, middleware: [requireEaKey('ping')] }, async (c) => {
     const body = c.req.valid('json');
     const result = await withDb(c, async (tx) => {
-      const [current] = await tx.query<{ status: string }>('select status from public.mt5_sessions where id = $1', [body.session_id]);
-      if (!current) throw notFound('session not found');
-      if (current.status === 'disconnected') throw conflict('session is disconnected: connect again');
+      await liveSession(tx, body.session_id);
       // A newer last_ping_at revives a stale session (trigger mt5_sessions_a_lifecycle).
       const [session] = await tx.query<{ user_id: string; ping_interval_seconds: number; last_ping_at: Date }>(
         `update public.mt5_sessions set last_ping_at = greatest(now(), last_ping_at + interval '1 microsecond'),

@@ -1,7 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { listPositionsRoute, updatePositionsRoute, type PositionType } from '@rubi/contracts/positions.ts';
 import {
-  conflict,
   createFunctionApp,
   CURSOR_TIMESTAMP_SQL,
   CursorTimestamp,
@@ -10,11 +9,11 @@ import {
   encodeCursor,
   iso,
   isoRequired,
-  notFound,
   requireEaKey,
   requireUser,
   withDb,
 } from '@rubi/edge';
+import { liveSession } from '../_shared/live-session.ts';
 
 interface PositionRow {
   session_id: string;
@@ -124,12 +123,7 @@ export function createPositionsApp(deps: EdgeDeps) {
     const result = await withDb(c, async (tx) => {
       // Locks the session row (no key: pings may still insert snapshots that reference it), so two
       // pushes for one session are applied one after the other, each against the other's result.
-      const [session] = await tx.query<{ user_id: string; status: string }>(
-        'select user_id, status from public.mt5_sessions where id = $1 for no key update',
-        [body.session_id],
-      );
-      if (!session) throw notFound('session not found');
-      if (session.status === 'disconnected') throw conflict('session is disconnected: connect again');
+      const session = await liveSession<{ user_id: string; status: string }>(tx, body.session_id, { columns: 'user_id', lock: true });
       const [changes] = await tx.query<{ changed: number; tickets_closed: number[] }>(UPDATE_POSITIONS_SQL, [
         body.session_id,
         session.user_id,

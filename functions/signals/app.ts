@@ -31,6 +31,7 @@ import {
   withDb,
   type EdgeDeps,
 } from '@rubi/edge';
+import { liveSession } from '../_shared/live-session.ts';
 import { sizeByRisk, volumeProblem } from './risk.ts';
 
 /** A trading_signals row as the database returns it: numerics are text, timestamps Dates. */
@@ -171,13 +172,10 @@ export function createSignalsApp(deps: EdgeDeps) {
         if (earlier) return { row: replayOf(earlier, body, source), created: false };
       }
 
-      const session = await one<SessionRow>(
-        tx,
-        'select status, equity, max_open_positions, max_risk_percent, now() as db_now from public.mt5_sessions where id = $1',
-        [body.session_id],
-      );
-      if (!session) throw notFound('session not found');
-      if (session.status === 'disconnected') throw conflict('session is disconnected: signals can only target a live session');
+      const session = await liveSession<SessionRow>(tx, body.session_id, {
+        columns: 'equity, max_open_positions, max_risk_percent, now() as db_now',
+        disconnected: 'session is disconnected: signals can only target a live session',
+      });
 
       let expiresAt: Date | null = null;
       if (body.expires_at != null) {
@@ -313,9 +311,7 @@ export function createSignalsApp(deps: EdgeDeps) {
   app.openapi({ ...pendingSignalsRoute, middleware: [requireEaKey('signals')] }, async (c) => {
     const { session_id, limit } = c.req.valid('query');
     const rows = await withDb(c, async (tx) => {
-      const session = await one<{ status: string }>(tx, 'select status from public.mt5_sessions where id = $1', [session_id]);
-      if (!session) throw notFound('session not found');
-      if (session.status === 'disconnected') throw conflict('session is disconnected: connect again');
+      await liveSession(tx, session_id);
       // Deliver the oldest waiting signals, at most `limit` in all with those already delivered
       // and not yet reported. SKIP LOCKED: a concurrent poll does not deliver the same PENDING
       // signal twice (nor wait for this one).
