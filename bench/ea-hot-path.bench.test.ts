@@ -2,6 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { cpus } from 'node:os';
 import { asOwner, asUser, createPostgresDb, type PostgresDb, type Queryable } from '@rubi/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { liveSession } from '../functions/_shared/live-session.ts';
+import { PING_SNAPSHOT_SQL, PING_UPDATE_SQL, PING_WAITING_SQL } from '../functions/ping/app.ts';
+import { DELIVER_PENDING_SQL, DELIVERED_SIGNALS_SQL } from '../functions/signals/app.ts';
+import { INSERT_TRADES_SQL } from '../functions/trades/app.ts';
 import { databaseUrl } from '../tests/integration/support/context.ts';
 import type { E2eUser } from '../tests/integration/e2e/support/auth.ts';
 import { startE2eStack, type E2eStack } from '../tests/integration/e2e/support/e2e-stack.ts';
@@ -35,75 +39,42 @@ const TRADES_PER_BATCH = 100;
 const FUNCTIONS = ['keys', 'connect', 'ping', 'signals', 'accounts', 'vps', 'register', 'trades'] as const;
 
 // ---------------------------------------------------------------------------------------------
-// The handlers' SQL, statement for statement. Keep in step with the functions' app.ts.
+// The handlers' transactions, built from the statements the functions export (so the baseline
+// cannot drift from the handler), minus what only the function does (auth, validation, HTTP).
 
 /** functions/ping/app.ts: the handler's transaction. */
 async function pingSql(tx: Queryable, sessionId: string, body: PingBody): Promise<void> {
-  const [current] = await tx.query<{ status: string }>('select status from public.mt5_sessions where id = $1', [sessionId]);
-  if (!current) throw new Error('session not found');
-  const [session] = await tx.query<{ user_id: string; ping_interval_seconds: number; last_ping_at: Date }>(
-    `update public.mt5_sessions set last_ping_at = greatest(now(), last_ping_at + interval '1 microsecond'),
-       balance = $2, equity = $3, margin = $4, margin_free = $5, margin_level = $6, profit = $7
-     where id = $1 returning user_id, ping_interval_seconds, last_ping_at`,
-    [sessionId, body.balance, body.equity, body.margin, body.margin_free, body.margin_level, body.profit],
-  );
+  await liveSession(tx, sessionId);
+  const [session] = await tx.query<{ user_id: string; ping_interval_seconds: number; last_ping_at: Date }>(PING_UPDATE_SQL, [
+    sessionId,
+    body.balance,
+    body.equity,
+    body.margin,
+    body.margin_free,
+    body.margin_level,
+    body.profit,
+  ]);
   if (!session) throw new Error('session not found');
-  await tx.query(
-    `insert into public.account_snapshots (session_id, user_id, captured_at, balance, equity, margin, margin_free, margin_level, profit)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict do nothing`,
-    [sessionId, session.user_id, session.last_ping_at, body.balance, body.equity, body.margin, body.margin_free, body.margin_level, body.profit],
-  );
-  await tx.query(
-    `select count(*)::int as n from public.trading_signals
-     where session_id = $1 and status in ('PENDING', 'DELIVERED') and (expires_at is null or expires_at > now())`,
-    [sessionId],
-  );
+  await tx.query(PING_SNAPSHOT_SQL, [
+    sessionId,
+    session.user_id,
+    session.last_ping_at,
+    body.balance,
+    body.equity,
+    body.margin,
+    body.margin_free,
+    body.margin_level,
+    body.profit,
+  ]);
+  await tx.query(PING_WAITING_SQL, [sessionId]);
 }
 
 /** functions/signals/app.ts, GET /signals/pending: the handler's transaction (default limit 50). */
 async function pendingSql(tx: Queryable, sessionId: string, limit = 50): Promise<void> {
-  const [session] = await tx.query<{ status: string }>('select status from public.mt5_sessions where id = $1', [sessionId]);
-  if (!session) throw new Error('session not found');
-  await tx.query(
-    `with picked as (
-       select id from public.trading_signals
-       where session_id = $1 and status = 'PENDING' and (expires_at is null or expires_at > now())
-       order by created_at, id
-       limit greatest(0, $2::int - (select count(*) from public.trading_signals where session_id = $1 and status = 'DELIVERED'))
-       for update skip locked
-     )
-     update public.trading_signals t set status = 'DELIVERED' from picked where t.id = picked.id`,
-    [sessionId, limit],
-  );
-  await tx.query(
-    `select id, session_id, type, symbol, entry_price, stop_loss, take_profit, volume, risk_percent, timeframe, confidence,
-       signal_time, source, client_signal_id, expires_at, status, status_message, order_ticket, delivered_at, completed_at,
-       created_at, updated_at
-     from public.trading_signals where session_id = $1 and status = 'DELIVERED'
-     order by created_at, id limit $2`,
-    [sessionId, limit],
-  );
+  await liveSession(tx, sessionId);
+  await tx.query(DELIVER_PENDING_SQL, [sessionId, limit]);
+  await tx.query(DELIVERED_SIGNALS_SQL, [sessionId, limit]);
 }
-
-/** functions/trades/app.ts, INSERT_TRADES_SQL. */
-const INSERT_TRADES_SQL = `
-with incoming as (
-  select * from jsonb_to_recordset($2::jsonb) as i(
-    ticket bigint, symbol text, type text, lots numeric, open_time timestamptz, close_time timestamptz,
-    open_price numeric, close_price numeric, commission numeric, swap numeric, profit numeric, magic bigint, comment text)
-),
-inserted as (
-  insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price,
-    close_price, commission, swap, profit, magic, comment)
-  select $1::uuid, (select auth.uid()), i.ticket, i.symbol, i.type, i.lots, i.open_time, i.close_time, i.open_price,
-    i.close_price, i.commission, i.swap, i.profit, i.magic, i.comment
-  from incoming i
-  order by i.ticket
-  on conflict (account_id, ticket) do nothing
-  returning ticket, cashback_amount
-)
-select coalesce((select array_agg(n.ticket order by n.ticket) from inserted n), '{}'::bigint[]) as accepted,
-  (select coalesce(sum(n.cashback_amount), 0) from inserted n)::text as cashback_accrued`;
 
 /** functions/trades/app.ts, POST /trades: the handler's transaction. */
 async function tradesSql(tx: Queryable, accountId: string, rows: TradeInput[]): Promise<void> {

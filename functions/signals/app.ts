@@ -155,6 +155,26 @@ const field = (path: string, message: string) => badRequest(message, [{ path, me
 const SignalCursor = z.tuple([CursorTimestamp, z.uuid()]);
 
 /** `signals`: create, list, deliver, report and cancel trading signals. */
+// GET /signals/pending, exported for bench/ (its raw SQL baseline runs exactly these).
+
+/**
+ * Delivers the oldest waiting signals, at most `$2` in all with those already delivered and not
+ * yet reported. SKIP LOCKED: a concurrent poll does not deliver the same PENDING signal twice (nor
+ * wait for this one).
+ */
+export const DELIVER_PENDING_SQL = `with picked as (
+    select id from public.trading_signals
+    where session_id = $1 and status = 'PENDING' and (expires_at is null or expires_at > now())
+    order by created_at, id
+    limit greatest(0, $2::int - (select count(*) from public.trading_signals where session_id = $1 and status = 'DELIVERED'))
+    for update skip locked
+  )
+  update public.trading_signals t set status = 'DELIVERED' from picked where t.id = picked.id`;
+
+/** Everything delivered and not yet reported, including signals delivered by an earlier poll whose response may never have reached the EA. */
+export const DELIVERED_SIGNALS_SQL = `select ${COLUMNS} from public.trading_signals where session_id = $1 and status = 'DELIVERED'
+  order by created_at, id limit $2`;
+
 export function createSignalsApp(deps: EdgeDeps) {
   const app = createFunctionApp('signals', deps);
 
@@ -312,27 +332,8 @@ export function createSignalsApp(deps: EdgeDeps) {
     const { session_id, limit } = c.req.valid('query');
     const rows = await withDb(c, async (tx) => {
       await liveSession(tx, session_id);
-      // Deliver the oldest waiting signals, at most `limit` in all with those already delivered
-      // and not yet reported. SKIP LOCKED: a concurrent poll does not deliver the same PENDING
-      // signal twice (nor wait for this one).
-      await tx.query(
-        `with picked as (
-           select id from public.trading_signals
-           where session_id = $1 and status = 'PENDING' and (expires_at is null or expires_at > now())
-           order by created_at, id
-           limit greatest(0, $2::int - (select count(*) from public.trading_signals where session_id = $1 and status = 'DELIVERED'))
-           for update skip locked
-         )
-         update public.trading_signals t set status = 'DELIVERED' from picked where t.id = picked.id`,
-        [session_id, limit],
-      );
-      // Everything delivered and not yet reported, including signals delivered by an earlier
-      // poll whose response may never have reached the EA.
-      return tx.query<SignalRow>(
-        `select ${COLUMNS} from public.trading_signals where session_id = $1 and status = 'DELIVERED'
-         order by created_at, id limit $2`,
-        [session_id, limit],
-      );
+      await tx.query(DELIVER_PENDING_SQL, [session_id, limit]);
+      return tx.query<SignalRow>(DELIVERED_SIGNALS_SQL, [session_id, limit]);
     });
     return c.json({ signals: rows.map(toSignal), server_time: isoRequired(deps.now()) }, 200);
   });

@@ -70,7 +70,7 @@ const TRADE_COLUMNS = `t.account_id, t.ticket, t.symbol, t.type, t.lots, t.open_
 // the account named by the claim ea_account_id, and private.accrue_cashback (before insert) sets
 // the owner, the broker's rate and the amount. A ticket already stored for the account is skipped
 // (on conflict do nothing), so a resent batch inserts nothing and accrues nothing again.
-const INSERT_TRADES_SQL = `
+export const INSERT_TRADES_SQL = `
 with incoming as (
   select * from jsonb_to_recordset($2::jsonb) as i(
     ticket bigint, symbol text, type text, lots numeric, open_time timestamptz, close_time timestamptz,
