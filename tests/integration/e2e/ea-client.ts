@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Webhook } from 'standardwebhooks';
+import { SignedHttp } from '@rubi/ea-sim';
 
 /**
- * A connector EA over HTTP, signing with the reference Standard Webhooks library
- * (`standardwebhooks` on npm), not with @rubi/crypto: if the functions accept these requests, any
+ * A connector EA over HTTP that can also misbehave (tamper with a signed body, replay an id, send a
+ * stale timestamp). Signs with the EA simulator's SignedHttp, i.e. the reference Standard Webhooks
+ * library (`standardwebhooks` on npm), not with @rubi/crypto: if the functions accept these requests, any
  * Standard Webhooks implementation can talk to them (MQL5's own HMAC included, as long as it
  * follows the spec).
  *
@@ -44,14 +45,14 @@ export interface SignedRequest {
 export type UrlFor = (path: string) => string;
 
 export class EaClient {
-  private readonly webhook: Webhook;
+  private readonly signer: SignedHttp;
 
   constructor(
     private readonly urlFor: UrlFor,
     readonly credential: EaCredential,
   ) {
-    // The library takes the secret as issued (it strips `whsec_` and base64-decodes the rest).
-    this.webhook = new Webhook(credential.secret);
+    // The EA simulator's signer: the reference library under the hood, given the secret as issued.
+    this.signer = new SignedHttp({ header: 'x-ea-key-id', id: credential.keyId, secret: credential.secret });
   }
 
   /** Builds a signed request without sending it. */
@@ -59,13 +60,7 @@ export class EaClient {
     const text = body === undefined ? '' : JSON.stringify(body);
     const id = opts.id ?? `msg_${randomUUID().replaceAll('-', '')}`;
     const timestamp = opts.timestamp ?? Math.floor(Date.now() / 1000);
-    const signature = this.webhook.sign(id, new Date(timestamp * 1000), text);
-    const headers: Record<string, string> = {
-      'x-ea-key-id': this.credential.keyId,
-      'x-trade-id': id,
-      'x-trade-timestamp': String(timestamp),
-      'x-trade-signature': signature,
-    };
+    const headers = this.signer.sign(text, id, timestamp);
     if (method !== 'GET') headers['content-type'] = 'application/json';
     return { method, url: this.urlFor(path), headers, body: method === 'GET' ? undefined : (opts.sendBody ?? text) };
   }

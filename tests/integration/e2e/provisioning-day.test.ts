@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sha256Hex } from '@rubi/crypto';
 import { asOwner } from '@rubi/db';
-import { Webhook } from 'standardwebhooks';
+import { SignedHttp } from '@rubi/ea-sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { E2eUser } from './support/auth.ts';
 import { startE2eStack, type E2eStack } from './support/e2e-stack.ts';
@@ -40,16 +40,10 @@ function signedTrades(trades: unknown[], opts: { id?: string; timestamp?: number
   const body = JSON.stringify({ trades });
   const id = opts.id ?? `msg_${randomUUID()}`;
   const timestamp = opts.timestamp ?? Math.floor(Date.now() / 1000);
-  const signature = new Webhook(opts.secret ?? apiSecret).sign(id, new Date(timestamp * 1000), body);
+  const signed = new SignedHttp({ header: 'x-account-id', id: externalId, secret: opts.secret ?? apiSecret }).sign(body, id, timestamp);
   return fetch(stack.deno.url('/trades'), {
     method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-account-id': externalId,
-      'x-trade-id': id,
-      'x-trade-timestamp': String(timestamp),
-      'x-trade-signature': signature,
-    },
+    headers: { 'content-type': 'application/json', ...signed },
     body: opts.sendBody ?? body,
   }).then((r) => json<{ accepted: number[]; duplicates: number[]; cashback_accrued: number }>(r));
 }

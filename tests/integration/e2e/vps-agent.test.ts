@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { asOwner } from '@rubi/db';
-import { Webhook } from 'standardwebhooks';
+import { SignedHttp } from '@rubi/ea-sim';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { decodeText } from '../../../vps-agent/src/ini.ts';
 import { parseEaConfig } from '../../../vps-agent/src/ea-config.ts';
@@ -253,18 +253,10 @@ describe('the VPS agent end to end: Deno-served functions on PostgreSQL 15', () 
         },
       ],
     });
-    const id = `msg_${randomBytes(8).toString('hex')}`;
-    const ts = new Date();
     const tradesPath = new URL(ea.trades_url).pathname.replace(/^\/functions\/v1/, '');
     const traded = await fetch(stack.deno.url(tradesPath), {
       method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-account-id': ea.external_account_id,
-        'x-trade-id': id,
-        'x-trade-timestamp': String(Math.floor(ts.getTime() / 1000)),
-        'x-trade-signature': new Webhook(reg.api_secret).sign(id, ts, body),
-      },
+      headers: { 'content-type': 'application/json', ...new SignedHttp({ header: 'x-account-id', id: ea.external_account_id, secret: reg.api_secret }).sign(body) },
       body,
     });
     expect({ status: traded.status, body: await traded.json() }).toMatchObject({ status: 200, body: { accepted: [900001], duplicates: [] } });
