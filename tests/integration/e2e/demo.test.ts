@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend } from '../../../scripts/demo/backend.ts';
-import { freePort } from '../../../scripts/demo/local-stack.ts';
+import { freePort } from '../../../scripts/lib/free-port.ts';
 import { formatEaConfig } from '../../../vps-agent/src/ea-config.ts';
 import { repoRoot } from '../support/paths.ts';
 import { describeRun, run, type RunResult } from '../support/run.ts';

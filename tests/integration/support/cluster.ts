@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../../scripts/lib/free-port.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { platformSqlDir, repoRoot } from './paths.ts';
@@ -120,20 +120,6 @@ export async function ensurePg15(): Promise<PgInstall> {
     throw new Error(`still missing after apt-get install: ${missing.join(', ')}`);
   }
   return install;
-}
-
-/** A free TCP port on 127.0.0.1 (bind port 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port > 0 ? resolvePort(port) : reject(new Error('could not get a free port'))));
-    });
-  });
 }
 
 export interface Cluster {

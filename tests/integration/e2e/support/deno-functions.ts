@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from '../../support/cluster.ts';
+import { freePort } from '../../../../scripts/lib/free-port.ts';
 import { repoRoot } from '../../support/paths.ts';
 
 /**
