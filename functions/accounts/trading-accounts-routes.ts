@@ -1,4 +1,4 @@
-import type { OpenAPIHono } from '@hono/zod-openapi';
+import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import {
   accountLedgerRoute,
   deleteTradingAccountRoute,
@@ -11,7 +11,7 @@ import {
 } from '@rubi/contracts/trading-accounts.ts';
 import type { Queryable } from '@rubi/db';
 import { isPgError } from '@rubi/db';
-import { badRequest, conflict, iso, isoRequired, notFound, requireUser, withDb, type EdgeEnv } from '@rubi/edge';
+import { badRequest, conflict, decodeCursor, encodeCursor, iso, isoRequired, notFound, requireUser, withDb, type EdgeEnv } from '@rubi/edge';
 
 interface AccountRow {
   id: string;
@@ -40,6 +40,9 @@ interface AccountRow {
 
 // Runs as the user: RLS limits every row and aggregate to the user's own. Brokers are joined
 // with a left join because RLS hides inactive brokers, and an account must not vanish with them.
+/** Sort key of the ledger: newest settlement day first; (account, day) is unique. */
+const LedgerCursor = z.tuple([z.iso.date()]);
+
 const ACCOUNTS_SQL = `
 select a.id, a.external_account_id, a.broker_id, coalesce(b.name, 'unknown broker') as broker_name, a.platform, a.login,
        a.server, a.status, a.paused_at, a.error_code, a.error_message, a.attempts, a.next_retry_at, a.terminal_state,
@@ -133,8 +136,9 @@ export function registerTradingAccountRoutes(app: OpenAPIHono<EdgeEnv>): void {
 
   app.openapi({ ...accountLedgerRoute, middleware: [requireUser()] }, async (c) => {
     const { id } = c.req.valid('param');
-    const { limit, before } = c.req.valid('query');
-    const entries = await withDb(c, async (tx) => {
+    const query = c.req.valid('query');
+    const after = decodeCursor(query.cursor, LedgerCursor);
+    const rows = await withDb(c, async (tx) => {
       // RLS: another user's account is simply not found (and its ledger rows are invisible anyway).
       await readAccount(tx, id);
       return tx.query<{ settlement_day: string; trades_count: number; lots: string; amount: string; currency: string; updated_at: Date }>(
@@ -143,13 +147,16 @@ export function registerTradingAccountRoutes(app: OpenAPIHono<EdgeEnv>): void {
          where account_id = $1 and ($2::date is null or settlement_day < $2::date)
          order by settlement_day desc
          limit $3`,
-        [id, before ?? null, limit],
+        [id, after?.[0] ?? null, query.limit + 1],
       );
     });
+    const page = rows.slice(0, query.limit);
+    const last = page.at(-1);
     return c.json(
       {
         account_id: id,
-        entries: entries.map((e) => ({
+        next_cursor: rows.length > query.limit && last ? encodeCursor([last.settlement_day]) : null,
+        entries: page.map((e) => ({
           settlement_day: e.settlement_day,
           trades: e.trades_count,
           lots: Number(e.lots),

@@ -134,15 +134,23 @@ describe('trading accounts', () => {
       { settlement_day: days?.d1, trades: 1, lots: 2, amount: 7, currency: 'USD' },
       { settlement_day: days?.d2, trades: 1, lots: 1, amount: 3.5, currency: 'USD' },
     ]);
-    const page2 = (await (await userRequest(app, 'GET', `${path}?limit=1&before=${days?.d1}`, alice.token)).json()) as typeof ledger;
+    expect((ledger as unknown as { next_cursor: string | null }).next_cursor).toBeNull();
+    const page1 = (await (await userRequest(app, 'GET', `${path}?limit=1`, alice.token)).json()) as typeof ledger & { next_cursor: string };
+    expect(page1.entries.map((e) => e.settlement_day)).toEqual([days?.d1]);
+    const page2 = (await (await userRequest(app, 'GET', `${path}?limit=1&cursor=${page1.next_cursor}`, alice.token)).json()) as typeof ledger & {
+      next_cursor: string | null;
+    };
     expect(page2.entries.map((e) => e.settlement_day)).toEqual([days?.d2]);
+    expect(page2.next_cursor).toBeNull();
 
     expect((await userRequest(app, 'GET', path, bob.token)).status).toBe(404);
     expect((await userRequest(app, 'GET', path, null)).status).toBe(401);
-    const bad = await userRequest(app, 'GET', `${path}?limit=0&before=yesterday`, alice.token);
+    const bad = await userRequest(app, 'GET', `${path}?limit=0`, alice.token);
     expect(bad.status).toBe(400);
-    const details = ((await bad.json()) as { error: { details: { path: string }[] } }).error.details.map((d) => d.path).sort();
-    expect(details).toEqual(['query.before', 'query.limit']);
+    expect(((await bad.json()) as { error: { details: { path: string }[] } }).error.details.map((d) => d.path)).toEqual(['query.limit']);
+    const forged = await userRequest(app, 'GET', `${path}?cursor=not-a-cursor`, alice.token);
+    expect(forged.status).toBe(400);
+    expect(((await forged.json()) as { error: { details: { path: string }[] } }).error.details.map((d) => d.path)).toEqual(['query.cursor']);
   });
 
   it('pauses, resumes, retries and deletes, following the state machine', async () => {

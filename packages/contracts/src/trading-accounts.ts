@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { errorResponses, jsonBody, jsonResponse, Timestamp, Uuid } from './common.ts';
+import { errorResponses, jsonBody, jsonResponse, PageInfo, PageQuery, Timestamp, Uuid } from './common.ts';
 
 // The write side of `accounts`: trading accounts a user registers for provisioning and cashback.
 
@@ -66,10 +66,7 @@ export const Broker = z
   .openapi('Broker');
 export const BrokerList = z.object({ brokers: z.array(Broker) }).openapi('BrokerList');
 
-export const LedgerQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(366).default(31).openapi({ description: 'Days per page (default 31)' }),
-  before: z.iso.date().optional().openapi({ description: 'Only days before this one (YYYY-MM-DD): pass the last day of a page for the next' }),
-});
+export const LedgerQuery = PageQuery;
 export const LedgerEntry = z
   .object({
     settlement_day: z.iso.date(),
@@ -82,6 +79,7 @@ export const LedgerEntry = z
   .openapi('CashbackLedgerEntry');
 export const Ledger = z
   .object({ account_id: Uuid, entries: z.array(LedgerEntry).openapi({ description: 'Newest day first' }) })
+  .extend(PageInfo.shape)
   .openapi('CashbackLedger');
 
 const user = [{ userJwt: [] }];
