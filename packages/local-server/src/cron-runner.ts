@@ -62,12 +62,6 @@ export class CronRunner {
     return job;
   }
 
-  async runByName(jobname: string): Promise<CronRun> {
-    const job = await this.find(jobname);
-    if (!job) throw new Error(`no cron job named ${jobname}`);
-    return this.runJob(job);
-  }
-
   stop(): void {
     for (const timer of this.timers) timer.stop();
     this.timers.length = 0;

@@ -93,7 +93,9 @@ describe('local server', () => {
   });
 
   it('runs the scheduled jobs in process and records their runs', async () => {
-    const run = await server.cron.runByName('rubi-sweep-stale-sessions');
+    const job = await server.cron.find('rubi-sweep-stale-sessions');
+    if (!job) throw new Error('no rubi-sweep-stale-sessions job');
+    const run = await server.cron.runJob(job);
     expect(run.status).toBe('succeeded');
     const [logged] = await server.db.query<{ n: number }>(asOwner(), `select count(*)::int as n from cron.job_run_details where status = 'succeeded'`);
     expect(logged?.n).toBeGreaterThan(0);
