@@ -1,12 +1,12 @@
 import { chmod } from 'node:fs/promises';
 import { defineConfig } from 'rolldown';
 
-// Builds a workspace package's CLI (src/cli.ts) into dist/cli.js for Node 20, which cannot run
-// TypeScript. Used by vps-agent/ (`rubi-vps-agent`) and packages/ea-sim/ (`rubi-ea-sim`).
+// Builds a workspace package's CLI (src/cli.ts) into dist/cli.js, plain JavaScript for Node. Used by vps-agent/ (`rubi-vps-agent`) and packages/ea-sim/ (`rubi-ea-sim`).
 //
 // Why a bundler and not `tsc`: the CLIs import workspace packages (@rubi/contracts, ...) that ship
 // TypeScript source only (Deno and vitest read it as is). `tsc` would emit `import
-// '@rubi/contracts/vps.ts'` unchanged and Node 20 would refuse the .ts file. Rolldown (already in
+// '@rubi/contracts/vps.ts'` unchanged, and Node strips types only as an opt-in that does not cover
+// every TypeScript construct (enums, parameter properties) nor files it reaches through node_modules. Rolldown (already in
 // the tree as Vite's bundler, pinned) strips the types of the CLI and of the workspace packages it
 // uses and writes one ES module; npm dependencies stay external and load from node_modules. Type
 // checking stays with `npx tsc -p tsconfig.json` at the repository root.

@@ -90,7 +90,7 @@ export async function serviceRoleKeyFor(options: { given?: string | undefined; d
 /** The absolute path of `node` (the agent and the fake terminals run under Node, not Deno). */
 export function nodeBinary(): string {
   const r = spawnSync('node', ['-p', 'process.execPath'], { encoding: 'utf8' });
-  if (r.status !== 0 || !r.stdout.trim()) throw new Error('node is not on PATH: the VPS agent needs Node 20');
+  if (r.status !== 0 || !r.stdout.trim()) throw new Error('node is not on PATH: the VPS agent needs Node 24');
   return r.stdout.trim();
 }
 

@@ -19,7 +19,7 @@ program
   .name('rubi-vps-agent')
   .description('Provisions and supervises MetaTrader 4/5 terminals for the Rubi MT Bridge on this VPS host')
   .version(VERSION)
-  // Not --env-file: Node 20 reads that flag even after the script name and fails on a missing file.
+  // Not --env-file: Node reads that flag even after the script name and fails on a missing file.
   .option('--dotenv <path>', 'a .env file with the settings the environment does not set', '.env');
 
 function envFile(): string {

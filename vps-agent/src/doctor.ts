@@ -166,10 +166,8 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<CheckResul
 
 async function probeRealtime(config: AgentConfig): Promise<string | null> {
   const { createClient } = await import('@supabase/supabase-js');
-  const { default: WebSocket } = await import('ws');
   const client = createClient(config.realtime!.supabaseUrl, config.realtime!.publishableKey, {
     auth: { persistSession: false, autoRefreshToken: false },
-    realtime: { transport: WebSocket as never },
   });
   try {
     return await new Promise<string | null>((resolveProbe) => {

@@ -5,7 +5,7 @@ import type { Logger } from './log.ts';
  * The doorbell: a public Realtime Broadcast topic `vps:doorbell` on which the database rings
  * `account_pending` (no payload) whenever an account enters the queue. It only makes the agent
  * faster: delivery is at most once, so the agent also reconciles on every (re)subscribe and on a
- * timer. Node 20 has no global WebSocket, so supabase-js gets the `ws` package as its transport.
+ * timer. supabase-js uses Node's global WebSocket (Node 22 and later), as in a browser.
  * supabase-js is loaded only when Realtime is configured (a polling-only agent never loads it).
  */
 
@@ -24,11 +24,9 @@ export async function subscribeDoorbell(options: {
   onWake: (reason: 'doorbell' | 'subscribed') => void;
 }): Promise<Doorbell> {
   const { createClient } = await import('@supabase/supabase-js');
-  const { default: WebSocket } = await import('ws');
   const log = options.log.child({ component: 'realtime' });
   const client: SupabaseClient = createClient(options.supabaseUrl, options.publishableKey, {
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-    realtime: { transport: WebSocket as never },
   });
   const channel: RealtimeChannel = client.channel(DOORBELL_TOPIC, { config: { broadcast: { self: false }, private: false } });
   channel.on('broadcast', { event: DOORBELL_EVENT }, () => options.onWake('doorbell'));

@@ -5,7 +5,7 @@ import { FakeRealtime } from './support/fake-realtime.ts';
 import { killLaunched, startAgent, tempDir, testEnv, waitFor, type TestAgent } from './support/harness.ts';
 
 /**
- * The doorbell through the real supabase-js client (with the `ws` transport, as on Node 20)
+ * The doorbell through the real supabase-js client (on Node's global WebSocket, as in production)
  * against a minimal Realtime server: claimed within a second of a ring with polling effectively
  * off, and a reconcile on every (re)subscribe, which is what makes a lost ring harmless.
  */

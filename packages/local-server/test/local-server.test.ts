@@ -2,7 +2,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@supabase/supabase-js';
-import WebSocket from 'ws';
 import { asOwner } from '@rubi/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalServer, type LocalServer } from '../src/index.ts';
@@ -15,8 +14,6 @@ function clientFor(s: LocalServer) {
   // supabase-js talks to the server's fetch directly: no socket needed in a test.
   return createClient(URL_BASE, 'local-publishable-key', {
     auth: { persistSession: false, autoRefreshToken: false },
-    // Node 20 has no global WebSocket; supabase-js needs a transport even if Realtime is unused.
-    realtime: { transport: WebSocket as never },
     global: { fetch: (input, init) => Promise.resolve(s.fetch(new Request(input, init))) },
   });
 }
