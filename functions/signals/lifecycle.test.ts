@@ -328,7 +328,7 @@ describe('GET /signals/{id}', () => {
 describe('the function', () => {
   it('serves its OpenAPI document with every route', async () => {
     const doc = (await (await app.request('/signals/openapi.json')).json()) as { paths: Record<string, Record<string, unknown>> };
-    expect(Object.keys(doc.paths).sort()).toEqual(['/signals', '/signals/pending', '/signals/{id}', '/signals/{id}/cancel', '/signals/{id}/status']);
+    expect(Object.keys(doc.paths).sort()).toEqual(['/signals', '/signals/health', '/signals/pending', '/signals/{id}', '/signals/{id}/cancel', '/signals/{id}/status']);
     expect(Object.keys(doc.paths['/signals'] ?? {}).sort()).toEqual(['get', 'post']);
   });
 

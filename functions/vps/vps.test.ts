@@ -572,6 +572,7 @@ describe('vps under random and malformed bodies', () => {
       '/vps/accounts/{id}/launch-package',
       '/vps/accounts/{id}/state',
       '/vps/claim',
+      '/vps/health',
       '/vps/heartbeat',
       '/vps/teardown',
     ]);

@@ -13,6 +13,7 @@ export const ErrorCode = z
     'payload_too_large',
     'rate_limited',
     'internal_error',
+    'unavailable',
   ])
   .openapi('ErrorCode');
 export type ErrorCode = z.infer<typeof ErrorCode>;

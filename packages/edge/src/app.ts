@@ -8,6 +8,8 @@ import type { EdgeDeps } from './deps.ts';
 import type { EdgeEnv } from './env.ts';
 import { ApiError, apiErrorFromDatabase, badRequest } from './errors.ts';
 import { randomId } from '@rubi/crypto';
+import { healthRoute } from '@rubi/contracts/health.ts';
+import { BACKEND_VERSION, checkHealth } from './health.ts';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 const EA_HEADERS = ['x-ea-key-id', 'x-account-id', 'x-trade-id', 'x-trade-timestamp', 'x-trade-signature', 'x-vps-api-key'];
@@ -32,7 +34,8 @@ function errorResponse(c: Context<EdgeEnv>, error: ApiError): Response {
 
 /**
  * A function's Hono app: base path `/<name>`, request id, one JSON log line per request, CORS for
- * the dashboard, a body-size limit, the shared error shape, and `/<name>/openapi.json`.
+ * the dashboard, a body-size limit, the shared error shape, `/<name>/openapi.json` and
+ * `/<name>/health` (no authentication: registered before any route a function adds).
  */
 export function createFunctionApp(name: string, deps: EdgeDeps): OpenAPIHono<EdgeEnv> {
   const app = new OpenAPIHono<EdgeEnv>({
@@ -107,6 +110,12 @@ export function createFunctionApp(name: string, deps: EdgeDeps): OpenAPIHono<Edg
     });
     return errorResponse(c, new ApiError(500, 'internal_error', 'internal error'));
   });
+  app.openapi(healthRoute, async (c) => {
+    const health = await checkHealth(name, deps.db);
+    if (health.status === 'ok') return c.json(health, 200);
+    c.header('retry-after', '5');
+    return c.json(health, 503);
+  });
   app.notFound((c) => errorResponse(c, new ApiError(404, 'not_found', `no route ${c.req.method} ${new URL(c.req.url).pathname}`)));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'userJwt', {
@@ -131,7 +140,7 @@ export function createFunctionApp(name: string, deps: EdgeDeps): OpenAPIHono<Edg
   app.openAPIRegistry.registerComponent('securitySchemes', 'vpsHost', { type: 'apiKey', in: 'header', name: 'X-VPS-API-Key' });
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
-    info: { title: `Rubi MT Bridge: ${name}`, version: '0.1.0' },
+    info: { title: `Rubi MT Bridge: ${name}`, version: BACKEND_VERSION },
     servers: [{ url: `${deps.config.SUPABASE_URL.replace(/\/+$/, '')}/functions/v1` }],
   });
   return app;

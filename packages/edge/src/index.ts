@@ -15,4 +15,5 @@ export { iso, isoRequired, one, withDb } from './db.ts';
 export { createEdgeDeps, type EdgeDeps, type EdgeDepsOverrides } from './deps.ts';
 export type { Actor, EdgeEnv } from './env.ts';
 export { ApiError, apiErrorFromDatabase, badRequest, conflict, forbidden, notFound, unauthorized } from './errors.ts';
+export { BACKEND_VERSION, checkHealth, HEALTH_DB_TIMEOUT_MS } from './health.ts';
 export { createLogger, redact, type Logger, type LogLevel, type LogSink } from './log.ts';

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { asOwner } from '@rubi/db';
 import { applyPlatformAndMigrations, createPgliteDb, findRepoRoot, type PgliteDb } from '@rubi/db/pglite';
-import { createEdgeDeps, type EdgeDeps, type LogSink } from '@rubi/edge';
+import { checkHealth, createEdgeDeps, type EdgeDeps, type LogSink } from '@rubi/edge';
 import { Hono } from 'hono';
 import { createApiDocs } from './api-docs.ts';
 import { createAuthStandin } from './auth-standin.ts';
@@ -69,11 +69,17 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
   app.route('/', createAuthStandin(db, secrets, opts.publicUrl));
   app.route('/', createApiDocs(repoRoot, functionNames));
   app.route('/', createLocalOperatorRoutes(db, cron, secrets.publicJwk));
+  // The same answer as each function's /<name>/health, for the process as a whole.
+  app.get('/health', async (c) => {
+    const health = await checkHealth('local-server', db);
+    return c.json(health, health.status === 'ok' ? 200 : 503);
+  });
   app.get('/', (c) =>
     c.json({
       name: 'Rubi MT Bridge (local)',
       functions: functionNames.map((n) => `${opts.publicUrl}/functions/v1/${n}`),
       docs: `${opts.publicUrl}/docs`,
+      health: `${opts.publicUrl}/health`,
       // Where the service_role key is (local-secrets.json), so `npm run demo` finds it; null in memory.
       data_dir: opts.dataDir ?? null,
     }),

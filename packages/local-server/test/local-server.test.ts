@@ -89,6 +89,17 @@ describe('local server', () => {
     expect((await server.fetch(new Request(`${URL_BASE}/functions/v1/keys`))).status).toBe(401);
   });
 
+  it('answers /health for the process and /functions/v1/<name>/health for each function, without credentials', async () => {
+    const own = await server.fetch(new Request(`${URL_BASE}/health`));
+    expect(own.status).toBe(200);
+    expect(await own.json()).toMatchObject({ status: 'ok', name: 'local-server', database: { reachable: true } });
+    for (const name of server.functionNames) {
+      const res = await server.fetch(new Request(`${URL_BASE}/functions/v1/${name}/health`));
+      expect(res.status, name).toBe(200);
+      expect(await res.json()).toMatchObject({ status: 'ok', name, database: { reachable: true } });
+    }
+  });
+
   it('runs the scheduled jobs in process and records their runs', async () => {
     const job = await server.cron.find('rubi-sweep-stale-sessions');
     if (!job) throw new Error('no rubi-sweep-stale-sessions job');
@@ -141,6 +152,25 @@ describe('local server', () => {
     expect(held.status).toBe(200);
     expect(await held.json()).toEqual({ accounts: [] });
     expect((await operator('/vps-hosts', { token: server.serviceRoleKey, body: { name: 'local-host-1' } })).status).toBe(409);
+  });
+
+  it('creates a host dedicated to a user; an unknown user or a malformed id is a 400 naming the field', async () => {
+    const before = await hostCount();
+    for (const dedicated_user_id of ['not-a-uuid', '00000000-0000-4000-8000-00000000dead']) {
+      const bad = await operator('/vps-hosts', { token: server.serviceRoleKey, body: { name: 'dedicated-bad', dedicated_user_id } });
+      expect(bad.status, dedicated_user_id).toBe(400);
+      const details = ((await bad.json()) as { error: { details: { path: string }[] } }).error.details.map((d) => d.path);
+      expect(details).toEqual(['body.dedicated_user_id']);
+    }
+    expect(await hostCount()).toBe(before);
+
+    const signIn = await clientFor(server).auth.signInWithPassword({ email: 'trader@example.com', password: 'correct horse' });
+    const userId = signIn.data.user!.id;
+    const created = await operator('/vps-hosts', { token: server.serviceRoleKey, body: { name: 'dedicated-1', dedicated_user_id: userId } });
+    expect(created.status).toBe(201);
+    expect(await created.json()).toMatchObject({ name: 'dedicated-1', dedicated_user_id: userId });
+    const [stored] = await server.db.query<{ dedicated_user_id: string }>(asOwner(), `select dedicated_user_id from private.vps_hosts where name = 'dedicated-1'`);
+    expect(stored?.dedicated_user_id).toBe(userId);
   });
 
   it('runs a cron job on demand and records the run like a scheduled one', async () => {
