@@ -15,7 +15,10 @@ import { asOwner, createPostgresDb, isPgError, type Db } from '@rubi/db';
 const USAGE = `Usage: vps-host <command> [options]
 
 Commands:
-  create <name> [--capacity N]   Create a VPS host and print its API key (shown once). N defaults to 5.
+  create <name> [--capacity N] [--dedicated-to <user>]
+                                 Create a VPS host and print its API key (shown once). N defaults
+                                 to 5. A host dedicated to a user (auth user id or email) runs only
+                                 that user's accounts, and the shared hosts leave them to it.
   revoke <name>                  Revoke a host's key. The accounts it held go back to the queue at
                                  the next lease sweep (cron, every minute).
   list                           Hosts with capacity, held accounts, version and last heartbeat.
@@ -39,6 +42,7 @@ interface HostRow {
   last_heartbeat_at: Date | null;
   created_at: Date;
   revoked_at: Date | null;
+  dedicated_to: string | null;
   held: number;
 }
 
@@ -49,6 +53,7 @@ function parse(argv: string[]) {
     strict: true,
     options: {
       capacity: { type: 'string' },
+      'dedicated-to': { type: 'string' },
       'db-url': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -70,25 +75,40 @@ function capacityOf(raw: string | undefined): number {
   return Number(raw);
 }
 
-async function create(db: Db, name: string, capacity: number, json: boolean): Promise<void> {
+/** The auth user a host is dedicated to, by id or email; null for a shared host. */
+async function dedicatedUser(db: Db, who: string | undefined): Promise<{ id: string; email: string | null } | null> {
+  if (who === undefined) return null;
+  const byId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(who);
+  const [user] = await db.query<{ id: string; email: string | null }>(
+    asOwner(),
+    `select id, email from auth.users where ${byId ? 'id = $1::uuid' : 'lower(email) = lower($1)'}`,
+    [who],
+  );
+  if (!user) throw new CommandError(`--dedicated-to: no user with ${byId ? 'id' : 'email'} ${who}`);
+  return user;
+}
+
+async function create(db: Db, name: string, capacity: number, dedicatedTo: string | undefined, json: boolean): Promise<void> {
+  const user = await dedicatedUser(db, dedicatedTo);
   const { key, keyHash } = await issueVpsHostKey();
   let row: { id: string } | undefined;
   try {
-    [row] = await db.query<{ id: string }>(asOwner(), 'insert into private.vps_hosts (name, key_hash, capacity) values ($1, $2, $3) returning id', [
-      name,
-      keyHash,
-      capacity,
-    ]);
+    [row] = await db.query<{ id: string }>(
+      asOwner(),
+      'insert into private.vps_hosts (name, key_hash, capacity, dedicated_user_id) values ($1, $2, $3, $4) returning id',
+      [name, keyHash, capacity, user?.id ?? null],
+    );
   } catch (error) {
     if (isPgError(error) && error.code === '23505') throw new CommandError(`a host named "${name}" already exists (revoked hosts keep their name)`);
     throw error;
   }
   if (!row) throw new CommandError('the insert returned no row');
   if (json) {
-    console.log(JSON.stringify({ id: row.id, name, capacity, key }));
+    console.log(JSON.stringify({ id: row.id, name, capacity, dedicated_user_id: user?.id ?? null, key }));
     return;
   }
-  console.log(`Created VPS host "${name}" (id ${row.id}, capacity ${capacity}).
+  const dedication = user ? `, dedicated to ${user.email ?? user.id}` : '';
+  console.log(`Created VPS host "${name}" (id ${row.id}, capacity ${capacity}${dedication}).
 
   VPS_API_KEY=${key}
 
@@ -133,6 +153,7 @@ async function list(db: Db, json: boolean): Promise<void> {
   const rows = await db.query<HostRow>(
     asOwner(),
     `select h.id, h.name, h.capacity, h.version, h.last_heartbeat_at, h.created_at, h.revoked_at,
+            (select coalesce(u.email, u.id::text) from auth.users u where u.id = h.dedicated_user_id) as dedicated_to,
             (select count(*)::int from public.trading_accounts a where a.vps_host_id = h.id) as held
      from private.vps_hosts h order by h.name`,
   );
@@ -148,6 +169,7 @@ async function list(db: Db, json: boolean): Promise<void> {
           last_heartbeat_at: r.last_heartbeat_at?.toISOString() ?? null,
           created_at: r.created_at.toISOString(),
           revoked_at: r.revoked_at?.toISOString() ?? null,
+          dedicated_to: r.dedicated_to,
         })),
       ),
     );
@@ -159,8 +181,8 @@ async function list(db: Db, json: boolean): Promise<void> {
   }
   console.log(
     table([
-      ['NAME', 'STATUS', 'CAPACITY', 'HELD', 'VERSION', 'LAST HEARTBEAT'],
-      ...rows.map((r) => [r.name, r.revoked_at ? 'revoked' : 'active', String(r.capacity), String(r.held), r.version ?? '-', when(r.last_heartbeat_at)]),
+      ['NAME', 'STATUS', 'CAPACITY', 'HELD', 'VERSION', 'LAST HEARTBEAT', 'DEDICATED TO'],
+      ...rows.map((r) => [r.name, r.revoked_at ? 'revoked' : 'active', String(r.capacity), String(r.held), r.version ?? '-', when(r.last_heartbeat_at), r.dedicated_to ?? '-']),
     ]),
   );
 }
@@ -192,12 +214,12 @@ async function main(argv: string[]): Promise<number> {
       case 'create': {
         const name = hostName(positionals, 'create');
         const capacity = capacityOf(values.capacity);
-        await run((d) => create(d, name, capacity, values.json));
+        await run((d) => create(d, name, capacity, values['dedicated-to'], values.json));
         break;
       }
       case 'revoke': {
         const name = hostName(positionals, 'revoke');
-        if (values.capacity !== undefined) throw new UsageError('--capacity only applies to create');
+        if (values.capacity !== undefined || values['dedicated-to'] !== undefined) throw new UsageError('--capacity and --dedicated-to only apply to create');
         await run((d) => revoke(d, name, values.json));
         break;
       }

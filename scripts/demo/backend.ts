@@ -15,7 +15,7 @@ import { z } from 'zod';
 
 const AuthSession = z.object({ access_token: z.string(), user: z.object({ id: z.string(), email: z.string() }) });
 const LocalInfo = z.object({ name: z.string(), data_dir: z.string().nullable() });
-const CreatedHost = z.object({ id: z.string(), name: z.string(), capacity: z.number(), api_key: z.string() });
+const CreatedHost = z.object({ id: z.string(), name: z.string(), capacity: z.number(), dedicated_user_id: z.string().nullable(), api_key: z.string() });
 const CronRun = z.object({ jobname: z.string(), status: z.enum(['succeeded', 'failed']), message: z.string() });
 
 export class Backend {
@@ -117,9 +117,12 @@ export class Operator {
     );
   }
 
-  /** A VPS host and its API key (shown once), like `npm run vps-host -- create <name>`. */
-  createVpsHost(name: string, capacity = 5) {
-    return this.call('/vps-hosts', CreatedHost, { name, capacity });
+  /**
+   * A VPS host and its API key (shown once), like `npm run vps-host -- create <name>`. Dedicated
+   * to a user, it claims only that user's accounts (`--dedicated-to`).
+   */
+  createVpsHost(name: string, options: { capacity?: number; dedicatedUserId?: string } = {}) {
+    return this.call('/vps-hosts', CreatedHost, { name, capacity: options.capacity ?? 5, dedicated_user_id: options.dedicatedUserId ?? null });
   }
 
   /** Runs a pg_cron job now, e.g. `rubi-settle-cashback`. */

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ConnectorEa,
@@ -74,6 +73,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   let connector: ConnectorEa | undefined;
   let agent: RunningAgent | undefined;
   let accountId: string | undefined;
+  let externalAccountId: string | undefined;
   let figures = '';
 
   const onConnector = (e: ConnectorEvent) => {
@@ -162,12 +162,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       if (!b) throw new Error('no MT5 broker seeded');
       const account = await dashboard!.registerTradingAccount({ broker_id: b.id, platform: 'MT5', login, server: 'ICMarketsSC-Demo', investor_password: `Investor-${run}` });
       accountId = account.id;
+      externalAccountId = account.external_account_id;
       return { ...b, outcome: `account ${login} @ ${b.name} (${money(b.rebate_per_lot, b.currency)} per lot): ${account.status}` };
     });
 
     await story.step('A VPS agent claims it, builds a portable terminal and launches it', async () => {
-      const host = await operator.createVpsHost(`demo-host-${run}`, 5);
-      story.say(`operator: VPS host "${host.name}" created; its key is shown once`);
+      // Dedicated to the demo's user: on a server that other people use, this agent must never
+      // provision their accounts, and shared agents leave the demo's account to it.
+      const host = await operator.createVpsHost(`demo-host-${run}`, { capacity: 5, dedicatedUserId: dashboard!.userId });
+      story.say(`operator: VPS host "${host.name}" created, dedicated to the demo's user; its key is shown once`);
       agent = await startAgent({
         functionsUrl: backend.functionsUrl,
         apiKey: host.api_key,
@@ -184,15 +187,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     });
 
     const ea = await story.step('The terminal\'s EA reads its config file and registers with the one-time token', async () => {
-      const folder = await waitFor('the terminal folder with the EA config', async () => {
-        if (!agent || !existsSync(agent.terminalsDir)) return undefined;
-        for (const name of await readdir(agent.terminalsDir)) {
-          const f = join(agent.terminalsDir, name);
-          if (existsSync(join(f, 'MQL5', 'Files', 'rendr_ea_config.ini')) && existsSync(join(f, 'config', 'rubi-startup.ini'))) return f;
-        }
-        return undefined;
-      });
+      // The agent names each terminal folder after the account's external id (vps-agent/src/layout.ts).
+      const folder = join(agent!.terminalsDir, `MT5-${externalAccountId}`);
+      await waitFor('the terminal folder with the EA config', async () =>
+        existsSync(join(folder, 'MQL5', 'Files', 'rendr_ea_config.ini')) && existsSync(join(folder, 'config', 'rubi-startup.ini')) ? folder : undefined,
+      );
       const e = await ProvisionedEa.fromTerminalFolder(folder, { http: { fetch: network.fetch }, onEvent: onProvisioned });
+      if (e.config.external_account_id !== externalAccountId) throw new Error(`the config in ${folder} names account ${e.config.external_account_id}`);
       story.say(`read ${join('<terminal>', 'MQL5', 'Files', 'rendr_ea_config.ini')}: account ${e.config.external_account_id}, token expires ${e.config.token_expires_at ?? '?'}`);
       const res = await e.register();
       await waitFor('the agent to see the EA up in its log', async () => agent!.lines.find((l) => l.msg === 'terminal connected'));

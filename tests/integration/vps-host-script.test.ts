@@ -147,6 +147,39 @@ describe('scripts/vps-host.ts', () => {
     expect((await heartbeat(out.key)).status).toBe(200);
   });
 
+  it('--dedicated-to (a user id or email) makes a host that only that user\'s accounts go to', async () => {
+    const email = `dedicated-${process.pid}@example.test`;
+    const [user] = await owner.query<{ id: string }>(
+      asOwner(),
+      `insert into auth.users (id, aud, role, email) values (gen_random_uuid(), 'authenticated', 'authenticated', $1) returning id`,
+      [email],
+    );
+    try {
+      const byEmail = await scriptOk(['create', `${PREFIX}d`, '--dedicated-to', email.toUpperCase()]);
+      expect(byEmail.stdout).toContain(`dedicated to ${email}`);
+      const byId = JSON.parse((await scriptOk(['create', `${PREFIX}e`, '--dedicated-to', user!.id, '--json'])).stdout) as { dedicated_user_id: string };
+      expect(byId.dedicated_user_id).toBe(user!.id);
+      const stored = await owner.query<{ name: string; dedicated_user_id: string }>(
+        asOwner(),
+        'select name, dedicated_user_id from private.vps_hosts where name in ($1, $2) order by name',
+        [`${PREFIX}d`, `${PREFIX}e`],
+      );
+      expect(stored).toEqual([
+        { name: `${PREFIX}d`, dedicated_user_id: user!.id },
+        { name: `${PREFIX}e`, dedicated_user_id: user!.id },
+      ]);
+      const listed = JSON.parse((await scriptOk(['list', '--json'])).stdout) as { name: string; dedicated_to: string | null }[];
+      expect(listed.find((h) => h.name === `${PREFIX}d`)?.dedicated_to).toBe(email);
+
+      const unknown = await script(['create', `${PREFIX}f`, '--dedicated-to', 'nobody@example.test']);
+      expect(unknown.code, describeRun(unknown)).toBe(1);
+      expect(unknown.stderr).toContain('--dedicated-to: no user with email nobody@example.test');
+      expect(await owner.query(asOwner(), 'select 1 from private.vps_hosts where name = $1', [`${PREFIX}f`])).toHaveLength(0);
+    } finally {
+      await owner.query(asOwner(), 'delete from auth.users where id = $1', [user!.id]);
+    }
+  });
+
   it('explains usage errors and a missing database with a non-zero exit and no stack trace', async () => {
     const cases: [string[], Record<string, string>, number, RegExp][] = [
       [[], {}, 2, /Usage: vps-host/],
@@ -155,6 +188,7 @@ describe('scripts/vps-host.ts', () => {
       [['create', 'bad name!'], {}, 2, /host name is/],
       [['create', `${PREFIX}c`, '--capacity', 'lots'], {}, 2, /--capacity must be/],
       [['revoke', `${PREFIX}missing`], {}, 1, /no host named/],
+      [['revoke', `${PREFIX}a`, '--dedicated-to', 'x@example.test'], {}, 2, /only apply to create/],
       [['list'], { DATABASE_URL: '', SUPABASE_DB_URL: '' }, 2, /no database: set DATABASE_URL/],
     ];
     for (const [args, env, code, message] of cases) {

@@ -125,7 +125,7 @@ describe('provisioned EA', () => {
   const login = 62_000_001;
 
   beforeAll(async () => {
-    const host = await backend.operator(server.serviceRoleKey).createVpsHost('sim-host', 2);
+    const host = await backend.operator(server.serviceRoleKey).createVpsHost('sim-host', { capacity: 2 });
     const broker = (await dashboard.brokers()).brokers.find((b) => b.name === 'IC Markets')!;
     const account = await dashboard.registerTradingAccount({ broker_id: broker.id, platform: 'MT5', login, server: 'ICMarketsSC-Demo', investor_password: 'Investor-Sim-1' });
     accountId = account.id;

@@ -11,8 +11,10 @@ import type { CronRunner } from './cron-runner.ts';
  * with the database URL and the pg_cron schedule, reachable over HTTP so that `npm run demo` can
  * drive a running `npm start` without a PostgreSQL wire port.
  *
- *   POST /_local/vps-hosts            {name, capacity?} -> 201 {id, name, capacity, api_key}
- *                                     (`npm run vps-host -- create` on a real project)
+ *   POST /_local/vps-hosts            {name, capacity?, dedicated_user_id?}
+ *                                     -> 201 {id, name, capacity, dedicated_user_id, api_key}
+ *                                     (`npm run vps-host -- create` on a real project); a host
+ *                                     dedicated to a user runs only that user's accounts
  *   POST /_local/cron/{jobname}/run   runs one pg_cron job now, recorded in cron.job_run_details
  *                                     like a scheduled run (e.g. the nightly settlement)
  *
@@ -21,7 +23,9 @@ import type { CronRunner } from './cron-runner.ts';
  */
 
 const HostName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, '1-100 letters, digits, dots, dashes or underscores, starting with a letter or digit');
-const CreateHost = z.object({ name: HostName, capacity: z.number().int().min(0).max(1000).default(5) }).strict();
+const CreateHost = z
+  .object({ name: HostName, capacity: z.number().int().min(0).max(1000).default(5), dedicated_user_id: z.uuid().nullable().default(null) })
+  .strict();
 
 function fail(c: Context, error: ApiError) {
   return c.json(error.toBody(), error.status);
@@ -47,17 +51,20 @@ export function createLocalOperatorRoutes(db: Db, cron: CronRunner, publicJwk: J
     const body: unknown = await c.req.json().catch(() => undefined);
     const parsed = CreateHost.safeParse(body);
     if (!parsed.success) return fail(c, badRequest('request validation failed', issuesToDetails('body', parsed.error.issues)));
-    const { name, capacity } = parsed.data;
+    const { name, capacity, dedicated_user_id } = parsed.data;
     const { key, keyHash } = await issueVpsHostKey();
     try {
-      const [row] = await db.query<{ id: string }>(asOwner(), 'insert into private.vps_hosts (name, key_hash, capacity) values ($1, $2, $3) returning id', [
-        name,
-        keyHash,
-        capacity,
-      ]);
-      return c.json({ id: row?.id, name, capacity, api_key: key }, 201);
+      const [row] = await db.query<{ id: string }>(
+        asOwner(),
+        'insert into private.vps_hosts (name, key_hash, capacity, dedicated_user_id) values ($1, $2, $3, $4) returning id',
+        [name, keyHash, capacity, dedicated_user_id],
+      );
+      return c.json({ id: row?.id, name, capacity, dedicated_user_id, api_key: key }, 201);
     } catch (error) {
       if (isPgError(error) && error.code === '23505') return fail(c, conflict(`a host named "${name}" already exists`));
+      if (isPgError(error) && error.code === '23503') {
+        return fail(c, badRequest('request validation failed', [{ path: 'body.dedicated_user_id', message: 'no such user' }]));
+      }
       throw error;
     }
   });
