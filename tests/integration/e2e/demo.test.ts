@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,7 +61,20 @@ describe('the quick start: npm start, then npm run demo', () => {
     }
   });
 
-  it('npm run demo plays the whole story against it, and again on the same data', async () => {
+  it('npm run demo plays the whole story against it, and again on the same data, leaving other users\' accounts alone', async () => {
+    // Someone else uses the same server: their accounts wait in the queue during both demo runs.
+    const backend = new Backend(`http://127.0.0.1:${port}`);
+    const bystander = await backend.signUp(`bystander-${Date.now()}@example.com`, 'bystander password 123');
+    const brokers = (await bystander.brokers()).brokers;
+    const mt5 = brokers.find((b) => b.platforms.includes('MT5'))!;
+    const mt4 = brokers.find((b) => b.platforms.includes('MT4'))!;
+    const theirs = [
+      await bystander.registerTradingAccount({ broker_id: mt5.id, platform: 'MT5', login: 70_000_001, server: 'Bystander-Live', investor_password: 'their-investor-1' }),
+      await bystander.registerTradingAccount({ broker_id: mt4.id, platform: 'MT4', login: 70_000_002, server: 'Bystander-Live', investor_password: 'their-investor-2' }),
+    ];
+    const before = await Promise.all(theirs.map((a) => bystander.tradingAccount(a.id)));
+    expect(before.map((a) => a.status)).toEqual(['pending_vps_setup', 'pending_vps_setup']);
+
     for (const attempt of [1, 2]) {
       const result = await npm(['run', 'demo', '--', '--url', `http://127.0.0.1:${port}`]);
       expect(result.code, `attempt ${attempt}\n${describeRun(result)}`).toBe(0);
@@ -74,6 +88,7 @@ describe('the quick start: npm start, then npm run demo', () => {
       expect(result.stdout).toMatch(/settled 12\.25 USD/);
       expect(result.stdout).toContain('4 duplicate(s)');
     }
+    expect(await Promise.all(theirs.map((a) => bystander.tradingAccount(a.id)))).toEqual(before);
   });
 
   it('rubi-ea-sim runs the connector EA from the command line, keeping the secret out of its output', async () => {
@@ -101,7 +116,7 @@ describe('the quick start: npm start, then npm run demo', () => {
     const backend = new Backend(`http://127.0.0.1:${port}`);
     const dashboard = await backend.signUp(`cli-prov-${Date.now()}@example.com`, 'cli password 123');
     const serviceRoleKey = (JSON.parse(await readFile(join(dataDir, 'local-secrets.json'), 'utf8')) as { service_role_key: string }).service_role_key;
-    const host = await backend.operator(serviceRoleKey).createVpsHost(`cli-host-${Date.now()}`, 1);
+    const host = await backend.operator(serviceRoleKey).createVpsHost(`cli-host-${Date.now()}`, { capacity: 1, dedicatedUserId: dashboard.userId });
     const broker = (await dashboard.brokers()).brokers.find((b) => b.name === 'IC Markets')!;
     const login = 30_000_000 + Math.floor(Math.random() * 1_000_000);
     const account = await dashboard.registerTradingAccount({ broker_id: broker.id, platform: 'MT5', login, server: 'ICMarketsSC-Demo', investor_password: 'cli-investor' });
@@ -135,6 +150,24 @@ describe('the quick start: npm start, then npm run demo', () => {
     const figures = (await dashboard.tradingAccount(account.id)).figures;
     expect(figures.trades).toBe(4);
     expect(figures.cashback_accrued).toBeGreaterThan(0);
+  });
+
+  it('a second npm start says in one line that the port or the data folder is taken, before opening anything', async () => {
+    const otherDir = join(dataDir, 'second');
+    const samePort = await npm(['start', '--', '--port', String(port), '--data-dir', otherDir], 60_000);
+    expect(samePort.code, describeRun(samePort)).toBe(1);
+    expect(samePort.stderr).toContain(`npm start: port ${port} on 127.0.0.1 is already in use (another npm start?)`);
+    expect(existsSync(otherDir)).toBe(false);
+
+    const sameDir = await npm(['start', '--', '--port', String(await freePort()), '--data-dir', dataDir], 60_000);
+    expect(sameDir.code, describeRun(sameDir)).toBe(1);
+    expect(sameDir.stderr).toContain(`npm start: the data folder ${dataDir} is in use by another npm start (pid `);
+
+    for (const result of [samePort, sameDir]) {
+      expect(result.stdout + result.stderr).not.toMatch(/^\s+at |\u001b\[|Migrat|AddrInUse/m);
+    }
+    // The running server did not notice.
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
   });
 
   it('npm run demo exits non-zero, naming the step, when a step fails', async () => {
