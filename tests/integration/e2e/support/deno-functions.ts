@@ -15,11 +15,12 @@ import { repoRoot } from '../../support/paths.ts';
  *
  * - cwd = the repository root, so Deno discovers ./deno.json by itself (no --config needed): its
  *   import map resolves @rubi/* to packages/<pkg>/src and the bare npm names (hono, zod, jose,
- *   postgres, ...) to `npm:` specifiers, and `"nodeModulesDir": "manual"` makes Deno read those
- *   packages from the node_modules that `npm install` created (no --node-modules-dir flag needed).
- * - --cached-only: Deno must never reach a registry here. With nodeModulesDir manual it has no
- *   reason to (DENO_DIR/npm stays empty); if an import-map pin ever drifts from the installed
- *   version, Deno fails at once with a clear error instead of trying to download.
+ *   postgres, ...) to `npm:` specifiers. Because package.json sits next to deno.json, Deno 2 reads
+ *   those packages from the node_modules that `npm install` created (its default when a package.json
+ *   is present: no nodeModulesDir setting, no --node-modules-dir flag needed).
+ * - --cached-only: Deno must never reach a registry here. Reading node_modules, it has no reason to
+ *   (DENO_DIR/npm stays empty); if an import-map pin ever drifts from the installed version, Deno
+ *   fails at once with a clear error instead of trying to download.
  * - --no-lock: no deno.lock is read or written. npm's package-lock.json already pins what is in
  *   node_modules, which is what Deno executes; a second lockfile would only drift. (Deno 2.9 did not
  *   write one for these entry points even without the flag; the flag makes that a decision.)
