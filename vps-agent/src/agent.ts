@@ -3,6 +3,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ApiError, VpsApi, type ClaimedAccount, type HeldAccount, type StateReport } from './api.ts';
 import type { AgentConfig, Platform } from './config.ts';
+import { compileFailureMessage, EaBuilds } from './ea-build.ts';
 import type { Logger, SecretRegistry } from './log.ts';
 import { provisionFolder, terminalFolder } from './layout.ts';
 import { serveMetrics, TERMINAL_STATES, type AgentMetrics } from './metrics.ts';
@@ -24,7 +25,8 @@ import { VERSION } from './version.ts';
  *   3. GET /vps/accounts: launch held accounts that have no terminal here (an agent that died
  *      between claim and launch), stop terminals of accounts no longer held, pass each account's
  *      status to its terminal (`connected` once the EA has registered and reports);
- *   4. claim up to the free capacity and provision each claimed account in the background;
+ *   4. claim up to the free capacity and provision each claimed account in the background (only
+ *      for platforms whose EA is ready: with EA sources, once they compiled, see src/ea-build.ts);
  *   5. retry state reports that did not get through (errors and teardowns must be told).
  */
 
@@ -62,6 +64,7 @@ export class Agent {
   private readonly reportChains = new Map<string, Promise<void>>();
   /** Folder copies run two at a time: a base install is large, and copies share libuv's thread pool with DNS. */
   private readonly folderSlots = new Semaphore(2);
+  private readonly builds: EaBuilds;
 
   constructor(private readonly options: AgentOptions) {
     this.log = options.log;
@@ -71,6 +74,12 @@ export class Agent {
       new VpsApi({ backendUrl: options.config.backendUrl, apiKey: options.config.vpsApiKey, version: VERSION, metrics: options.metrics });
     options.secrets.add(options.config.vpsApiKey);
     if (options.config.realtime) options.secrets.add(options.config.realtime.publishableKey);
+    this.builds = new EaBuilds({
+      config: options.config,
+      log: options.log,
+      metrics: options.metrics,
+      onReady: (platform) => void this.requestReconcile(`${platform} EA ready`),
+    });
   }
 
   get stateFile(): string {
@@ -118,6 +127,10 @@ export class Agent {
       }
     }
     this.persist();
+
+    // EA sources compile in the background: the first passes heartbeat (adopted terminals keep
+    // their leases) and claim only for platforms that are ready; a finished compile asks for a pass.
+    this.track(this.builds.start());
 
     if (config.metrics && this.options.serveMetrics !== false) {
       this.metricsServer = await serveMetrics(this.options.metrics, config.metrics.host, config.metrics.port);
@@ -218,8 +231,9 @@ export class Agent {
 
       // 4. claim
       const free = config.capacity - this.activeCount();
-      if (free > 0 && this.canServeSomething()) {
-        const claimed = await this.api.claim(Math.min(free, 50), Object.keys(this.options.config.platforms) as Platform[]);
+      const platforms = (Object.keys(config.platforms) as Platform[]).filter((p) => this.builds.ready(p));
+      if (free > 0 && platforms.length > 0) {
+        const claimed = await this.api.claim(Math.min(free, 50), platforms);
         if (claimed.length > 0) {
           this.options.metrics.claims.inc(claimed.length);
           this.log.info({ claimed: claimed.map((a) => a.external_account_id), free }, 'claimed accounts');
@@ -229,15 +243,14 @@ export class Agent {
 
       // 5. reports that must get through
       await this.flushReports();
+
+      // EA sources that failed to compile: once they change, compile again (in the background).
+      this.track(this.builds.retryChanged());
     } catch (error) {
       this.apiFailure(error, 'reconcile');
     } finally {
       this.updateGauges();
     }
-  }
-
-  private canServeSomething(): boolean {
-    return Object.keys(this.options.config.platforms).length > 0;
   }
 
   /** Terminals that use a slot: everything alive or about to be, plus provisioning in flight. */
@@ -271,6 +284,15 @@ export class Agent {
       });
       return;
     }
+    // With EA sources: wait for the compile; an EA that does not compile launches no terminal.
+    const build = await this.builds.settled(platform);
+    if (build && !build.ok) {
+      log.error({ problem: build.problem }, 'not launching: the EA does not compile');
+      this.options.metrics.provisionings.inc({ platform, result: 'ea_failed' });
+      await this.sendReport(account.account_id, { state: 'error', error_code: 'E_LAUNCH', error_message: compileFailureMessage(build) });
+      return;
+    }
+    if (this.stopped) return;
     let pkg;
     try {
       pkg = await this.api.launchPackage(account.account_id);

@@ -1,8 +1,11 @@
 #!/usr/bin/env node
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { Agent } from './agent.ts';
-import { ConfigError, loadConfig, readEnvFile } from './config.ts';
+import { ConfigError, loadConfig, readEnvFile, type AgentConfig, type Platform } from './config.ts';
 import { formatDoctor, runDoctor } from './doctor.ts';
+import { compileEa, formatCompile } from './ea-build.ts';
+import { LAYOUTS } from './layout.ts';
 import { createLogger, SecretRegistry } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { StateStore } from './state-store.ts';
@@ -10,7 +13,7 @@ import { formatStatus } from './status.ts';
 import { VERSION } from './version.ts';
 
 /**
- * rubi-vps-agent run | status | doctor. Configuration comes from the environment and from a
+ * rubi-vps-agent run | status | doctor | compile. Configuration comes from the environment and from a
  * `.env` file (`--dotenv <file>`, default ./.env); the environment wins.
  */
 
@@ -26,20 +29,24 @@ function envFile(): string {
   return program.opts<{ dotenv: string }>().dotenv;
 }
 
+/** The validated configuration, or exit 2 with one line per problem. */
+function configOrExit(): AgentConfig {
+  try {
+    return loadConfig({ envFile: envFile() });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n\nRun "rubi-vps-agent doctor" for a full check; vps-agent/README.md lists every setting.\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
 program
   .command('run')
   .description('claim, launch and supervise terminals until SIGTERM/SIGINT')
   .action(async () => {
-    let config;
-    try {
-      config = loadConfig({ envFile: envFile() });
-    } catch (error) {
-      if (error instanceof ConfigError) {
-        process.stderr.write(`${error.message}\n\nRun "rubi-vps-agent doctor" for a full check; vps-agent/README.md lists every setting.\n`);
-        process.exit(2);
-      }
-      throw error;
-    }
+    const config = configOrExit();
     const secrets = new SecretRegistry();
     const log = createLogger({ level: config.logLevel, secrets });
     const agent = new Agent({ config, log, metrics: createMetrics(), secrets });
@@ -89,6 +96,38 @@ program
     const results = await runDoctor({ envFile: envFile() });
     process.stdout.write(formatDoctor(results));
     process.exit(results.some((r) => r.status === 'fail') ? 1 : 0);
+  });
+
+program
+  .command('compile')
+  .description("compile the EA sources (MT5_EA_SOURCE / MT4_EA_SOURCE) with the base install's MetaEditor")
+  .option('--platform <platform>', 'MT4 or MT5 (default: every platform configured with sources)')
+  .action(async (opts: { platform?: string }) => {
+    const config = configOrExit();
+    const wanted = opts.platform?.toUpperCase();
+    if (wanted !== undefined && wanted !== 'MT4' && wanted !== 'MT5') {
+      process.stderr.write(`--platform must be MT4 or MT5 (got "${opts.platform}")\n`);
+      process.exit(2);
+    }
+    const platforms = (['MT5', 'MT4'] as Platform[]).filter((p) => (wanted ? p === wanted : config.platforms[p]?.eaSource !== undefined));
+    const sourced = platforms.filter((p) => config.platforms[p]?.eaSource !== undefined);
+    for (const p of platforms.filter((x) => !sourced.includes(x))) {
+      const install = config.platforms[p];
+      process.stderr.write(install ? `${p}: uses the compiled EA ${install.eaPath} (${p}_EA_PATH): nothing to compile; set ${p}_EA_SOURCE instead\n` : `${p}: not configured (${p}_PATH, ${p}_EA_SOURCE)\n`);
+    }
+    if (sourced.length === 0) {
+      if (platforms.length === 0) process.stderr.write('No EA sources configured: set MT5_EA_SOURCE and/or MT4_EA_SOURCE (see vps-agent/README.md)\n');
+      process.exit(2);
+    }
+    let failed = false;
+    for (const p of sourced) {
+      const install = config.platforms[p]!;
+      process.stdout.write(`${p}: compiling ${install.eaSource} with ${join(install.basePath, LAYOUTS[p].editor)}\n`);
+      const outcome = await compileEa({ platform: p, basePath: install.basePath, source: install.eaSource!, launcher: config.launcher, timeoutMs: config.compileTimeoutMs, force: true });
+      process.stdout.write(formatCompile(outcome));
+      if (!outcome.ok) failed = true;
+    }
+    process.exit(failed ? 1 : 0);
   });
 
 await program.parseAsync(process.argv);

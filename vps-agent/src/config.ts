@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { publishedEaPath } from './ea-build.ts';
 
 /**
  * The agent's configuration: the process environment, then a `.env` file for what the environment
@@ -15,6 +16,17 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export type Platform = 'MT4' | 'MT5';
 
+export interface PlatformInstall {
+  basePath: string;
+  /**
+   * The compiled EA each terminal folder gets: `<P>_EA_PATH`, or with sources the EA the agent
+   * publishes after compiling them (`<base>/MQL5/Experts/Rubi/<Name>.ex5`, src/ea-build.ts).
+   */
+  eaPath: string;
+  /** `<P>_EA_SOURCE`: the .mq5/.mq4 to compile with the base install's MetaEditor. */
+  eaSource?: string;
+}
+
 export interface AgentConfig {
   /** Functions base URL without a trailing slash, e.g. `https://<ref>.supabase.co/functions/v1`. */
   backendUrl: string;
@@ -22,8 +34,10 @@ export interface AgentConfig {
   /** Realtime doorbell; absent means the agent only polls. */
   realtime?: { supabaseUrl: string; publishableKey: string };
   pollIntervalMs: number;
-  /** Base installs and compiled EAs per platform; a platform without both is not served. */
-  platforms: Partial<Record<Platform, { basePath: string; eaPath: string }>>;
+  /** Base installs and EAs per platform; a platform without both is not served. */
+  platforms: Partial<Record<Platform, PlatformInstall>>;
+  /** How long MetaEditor may take to compile an EA before it is killed. */
+  compileTimeoutMs: number;
   terminalsBasePath: string;
   capacity: number;
   /** How terminals are started: directly (Windows) or through Wine (anything else). */
@@ -112,6 +126,9 @@ const EnvSchema = z.object({
   MT5_PATH: optionalString,
   MT4_EA_PATH: optionalString,
   MT5_EA_PATH: optionalString,
+  MT4_EA_SOURCE: optionalString,
+  MT5_EA_SOURCE: optionalString,
+  COMPILE_TIMEOUT_SECONDS: seconds(120, 3600),
   TERMINALS_BASE_PATH: z
     .string({ error: 'is required: the folder where one portable terminal per account is created' })
     .trim()
@@ -149,7 +166,8 @@ const EnvSchema = z.object({
 });
 
 const NO_PLATFORM =
-  'MT5_PATH and MT5_EA_PATH (and/or MT4_PATH and MT4_EA_PATH) are required: a base install and a compiled EA for at least one platform';
+  'MT5_PATH and MT5_EA_PATH (and/or MT4_PATH and MT4_EA_PATH) are required: a base install and a compiled EA for at least one platform ' +
+  '(or MT5_EA_SOURCE / MT4_EA_SOURCE instead of the EA path: its source, compiled by the agent)';
 
 /** Reads `.env`-style text; a missing file is not an error (the environment may hold it all). */
 export function readEnvFile(path: string): Record<string, string> {
@@ -208,23 +226,42 @@ export function parseConfig(
   for (const p of ['MT4', 'MT5'] as const) {
     const base = e[`${p}_PATH`];
     const ea = e[`${p}_EA_PATH`];
+    const src = e[`${p}_EA_SOURCE`];
     const exe = p === 'MT5' ? 'terminal64.exe' : 'terminal.exe';
+    const editor = p === 'MT5' ? 'metaeditor64.exe' : 'metaeditor.exe';
     const ext = p === 'MT5' ? '.ex5' : '.ex4';
-    if (!base && !ea) continue;
+    const srcExt = p === 'MT5' ? '.mq5' : '.mq4';
+    if (!base && !ea && !src) continue;
     if (!base) {
-      problems.push(`${p}_PATH is required when ${p}_EA_PATH is set: the folder of a ${p} base install (it holds ${exe})`);
+      problems.push(`${p}_PATH is required when ${p}_${ea ? 'EA_PATH' : 'EA_SOURCE'} is set: the folder of a ${p} base install (it holds ${exe})`);
       continue;
     }
-    if (!ea) {
-      problems.push(`${p}_EA_PATH is required when ${p}_PATH is set: the compiled EA file (${ext})`);
+    if (!ea && !src) {
+      problems.push(`${p}_EA_PATH or ${p}_EA_SOURCE is required when ${p}_PATH is set: the compiled EA file (${ext}), or its source (${srcExt}) for the agent to compile`);
       continue;
     }
+    if (ea && src) {
+      problems.push(`${p}_EA_PATH and ${p}_EA_SOURCE are both set: set one, the compiled EA (${ext}) or its source (${srcExt}) for the agent to compile`);
+      continue;
+    }
+    let baseOk = false;
     if (!isAbsolute(base)) problems.push(`${p}_PATH must be an absolute path (got "${base}")`);
     else if (checkPaths && !existsSync(join(base, exe))) problems.push(`${p}_PATH must be a ${p} install folder containing ${exe}; not found: ${join(base, exe)}`);
-    if (!isAbsolute(ea)) problems.push(`${p}_EA_PATH must be an absolute path (got "${ea}")`);
-    else if (!ea.toLowerCase().endsWith(ext)) problems.push(`${p}_EA_PATH must be a compiled ${p} EA ending in ${ext} (got "${ea}")`);
-    else if (checkPaths && !existsSync(ea)) problems.push(`${p}_EA_PATH does not exist: ${ea} (compile the EA in MetaEditor and copy the ${ext} here)`);
-    platforms[p] = { basePath: base, eaPath: ea };
+    else baseOk = true;
+    if (ea) {
+      if (!isAbsolute(ea)) problems.push(`${p}_EA_PATH must be an absolute path (got "${ea}")`);
+      else if (!ea.toLowerCase().endsWith(ext)) problems.push(`${p}_EA_PATH must be a compiled ${p} EA ending in ${ext} (got "${ea}")`);
+      else if (checkPaths && !existsSync(ea)) problems.push(`${p}_EA_PATH does not exist: ${ea} (compile the EA in MetaEditor and copy the ${ext} here, or set ${p}_EA_SOURCE instead)`);
+      platforms[p] = { basePath: base, eaPath: ea };
+    } else if (src) {
+      if (!isAbsolute(src)) problems.push(`${p}_EA_SOURCE must be an absolute path (got "${src}")`);
+      else if (!src.toLowerCase().endsWith(srcExt)) problems.push(`${p}_EA_SOURCE must be a ${p} EA source ending in ${srcExt} (got "${src}")`);
+      else if (checkPaths && !existsSync(src)) problems.push(`${p}_EA_SOURCE does not exist: ${src} (the repository's mql/Experts/RubiTradeSync${srcExt})`);
+      if (baseOk && checkPaths && !existsSync(join(base, editor))) {
+        problems.push(`${p}_PATH must hold ${editor} to compile ${p}_EA_SOURCE (every ${p} install ships it); not found: ${join(base, editor)}`);
+      }
+      platforms[p] = { basePath: base, eaPath: publishedEaPath(p, base, src), eaSource: src };
+    }
   }
   if (!platforms.MT4 && !platforms.MT5 && !problems.some((p) => /^MT[45]_/.test(p))) {
     problems.push(NO_PLATFORM);
@@ -253,6 +290,7 @@ export function parseConfig(
       : {}),
     pollIntervalMs: e.POLL_INTERVAL_SECONDS * 1000,
     platforms,
+    compileTimeoutMs: e.COMPILE_TIMEOUT_SECONDS * 1000,
     terminalsBasePath: e.TERMINALS_BASE_PATH,
     capacity: e.CAPACITY,
     launcher,

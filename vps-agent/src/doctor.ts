@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { access, constants, mkdir, rm, statfs, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, readlink, rm, statfs, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ApiError, VpsApi } from './api.ts';
-import { ConfigError, loadConfig, type AgentConfig, type LoadOptions } from './config.ts';
+import { ConfigError, loadConfig, type AgentConfig, type LoadOptions, type Platform } from './config.ts';
+import { compileEa } from './ea-build.ts';
 import { LAYOUTS } from './layout.ts';
 import { heartbeatState } from './agent.ts';
 import { isAlive } from './process.ts';
@@ -25,6 +26,8 @@ export interface DoctorOptions extends LoadOptions {
   /** Probes that touch the outside world; tests replace them. */
   fetch?: typeof fetch;
   realtimeProbe?: (config: AgentConfig) => Promise<string | null>;
+  /** Grace for a MetaEditor that does not exit after its log is finished (tests shorten it). */
+  compileGraceMs?: number;
 }
 
 export async function runDoctor(options: DoctorOptions = {}): Promise<CheckResult[]> {
@@ -78,15 +81,42 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<CheckResul
     } else {
       ok(`${platform} base install`, `${exe}`);
     }
-    try {
-      await access(install.eaPath, constants.R_OK);
-      ok(`${platform} EA`, install.eaPath);
-    } catch {
-      fail(`${platform} EA`, `${install.eaPath} is not readable`, `compile the EA in MetaEditor and copy the ${layout.eaExt} file there`);
+    if (install.eaSource === undefined) {
+      try {
+        await access(install.eaPath, constants.R_OK);
+        ok(`${platform} EA`, install.eaPath);
+      } catch {
+        fail(`${platform} EA`, `${install.eaPath} is not readable`, `compile the EA in MetaEditor and copy the ${layout.eaExt} file there, or set ${platform}_EA_SOURCE`);
+      }
+      continue;
+    }
+    // EA sources: a real compile with the base install's MetaEditor (what the agent does at start).
+    const name = `${platform} EA compile`;
+    const outcome = await compileEa({
+      platform: platform as Platform,
+      basePath: install.basePath,
+      source: install.eaSource,
+      launcher: config.launcher,
+      timeoutMs: config.compileTimeoutMs,
+      force: true,
+      ...(options.compileGraceMs !== undefined ? { graceMs: options.compileGraceMs } : {}),
+    });
+    const firstLines = (severity: 'error' | 'warning') =>
+      outcome.diagnostics
+        .filter((d) => d.severity === severity)
+        .slice(0, 3)
+        .map((d) => `\n    ${d.text}`)
+        .join('');
+    if (!outcome.ok) {
+      fail(name, `${install.eaSource}: ${outcome.problem}${firstLines('error')}`, `fix the EA sources (\`rubi-vps-agent compile --platform ${platform}\` prints every line), or set ${platform}_EA_PATH to a compiled EA instead`);
+    } else if (outcome.warnings > 0) {
+      warn(name, `${install.eaSource} compiled with ${outcome.warnings} warning(s) -> ${install.eaPath}${firstLines('warning')}`, `\`rubi-vps-agent compile --platform ${platform}\` prints every warning`);
+    } else {
+      ok(name, `${install.eaSource} compiled with 0 errors, 0 warnings -> ${install.eaPath}`);
     }
   }
-  if (!config.platforms.MT4) warn('MT4', 'no MT4 install configured', 'MT4 accounts claimed by this host will fail with E_LAUNCH: set MT4_PATH and MT4_EA_PATH, or run MT4 elsewhere');
-  if (!config.platforms.MT5) warn('MT5', 'no MT5 install configured', 'MT5 accounts claimed by this host will fail with E_LAUNCH: set MT5_PATH and MT5_EA_PATH');
+  if (!config.platforms.MT4) warn('MT4', 'no MT4 install configured', 'MT4 accounts claimed by this host will fail with E_LAUNCH: set MT4_PATH and MT4_EA_PATH (or MT4_EA_SOURCE), or run MT4 elsewhere');
+  if (!config.platforms.MT5) warn('MT5', 'no MT5 install configured', 'MT5 accounts claimed by this host will fail with E_LAUNCH: set MT5_PATH and MT5_EA_PATH (or MT5_EA_SOURCE)');
 
   // Wine.
   if (config.launcher.kind === 'wine') {
@@ -104,6 +134,24 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<CheckResul
       fail('wine prefix', `${config.launcher.prefix} is not an initialised Wine prefix (no system.reg)`, `run: WINEPREFIX=${config.launcher.prefix} wineboot --init`);
     } else {
       ok('wine prefix', config.launcher.prefix);
+    }
+    if (Object.values(config.platforms).some((p) => p.eaSource !== undefined)) {
+      // MetaEditor is told Linux paths on the Z: drive (src/metaeditor.ts): the prefix must map it to /.
+      const z = join(config.launcher.prefix, 'dosdevices', 'z:');
+      let target: string | null = null;
+      try {
+        target = await readlink(z);
+      } catch {
+        target = null;
+      }
+      if (target === '/') ok('wine Z: drive', `${z} -> /`);
+      else {
+        warn(
+          'wine Z: drive',
+          target === null ? `${z} does not exist` : `${z} points to ${target}, not /`,
+          `MetaEditor gets the EA sources as Z:\\<path>: run "ln -sfn / ${z}" (the default of every Wine prefix)`,
+        );
+      }
     }
     if (!process.env.DISPLAY) warn('display', 'DISPLAY is not set', 'MetaTrader needs an X display: run Xvfb (see README) and set DISPLAY=:99 for the agent');
     else ok('display', `DISPLAY=${process.env.DISPLAY}`);

@@ -3,6 +3,8 @@ export { Agent, heartbeatState, type AgentOptions } from './agent.ts';
 export { ApiError, VpsApi } from './api.ts';
 export { ConfigError, loadConfig, parseConfig, type AgentConfig, type Platform } from './config.ts';
 export { EA_CONFIG_FILE, formatEaConfig, parseEaConfig, type EaConfig } from './ea-config.ts';
+export { compileEa, formatCompile, type CompileOutcome } from './ea-build.ts';
+export { parseCompileLog, type CompileDiagnostic, type CompileLog } from './metaeditor.ts';
 export { LAYOUTS, STARTUP_CONFIG, terminalFolder, terminalFolderName } from './layout.ts';
 export { createLogger, SecretRegistry, type Logger } from './log.ts';
 export { createMetrics, type AgentMetrics } from './metrics.ts';

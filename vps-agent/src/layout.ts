@@ -11,7 +11,8 @@ import { CRLF, decodeText, encodeText, formatIni, iniValue, parseIni, setIniValu
  * them byte for byte.
  *
  *   <folder>/terminal64.exe | terminal.exe      from the base install
- *   <folder>/MQL5|MQL4/Experts/<EA file>        the compiled EA
+ *   <folder>/MQL5|MQL4/Experts/<EA file>        the compiled EA (MT5_EA_PATH, or the one compiled
+ *                                               from MT5_EA_SOURCE: src/ea-build.ts)
  *   <folder>/MQL5|MQL4/Files/rendr_ea_config.ini  the EA's config (token)            mode 0600
  *   <folder>/config/rubi-startup.ini            the start-up config (password)      mode 0600
  *   <folder>/config/common.ini                  [Experts] WebRequest allow-list, merged into the
@@ -22,14 +23,24 @@ import { CRLF, decodeText, encodeText, formatIni, iniValue, parseIni, setIniValu
 export interface PlatformLayout {
   platform: Platform;
   exe: string;
+  /** The MetaEditor every MetaTrader install ships, next to the terminal. */
+  editor: 'metaeditor.exe' | 'metaeditor64.exe';
   mqlDir: 'MQL4' | 'MQL5';
   eaExt: '.ex4' | '.ex5';
+  sourceExt: '.mq4' | '.mq5';
 }
 
 export const LAYOUTS: Record<Platform, PlatformLayout> = {
-  MT4: { platform: 'MT4', exe: 'terminal.exe', mqlDir: 'MQL4', eaExt: '.ex4' },
-  MT5: { platform: 'MT5', exe: 'terminal64.exe', mqlDir: 'MQL5', eaExt: '.ex5' },
+  MT4: { platform: 'MT4', exe: 'terminal.exe', editor: 'metaeditor.exe', mqlDir: 'MQL4', eaExt: '.ex4', sourceExt: '.mq4' },
+  MT5: { platform: 'MT5', exe: 'terminal64.exe', editor: 'metaeditor64.exe', mqlDir: 'MQL5', eaExt: '.ex5', sourceExt: '.mq5' },
 };
+
+/**
+ * The build area the agent compiles EA sources in, inside the base install's data folder
+ * (src/ea-build.ts): `<mql>/Experts/Rubi` and `<mql>/Include/Rubi`. Terminal folders do not get
+ * it: each gets the one compiled EA in `<mql>/Experts`.
+ */
+export const BUILD_NAMESPACE = 'Rubi';
 
 /** The start-up config, relative to the terminal folder (the terminal runs with that folder as cwd). */
 export const STARTUP_CONFIG = join('config', 'rubi-startup.ini');
@@ -37,8 +48,17 @@ export const STARTUP_CONFIG = join('config', 'rubi-startup.ini');
 export const STARTUP_CONFIG_ARG = 'config\\rubi-startup.ini';
 export const COMMON_INI = join('config', 'common.ini');
 
-/** Base-install folders that are not copied: logs of the base install would confuse log reading. */
-const SKIP_ON_COPY = new Set(['logs', join('MQL5', 'Logs'), join('MQL4', 'Logs'), 'Tester']);
+/**
+ * Base-install folders that are not copied: logs of the base install would confuse log reading,
+ * and the build area (sources, MetaEditor's log, the published EA) is not the terminal's business.
+ */
+const SKIP_ON_COPY = new Set([
+  'logs',
+  join('MQL5', 'Logs'),
+  join('MQL4', 'Logs'),
+  'Tester',
+  ...(['MQL4', 'MQL5'] as const).flatMap((mql) => [join(mql, 'Experts', BUILD_NAMESPACE), join(mql, 'Include', BUILD_NAMESPACE)]),
+]);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

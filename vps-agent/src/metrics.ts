@@ -13,6 +13,7 @@ export interface AgentMetrics {
   claims: Counter;
   provisionings: Counter<'platform' | 'result'>;
   terminalErrors: Counter<'code'>;
+  eaCompiles: Counter<'platform' | 'result'>;
   apiLatency: Histogram<'route' | 'status'>;
   apiErrors: Counter<'route' | 'kind'>;
   doorbells: Counter;
@@ -32,6 +33,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Agent
     claims: new Counter({ name: 'rubi_vps_agent_claims_total', help: 'Accounts claimed from the backend', registers: [registry] }),
     provisionings: new Counter({ name: 'rubi_vps_agent_provisionings_total', help: 'Provisioning attempts by result', labelNames: ['platform', 'result'], registers: [registry] }),
     terminalErrors: new Counter({ name: 'rubi_vps_agent_terminal_errors_total', help: 'Terminals reported in error, by code', labelNames: ['code'], registers: [registry] }),
+    eaCompiles: new Counter({ name: 'rubi_vps_agent_ea_compiles_total', help: 'EA builds from sources by result (compiled, up_to_date, failed)', labelNames: ['platform', 'result'], registers: [registry] }),
     apiLatency: new Histogram({
       name: 'rubi_vps_agent_api_request_duration_seconds',
       help: 'Latency of calls to the vps function',

@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { isAlive } from '../src/process.ts';
 import { StateStore } from '../src/state-store.ts';
 import { formatStatus } from '../src/status.ts';
 import { FakeBackend } from './support/fake-backend.ts';
-import { agentRoot, aliveLaunched, killLaunched, tempDir, testEnv, waitFor } from './support/harness.ts';
+import { agentRoot, aliveLaunched, editorRuns, killLaunched, sourcedInstalls, tempDir, testEnv, waitFor } from './support/harness.ts';
 
 const execFileAsync = promisify(execFile);
 const cli = join(agentRoot, 'dist', 'cli.js');
@@ -62,7 +62,7 @@ describe('rubi-vps-agent CLI', () => {
   it('prints its help', async () => {
     const { stdout } = await execFileAsync(process.execPath, [cli, '--help']);
     expect(stdout).toMatch(/Usage: rubi-vps-agent \[options\] \[command\]/);
-    for (const cmd of ['run', 'status', 'doctor']) expect(stdout).toContain(cmd);
+    for (const cmd of ['run', 'status', 'doctor', 'compile']) expect(stdout).toContain(cmd);
   });
 
   it('run: refuses a bad configuration with one line per problem (exit 2)', async () => {
@@ -172,6 +172,75 @@ describe('rubi-vps-agent CLI', () => {
     expect(res.stdout).toContain(`✖ wine prefix: ${join(s.dir, 'no-prefix')} is not an initialised Wine prefix (no system.reg)`);
     expect(res.stdout).toMatch(/! display: DISPLAY is not set/);
     expect(res.stdout).not.toContain('vpsk_revoked_or_unknown_key_123');
+  });
+
+  /** A host whose EAs come from sources (private copies of the base installs and of mql/). */
+  function sourced() {
+    const s = setup(1);
+    const installs = sourcedInstalls(s.dir);
+    return { ...s, ...installs, env: { ...s.env, ...installs.env } };
+  }
+
+  async function runCli(env: Record<string, string>, args: string[]) {
+    return execFileAsync(process.execPath, [cli, ...args], { env, cwd: env.HOME }).then(
+      (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+    );
+  }
+
+  it('compile: compiles every platform configured with sources and prints the result', async () => {
+    const s = sourced();
+    const res = await runCli(s.env, ['compile']);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain(`MT5: compiling ${s.mt5Source} with ${join(s.mt5Base, 'metaeditor64.exe')}\n`);
+    expect(res.stdout).toMatch(new RegExp(`MT5: compiled, 0 errors, 0 warnings \\(\\d+ msec\\) -> ${join(s.mt5Base, 'MQL5', 'Experts', 'Rubi', 'RubiTradeSync.ex5')}\n`));
+    expect(res.stdout).toContain(`MT4: compiling ${s.mt4Source} with ${join(s.mt4Base, 'metaeditor.exe')}\n`);
+    expect(res.stdout).toMatch(/MT4: compiled, 0 errors, 0 warnings/);
+    // `compile` always compiles, even when up to date.
+    expect((await runCli(s.env, ['compile', '--platform', 'mt5'])).code).toBe(0);
+    expect(editorRuns(s.mt5Base)).toHaveLength(2);
+    expect(editorRuns(s.mt4Base)).toHaveLength(1);
+  });
+
+  it('compile: prints every error with its file and line and exits 1; says when there is nothing to compile', async () => {
+    const s = sourced();
+    const http = join(s.mql, 'Include', 'Rubi', 'Http.mqh');
+    writeFileSync(http, readFileSync(http, 'latin1').replace('response = CharArrayToString(result);', 'response = FAKE_ERROR; int n = FAKE_WARNING;'), 'latin1');
+    const res = await runCli(s.env, ['compile', '--platform', 'MT5']);
+    expect(res.code).toBe(1);
+    expect(res.stdout).toContain(`  ${http}:15:15: error 256: undeclared identifier 'FAKE_ERROR'\n`);
+    expect(res.stdout).toContain(`  ${http}:15:35: warning 43: possible loss of data due to type conversion from 'long' to 'int'\n`);
+    expect(res.stdout).toContain("MT5: FAILED: 1 error, first: Http.mqh:15: undeclared identifier 'FAKE_ERROR'\n");
+    expect(editorRuns(s.mt4Base)).toHaveLength(0);
+
+    const compiled = await runCli({ ...s.env, MT5_EA_SOURCE: '', MT5_EA_PATH: join(agentRoot, 'test', 'fixtures', 'ea', 'RubiEA.ex5') }, ['compile', '--platform', 'MT5']);
+    expect(compiled.code).toBe(2);
+    expect(compiled.stderr).toMatch(/^MT5: uses the compiled EA .*RubiEA\.ex5 \(MT5_EA_PATH\): nothing to compile; set MT5_EA_SOURCE instead\n$/);
+    expect((await runCli(s.env, ['compile', '--platform', 'MT6'])).stderr).toBe('--platform must be MT4 or MT5 (got "MT6")\n');
+  });
+
+  it('doctor: compiles the EA sources as one of its checks', async () => {
+    const s = sourced();
+    const prefix = s.env.WINEPREFIX!;
+    mkdirSync(join(prefix, 'dosdevices'), { recursive: true });
+    writeFileSync(join(prefix, 'system.reg'), 'WINE REGISTRY Version 2\n');
+    symlinkSync('/', join(prefix, 'dosdevices', 'z:'));
+    const env = { ...s.env, DISPLAY: ':99' };
+    const good = await runCli(env, ['doctor']);
+    expect(good.stdout).toContain(`✔ MT5 EA compile: ${s.mt5Source} compiled with 0 errors, 0 warnings -> ${join(s.mt5Base, 'MQL5', 'Experts', 'Rubi', 'RubiTradeSync.ex5')}`);
+    expect(good.stdout).toContain(`✔ MT4 EA compile: ${s.mt4Source} compiled with 0 errors, 0 warnings`);
+    expect(good.stdout).toContain(`✔ wine Z: drive: ${join(prefix, 'dosdevices', 'z:')} -> /`);
+    expect(good.stdout).toMatch(/All checks passed/);
+    expect(good.code).toBe(0);
+
+    writeFileSync(s.mt4Source, readFileSync(s.mt4Source, 'latin1').replace('   EventSetTimer(5);', '   EventSetTimer(FAKE_WARNING);'), 'latin1');
+    writeFileSync(join(s.mt5Base, 'fake-metaeditor.cue'), 'crash');
+    const bad = await runCli(env, ['doctor']);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/✖ MT5 EA compile: .*RubiTradeSync\.mq5: MetaEditor exited \(exit code 3\) without writing its log/);
+    expect(bad.stdout).toContain('→ fix the EA sources (`rubi-vps-agent compile --platform MT5` prints every line), or set MT5_EA_PATH to a compiled EA instead');
+    expect(bad.stdout).toContain(`! MT4 EA compile: ${s.mt4Source} compiled with 1 warning(s)`);
+    expect(bad.stdout).toContain(`    ${s.mt4Source}:18:18: warning 43: possible loss of data`);
   });
 
   it('status formats the state file as a table', () => {

@@ -146,7 +146,7 @@ describe('configuration', () => {
     expect(problems({ ...minimal(), MT5_PATH: undefined, MT5_EA_PATH: undefined })).toEqual([
       expect.stringMatching(/^MT5_PATH and MT5_EA_PATH \(and\/or MT4_PATH and MT4_EA_PATH\) are required/),
     ]);
-    expect(problems(minimal({ MT4_PATH: MT4_BASE }))).toEqual([expect.stringMatching(/^MT4_EA_PATH is required when MT4_PATH is set/)]);
+    expect(problems(minimal({ MT4_PATH: MT4_BASE }))).toEqual([expect.stringMatching(/^MT4_EA_PATH or MT4_EA_SOURCE is required when MT4_PATH is set/)]);
     expect(problems(minimal({ MT5_PATH: '/nowhere/mt5' }))).toEqual([
       'MT5_PATH must be a MT5 install folder containing terminal64.exe; not found: /nowhere/mt5/terminal64.exe',
     ]);

@@ -93,8 +93,10 @@ describe('terminal folder layout', () => {
       'MQL5/Experts/Examples/README.txt',
       'MQL5/Experts/RubiEA.ex5',
       'MQL5/Files/rendr_ea_config.ini',
+      'MQL5/Include/Trade/DealInfo.mqh',
       'config/common.ini',
       'config/rubi-startup.ini',
+      'metaeditor64.exe',
       'terminal64.exe',
     ]);
     expect(readFileSync(join(folder, 'MQL5/Experts/RubiEA.ex5'))).toEqual(readFileSync(MT5_EA));
@@ -164,6 +166,7 @@ describe('terminal folder layout', () => {
       'MQL4/Files/rendr_ea_config.ini',
       'config/common.ini',
       'config/rubi-startup.ini',
+      'metaeditor.exe',
       'terminal.exe',
     ]);
     expect(readFileSync(join(folder, 'MQL4/Files/rendr_ea_config.ini'), 'latin1')).toBe(EA_CONFIG);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,8 @@ export const MT5_BASE = join(fixtures, 'mt5-base');
 export const MT4_BASE = join(fixtures, 'mt4-base');
 export const MT5_EA = join(fixtures, 'ea', 'RubiEA.ex5');
 export const MT4_EA = join(fixtures, 'ea', 'RubiEA.ex4');
+/** EA sources in the repository's mql/ layout: Experts/*.mq5|.mq4, Include/Rubi/*.mqh. */
+export const MQL_SOURCES = join(fixtures, 'mql');
 
 export function tempDir(prefix = 'rubi-agent-'): { path: string; cleanup(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
@@ -44,6 +46,48 @@ export function testEnv(backendUrl: string, apiKey: string, terminalsBasePath: s
     STOP_TIMEOUT_SECONDS: '3',
     ...extra,
   };
+}
+
+/**
+ * Private copies of the base installs and of the EA sources (a compile writes into the base
+ * install's build area, and a test may break a source): `<dir>/mt5-base`, `<dir>/mt4-base`,
+ * `<dir>/mql`. Returns the settings that compile from them.
+ */
+export function sourcedInstalls(dir: string): { mt5Base: string; mt4Base: string; mql: string; mt5Source: string; mt4Source: string; env: Record<string, string> } {
+  const mt5Base = join(dir, 'mt5-base');
+  const mt4Base = join(dir, 'mt4-base');
+  const mql = join(dir, 'mql');
+  cpSync(MT5_BASE, mt5Base, { recursive: true });
+  cpSync(MT4_BASE, mt4Base, { recursive: true });
+  cpSync(MQL_SOURCES, mql, { recursive: true });
+  const mt5Source = join(mql, 'Experts', 'RubiTradeSync.mq5');
+  const mt4Source = join(mql, 'Experts', 'RubiTradeSync.mq4');
+  return {
+    mt5Base,
+    mt4Base,
+    mql,
+    mt5Source,
+    mt4Source,
+    env: { MT5_PATH: mt5Base, MT5_EA_PATH: '', MT5_EA_SOURCE: mt5Source, MT4_PATH: mt4Base, MT4_EA_PATH: '', MT4_EA_SOURCE: mt4Source },
+  };
+}
+
+export interface EditorRun {
+  pid: number;
+  at: string;
+  exe: string;
+  args: string[];
+  cues: string[];
+}
+
+/** Every start of the fake MetaEditor of a base install. */
+export function editorRuns(basePath: string): EditorRun[] {
+  const file = join(basePath, 'fake-metaeditor-runs.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as EditorRun);
 }
 
 export interface CapturedLog {
