@@ -78,7 +78,7 @@ if (!/^https?:\/\/[^/\s]+/.test(publicUrl)) die(`--public-url must be an http(s)
 const dataDir = values['in-memory'] ? undefined : resolve(values['data-dir']);
 
 const started = performance.now();
-const handle = {
+const handle: { current: (request: Request) => Response | Promise<Response> } = {
   current: (_request: Request): Response =>
     Response.json({ error: { code: 'unavailable', message: 'the local backend is starting (applying migrations)' } }, { status: 503, headers: { 'retry-after': '1' } }),
 };
@@ -97,7 +97,31 @@ const server = await createLocalServer({
     }
   },
 });
-handle.current = server.fetch;
+handle.current = (request) => (server.realtime.isUpgrade(request) ? upgradeRealtime(request) : server.fetch(request));
+
+/** Realtime: the core (src/realtime) decides; Deno does the WebSocket. */
+async function upgradeRealtime(request: Request): Promise<Response> {
+  const decision = await server.realtime.accept(request);
+  if (!decision.ok) return decision.response;
+  // A client offering subprotocols (Phoenix's "phoenix" + auth token) must get one back.
+  const offered = (request.headers.get('sec-websocket-protocol') ?? '').split(',').map((p) => p.trim());
+  const { socket, response } = Deno.upgradeWebSocket(request, offered.includes('phoenix') ? { protocol: 'phoenix' } : {});
+  socket.binaryType = 'arraybuffer';
+  let connection: ReturnType<typeof decision.open> | undefined;
+  socket.onopen = () => {
+    connection = decision.open({
+      send: (data) => socket.send(data),
+      close: (code, reason) => socket.close(code, reason),
+      get bufferedAmount() {
+        return socket.bufferedAmount;
+      },
+    });
+  };
+  socket.onmessage = (event) => connection?.receive(event.data as string | ArrayBuffer);
+  socket.onclose = () => connection?.closed();
+  socket.onerror = () => connection?.closed();
+  return response;
+}
 
 const seconds = ((performance.now() - started) / 1000).toFixed(1);
 console.log(`
@@ -107,6 +131,7 @@ console.log(`
   API docs     ${publicUrl}/docs
   Health       ${publicUrl}/health   (and /functions/v1/<name>/health)
   Auth         ${publicUrl}/auth/v1   (development stand-in: signUp, signInWithPassword, refresh, getUser)
+  Realtime     ${publicUrl.replace(/^http/, 'ws')}/realtime/v1/websocket   (Broadcast from Database, private channels by RLS, presence)
   JWKS         ${publicUrl}/auth/v1/.well-known/jwks.json
   Database     PGlite ${dataDir ? `in ${dataDir}/pglite` : 'in memory (--in-memory)'}; ${server.applied.length} SQL files applied this start
   Cron         pg_cron jobs from the migrations, run in process (UTC)

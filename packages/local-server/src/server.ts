@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { asOwner } from '@rubi/db';
 import { applyPlatformAndMigrations, createPgliteDb, findRepoRoot, type PgliteDb } from '@rubi/db/pglite';
-import { checkHealth, createEdgeDeps, type EdgeDeps, type LogSink } from '@rubi/edge';
+import { checkHealth, createEdgeDeps, createLogger, type EdgeDeps, type LogSink } from '@rubi/edge';
 import { Hono } from 'hono';
 import { createApiDocs } from './api-docs.ts';
 import { createAuthStandin } from './auth-standin.ts';
@@ -9,6 +9,7 @@ import { CronRunner, type CronRun } from './cron-runner.ts';
 import { FUNCTIONS } from './function-registry.ts';
 import { loadLocalSecrets } from './local-secrets.ts';
 import { createLocalOperatorRoutes } from './local-operator.ts';
+import { createRealtimeServer, REALTIME_WEBSOCKET_PATH, type RealtimeServer } from './realtime/index.ts';
 
 export interface LocalServerOptions {
   /** Where PGlite and the local keys live; undefined = in memory. */
@@ -22,7 +23,13 @@ export interface LocalServerOptions {
 }
 
 export interface LocalServer {
+  /** Every HTTP request but the Realtime WebSocket upgrade (see `realtime`). */
   fetch(request: Request): Response | Promise<Response>;
+  /**
+   * Realtime at /realtime/v1/websocket: the transport checks `realtime.isUpgrade(request)`, asks
+   * `realtime.accept(request)`, upgrades, and hands the open socket to the decision's `open`.
+   */
+  realtime: RealtimeServer;
   db: PgliteDb;
   deps: EdgeDeps;
   cron: CronRunner;
@@ -36,8 +43,9 @@ export interface LocalServer {
 /**
  * The embedded default: a stand-in for a Supabase project on one process. Functions at
  * /functions/v1/<name>/..., Auth at /auth/v1/..., the API reference at /docs, PGlite as the database
- * (platform SQL, migrations and seed applied at start; new migrations on the next start), and the
- * pg_cron jobs run in process.
+ * (platform SQL, migrations and seed applied at start; new migrations on the next start), the
+ * pg_cron jobs run in process, and Realtime (Broadcast from Database to private channels the RLS
+ * policies on realtime.messages allow) at /realtime/v1/websocket.
  */
 export async function createLocalServer(opts: LocalServerOptions): Promise<LocalServer> {
   const repoRoot = await findRepoRoot(import.meta.url);
@@ -57,6 +65,13 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
     { db, ...(opts.logSink ? { logSink: opts.logSink } : {}) },
   );
 
+  const realtime = await createRealtimeServer({
+    db,
+    jwks: { keys: [secrets.publicJwk] },
+    listen: (channel, callback) => db.pglite.listen(channel, callback),
+    logger: createLogger({ ...(opts.logSink ? { sink: opts.logSink } : {}), level: 'info', base: { fn: 'realtime' } }),
+  });
+
   const app = new Hono();
   const functionNames = Object.keys(FUNCTIONS);
   for (const [name, factory] of Object.entries(FUNCTIONS)) {
@@ -69,6 +84,8 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
   app.route('/', createAuthStandin(db, secrets, opts.publicUrl));
   app.route('/', createApiDocs(repoRoot, functionNames));
   app.route('/', createLocalOperatorRoutes(db, cron, secrets.publicJwk));
+  // The WebSocket itself is upgraded by the transport (main.ts); a plain GET is told so.
+  app.get(REALTIME_WEBSOCKET_PATH, (c) => c.json({ message: 'Realtime: connect with a WebSocket (supabase-js does)' }, 426, { upgrade: 'websocket' }));
   // The same answer as each function's /<name>/health, for the process as a whole.
   app.get('/health', async (c) => {
     const health = await checkHealth('local-server', db);
@@ -80,6 +97,7 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
       functions: functionNames.map((n) => `${opts.publicUrl}/functions/v1/${n}`),
       docs: `${opts.publicUrl}/docs`,
       health: `${opts.publicUrl}/health`,
+      realtime: `${opts.publicUrl.replace(/^http/, 'ws')}${REALTIME_WEBSOCKET_PATH}`,
       // Where the service_role key is (local-secrets.json), so `npm run demo` finds it; null in memory.
       data_dir: opts.dataDir ?? null,
     }),
@@ -89,6 +107,7 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
 
   return {
     fetch: app.fetch,
+    realtime,
     db,
     deps,
     cron,
@@ -97,6 +116,7 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
     functionNames,
     async close() {
       cron.stop();
+      await realtime.close();
       await db.query(asOwner(), 'checkpoint').catch(() => undefined);
       await db.close();
     },
