@@ -29,10 +29,13 @@ export class Backend {
     this.functionsUrl = `${this.url}/functions/v1`;
   }
 
-  /** What `GET /` of the local server says, or undefined if nothing (or something else) answers. */
+  /**
+   * What `GET /` of the local server says when asked for JSON (a browser gets the dashboard there),
+   * or undefined if nothing (or something else) answers.
+   */
   async localInfo(): Promise<z.infer<typeof LocalInfo> | undefined> {
     try {
-      return await requestJson('GET', `${this.url}/`, LocalInfo, {}, { fetch: this.fetch, timeoutMs: 2000 });
+      return await requestJson('GET', `${this.url}/`, LocalInfo, { headers: { accept: 'application/json' } }, { fetch: this.fetch, timeoutMs: 2000 });
     } catch {
       return undefined;
     }

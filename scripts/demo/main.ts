@@ -64,6 +64,11 @@ async function main(): Promise<number> {
 
     const result = await runDemo({ backend, serviceRoleKey });
     console.log(`\n Summary\n\n${result.story.summary()}\n`);
+    if (result.user) {
+      // The dashboard (served by npm start at /) shows what the story did: sign in as its trader.
+      console.log(` Dashboard: ${backend.url}/   sign in as ${result.user.email} / ${result.user.password}`);
+      console.log(own ? ' (this throwaway server stops now: run `npm start` first, then `npm run demo`, to keep it)\n' : '');
+    }
     if (!result.ok) {
       console.log(` ✗ The demo failed at "${result.story.failed?.title}": ${result.story.failed?.outcome}\n`);
       return 1;

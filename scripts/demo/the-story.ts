@@ -33,6 +33,8 @@ export interface DemoResult {
   ok: boolean;
   story: Story;
   figures: string;
+  /** The demo trader, to sign in to the dashboard with afterwards (undefined if sign-up failed). */
+  user?: { email: string; password: string };
 }
 
 const AGENT_MESSAGES = new Set([
@@ -75,6 +77,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   let accountId: string | undefined;
   let externalAccountId: string | undefined;
   let figures = '';
+  const user = { email: `trader-${run}@demo.rubi.invalid`, password: `demo-password-${run}` };
 
   const onConnector = (e: ConnectorEvent) => {
     if (e.type !== 'ping') story.say(`EA    │ ${describeConnectorEvent(e)}`);
@@ -84,7 +87,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   try {
     // ---------------------------------------------------------------- the signals bridge
     dashboard = await story.step('A trader signs up (Supabase Auth)', async () => {
-      const d = await backend.signUp(`trader-${run}@demo.rubi.invalid`, `demo-password-${run}`);
+      const d = await backend.signUp(user.email, user.password);
       return Object.assign(d, { outcome: `user ${d.userId}` });
     });
 
@@ -291,5 +294,5 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     }
     await agent?.stop();
   }
-  return { ok: !story.failed, story, figures };
+  return { ok: !story.failed, story, figures, ...(dashboard ? { user } : {}) };
 }

@@ -127,6 +127,7 @@ const seconds = ((performance.now() - started) / 1000).toFixed(1);
 console.log(`
   Rubi MT Bridge — local backend ready in ${seconds}s
 
+  Dashboard    ${publicUrl}/
   API          ${publicUrl}/functions/v1/<name>   (${server.functionNames.join(', ')})
   API docs     ${publicUrl}/docs
   Health       ${publicUrl}/health   (and /functions/v1/<name>/health)

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { asOwner } from '@rubi/db';
 import { applyPlatformAndMigrations, createPgliteDb, findRepoRoot, type PgliteDb } from '@rubi/db/pglite';
 import { checkHealth, createEdgeDeps, createLogger, type EdgeDeps, type LogSink } from '@rubi/edge';
@@ -6,6 +7,7 @@ import { Hono } from 'hono';
 import { createApiDocs } from './api-docs.ts';
 import { createAuthStandin } from './auth-standin.ts';
 import { CronRunner, type CronRun } from './cron-runner.ts';
+import { createDashboardStatic } from './dashboard-static.ts';
 import { FUNCTIONS } from './function-registry.ts';
 import { loadLocalSecrets } from './local-secrets.ts';
 import { createLocalOperatorRoutes } from './local-operator.ts';
@@ -20,6 +22,8 @@ export interface LocalServerOptions {
   onCronRun?: (run: CronRun) => void;
   /** Start the cron timers (tests turn them off and run jobs explicitly). */
   cron?: boolean;
+  /** The dashboard's static build served at `/`; default `<repository>/packages/dashboard/dist`. */
+  dashboardDir?: string;
 }
 
 export interface LocalServer {
@@ -44,8 +48,8 @@ export interface LocalServer {
  * The embedded default: a stand-in for a Supabase project on one process. Functions at
  * /functions/v1/<name>/..., Auth at /auth/v1/..., the API reference at /docs, PGlite as the database
  * (platform SQL, migrations and seed applied at start; new migrations on the next start), the
- * pg_cron jobs run in process, and Realtime (Broadcast from Database to private channels the RLS
- * policies on realtime.messages allow) at /realtime/v1/websocket.
+ * pg_cron jobs run in process, Realtime (Broadcast from Database to private channels the RLS
+ * policies on realtime.messages allow) at /realtime/v1/websocket, and the reference dashboard at /.
  */
 export async function createLocalServer(opts: LocalServerOptions): Promise<LocalServer> {
   const repoRoot = await findRepoRoot(import.meta.url);
@@ -91,17 +95,20 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
     const health = await checkHealth('local-server', db);
     return c.json(health, health.status === 'ok' ? 200 : 503);
   });
-  app.get('/', (c) =>
-    c.json({
-      name: 'Rubi MT Bridge (local)',
-      functions: functionNames.map((n) => `${opts.publicUrl}/functions/v1/${n}`),
-      docs: `${opts.publicUrl}/docs`,
-      health: `${opts.publicUrl}/health`,
-      realtime: `${opts.publicUrl.replace(/^http/, 'ws')}${REALTIME_WEBSOCKET_PATH}`,
-      // Where the service_role key is (local-secrets.json), so `npm run demo` finds it; null in memory.
-      data_dir: opts.dataDir ?? null,
-    }),
-  );
+  // What `GET /` answers a client asking for JSON (`npm run demo` reads data_dir from it); a browser
+  // gets the dashboard, and any other page path the dashboard's index.html (SPA fallback). Last: it
+  // only answers what no route above did.
+  const info = () => ({
+    name: 'Rubi MT Bridge (local)',
+    dashboard: `${opts.publicUrl}/`,
+    functions: functionNames.map((n) => `${opts.publicUrl}/functions/v1/${n}`),
+    docs: `${opts.publicUrl}/docs`,
+    health: `${opts.publicUrl}/health`,
+    realtime: `${opts.publicUrl.replace(/^http/, 'ws')}${REALTIME_WEBSOCKET_PATH}`,
+    // Where the service_role key is (local-secrets.json), so `npm run demo` finds it; null in memory.
+    data_dir: opts.dataDir ?? null,
+  });
+  app.route('/', createDashboardStatic(opts.dashboardDir ?? join(repoRoot, 'packages', 'dashboard', 'dist'), info));
 
   if (opts.cron !== false) await cron.start();
 

@@ -74,6 +74,17 @@ describe('local server', () => {
     expect(stored?.hashed).toBe(true);
   });
 
+  it('answers GET / with its JSON description to a client asking for JSON, and with the dashboard to a browser', async () => {
+    const info = await server.fetch(new Request(`${URL_BASE}/`, { headers: { accept: 'application/json' } }));
+    expect(info.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await info.json()).toMatchObject({ name: 'Rubi MT Bridge (local)', data_dir: dataDir, docs: `${URL_BASE}/docs` });
+    const page = await server.fetch(new Request(`${URL_BASE}/`, { headers: { accept: 'text/html' } }));
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    // The SPA fallback never hides the API: unknown function paths still answer as the API does.
+    expect((await server.fetch(new Request(`${URL_BASE}/functions/v1/keys`, { headers: { accept: 'text/html' } }))).status).toBe(401);
+  });
+
   it('serves the JWKS, the API reference and each function under /functions/v1', async () => {
     const jwks = (await (await server.fetch(new Request(`${URL_BASE}/auth/v1/.well-known/jwks.json`))).json()) as { keys: { kty: string; alg: string }[] };
     expect(jwks.keys[0]).toMatchObject({ kty: 'EC', alg: 'ES256' });

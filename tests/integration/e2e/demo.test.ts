@@ -87,6 +87,15 @@ describe('the quick start: npm start, then npm run demo', () => {
       expect(result.stdout).toMatch(/4 trades, 4 lots x 3\.50 USD = 14\.00 USD accrued/);
       expect(result.stdout).toMatch(/settled 12\.25 USD/);
       expect(result.stdout).toContain('4 duplicate(s)');
+      // It ends with the dashboard's URL and the demo trader's credentials, which sign in.
+      const login = result.stdout.match(/ Dashboard: (\S+)\s+sign in as (\S+@demo\.rubi\.invalid) \/ (\S+)/);
+      expect(login?.[1]).toBe(`http://127.0.0.1:${port}/`);
+      const signIn = await fetch(`http://127.0.0.1:${port}/auth/v1/token?grant_type=password`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', apikey: 'local-publishable-key' },
+        body: JSON.stringify({ email: login?.[2], password: login?.[3] }),
+      });
+      expect(signIn.status).toBe(200);
     }
     expect(await Promise.all(theirs.map((a) => bystander.tradingAccount(a.id)))).toEqual(before);
   });

@@ -1,0 +1,107 @@
+// Trading accounts: register one (broker picker from GET /accounts/brokers), and each account's live
+// status (with the error code and message), figures, and retry / pause / resume / delete.
+import { api, type TradingAccount } from '../api.ts';
+import { Async, ErrorNote } from '../components/Async.tsx';
+import { StatusBadge } from '../components/StatusBadge.tsx';
+import { ago, lots, money } from '../format.ts';
+import { useAction, useReconciled } from '../hooks.ts';
+import { RegisterAccountForm } from './RegisterAccountForm.tsx';
+import { useState } from 'preact/hooks';
+
+export function Accounts() {
+  const accounts = useReconciled(() => api.accounts(), ['trading_accounts', 'closed_trades', 'cashback_ledger']);
+  return (
+    <>
+      <hgroup>
+        <h2>Trading accounts</h2>
+        <p>Registered accounts are started on a VPS by an agent; cashback accrues on every closed trade.</p>
+      </hgroup>
+      <RegisterAccountForm onRegistered={accounts.reload} />
+      <Async state={accounts} isEmpty={(d) => d.accounts.length === 0} empty="No trading account yet: register one above.">
+        {(d) => (
+          <div class="cards">
+            {d.accounts.map((a) => (
+              <AccountCard key={a.id} account={a} onChanged={accounts.reload} />
+            ))}
+          </div>
+        )}
+      </Async>
+    </>
+  );
+}
+
+function AccountCard({ account: a, onChanged }: { account: TradingAccount; onChanged: () => void }) {
+  const action = useAction((what: 'pause' | 'resume' | 'retry') => api.accountAction(a.id, what), onChanged);
+  const remove = useAction(() => api.deleteAccount(a.id), onChanged);
+  const [confirming, setConfirming] = useState(false);
+  const f = a.figures;
+  return (
+    <article class="account" data-testid={`account-${a.login}`}>
+      <header class="row">
+        <div>
+          <a href={`#/accounts/${a.id}`}>
+            <strong>{a.login}</strong>
+          </a>{' '}
+          <small>
+            {a.server} · {a.broker.name} · {a.platform}
+          </small>
+        </div>
+        <StatusBadge status={a.paused ? 'disconnected' : a.status} testId="account-status" />
+      </header>
+      {a.paused && <p class="muted">Paused by you.</p>}
+      {a.status === 'error' && (
+        <p class="error-note" data-testid="account-error">
+          <strong>{a.error_code}</strong> {a.error_message}
+          {a.next_retry_at ? ` Next attempt ${new Date(a.next_retry_at).toLocaleTimeString()}.` : ' No automatic retry left.'}
+        </p>
+      )}
+      <dl class="figures">
+        <div>
+          <dt>Trades</dt>
+          <dd data-testid="figure-trades">{f.trades}</dd>
+        </div>
+        <div>
+          <dt>Lots</dt>
+          <dd>{lots(f.lots)}</dd>
+        </div>
+        <div>
+          <dt>Cashback accrued</dt>
+          <dd data-testid="figure-accrued">{money(f.cashback_accrued, f.currency)}</dd>
+        </div>
+        <div>
+          <dt>Settled</dt>
+          <dd data-testid="figure-settled">{money(f.cashback_settled, f.currency)}</dd>
+        </div>
+      </dl>
+      <footer class="row">
+        <small class="muted">{a.status === 'connected' ? `Last report ${ago(a.last_seen_at)}` : `Registered ${ago(a.created_at)}`}</small>
+        <div class="actions">
+          {a.status === 'error' && !a.paused && (
+            <button class="secondary" onClick={() => action.run('retry')} aria-busy={action.pending}>
+              Retry
+            </button>
+          )}
+          {a.paused ? (
+            <button class="secondary" onClick={() => action.run('resume')} aria-busy={action.pending}>
+              Resume
+            </button>
+          ) : (
+            <button class="secondary outline" onClick={() => action.run('pause')} aria-busy={action.pending}>
+              Pause
+            </button>
+          )}
+          {confirming ? (
+            <button class="danger" onClick={() => remove.run()} aria-busy={remove.pending}>
+              Really delete?
+            </button>
+          ) : (
+            <button class="secondary outline" onClick={() => setConfirming(true)}>
+              Delete
+            </button>
+          )}
+        </div>
+      </footer>
+      {(action.error ?? remove.error) && <ErrorNote error={(action.error ?? remove.error)!} />}
+    </article>
+  );
+}
