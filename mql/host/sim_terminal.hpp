@@ -10,11 +10,13 @@
 //             the volume or stops are invalid (MT5 retcodes 10014 / 10016; MT4: 131 / 130);
 //             each fill books an IN deal, each close an OUT deal with profit, commission and swap
 //   history   deals (server times), as TermHistoryDeals returns them
+//   hooks     before_order / after_order: called around each market order (a test "crashes" there)
 // It is a test double, not a broker: no margin checks, no partial fills, hedging accounting.
 #pragma once
 
 #include <cmath>
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -36,6 +38,10 @@ struct State {
   std::deque<int> reject_next;      // retcodes for the next orders (front first)
   double commission_per_lot = -3.5; // per side
   long next_ticket = 500000000;
+  // Test hooks around TermMarketOrder: before the order reaches the simulated trade server, and
+  // after it filled (a test exits the process there to simulate a terminal crash).
+  std::function<void(const RubiOrderRequest &)> before_order;
+  std::function<void(const RubiOrderRequest &, const RubiOrderResult &)> after_order;
 };
 
 inline State &sim() {
@@ -117,7 +123,7 @@ inline void fail(RubiOrderResult &r, int retcode, const std::string &message) {
 inline RubiDeal &book_deal(const RubiPosition &p, int entry, double volume, double price) {
   RubiDeal d{};
   d.ticket = sim().next_ticket++;
-  d.order = d.ticket;
+  d.order = entry == RUBI_ENTRY_IN ? p.ticket : d.ticket;  // MT5: the opening order's ticket is the position's
   d.position_id = p.ticket;
   d.time = server_now();
   bool buy = (p.side == RUBI_BUY) == (entry == RUBI_ENTRY_IN);
@@ -179,6 +185,7 @@ bool TermMarketOrder(const RubiOrderRequest &request, RubiOrderResult &result) {
   using namespace rubi_sim;
   auto &s = sim();
   const bool mt5 = is_mt5();
+  if (s.before_order) s.before_order(request);
   auto it = s.symbols.find(mql_host::to_utf8(request.symbol));
   if (it == s.symbols.end()) {
     fail(result, mt5 ? 0 : 4106, "unknown symbol " + mql_host::to_utf8(request.symbol));
@@ -230,6 +237,7 @@ bool TermMarketOrder(const RubiOrderRequest &request, RubiOrderResult &result) {
   result.volume = request.volume;
   result.time = p.open_time;
   result.message = mt5 ? "Request executed" : "";
+  if (s.after_order) s.after_order(request, result);
   return true;
 }
 
@@ -309,5 +317,26 @@ int TermHistoryDeals(const datetime from, const datetime to, MqlArray<RubiDeal> 
     if (!rubi_sim::is_mt5() && open) continue;
     deals.v.push_back(d);
   }
+  return (int)deals.v.size();
+}
+
+// Trade sync (Rubi/TradeSync.mqh): every deal of one position (MT4: none while the order is open),
+// and the terminal's connection to the trade server (rubi_sim::connected(), true by default).
+namespace rubi_sim {
+inline bool &connected() {
+  static bool value = true;
+  return value;
+}
+}  // namespace rubi_sim
+
+bool TermConnected() { return rubi_sim::connected(); }
+
+int TermHistoryPositionDeals(const long position_id, MqlArray<RubiDeal> &deals) {
+  deals.v.clear();
+  bool open = false;
+  for (const auto &p : rubi_sim::sim().positions) open = open || p.ticket == position_id;
+  if (!rubi_sim::is_mt5() && open) return 0;
+  for (const auto &d : rubi_sim::sim().deals)
+    if (d.position_id == position_id) deals.v.push_back(d);
   return (int)deals.v.size();
 }

@@ -11,6 +11,8 @@
 //|                                                                                                  |
 //| Conventions: times are datetimes; TermTimeGmt is UTC, trade times (positions, deals) are the    |
 //| trade server's clock as MetaTrader reports them (convert with RubiServerOffset in Trade.mqh).   |
+//| TermConnected: the terminal has a connection to the trade server. TermHistoryPositionDeals: all  |
+//| deals of one position (MT5 HistorySelectByPosition; MT4 the closed order's IN + OUT pair).       |
 //| Tickets are `long`. Sides are RUBI_BUY / RUBI_SELL. An order result has ok=true when the trade  |
 //| server filled it; retcode is MqlTradeResult.retcode on MT5 (10009 done) and the GetLastError()  |
 //| code on MT4 (0 on success); retcode 0 with ok=false means the order could not even be sent.    |
@@ -166,6 +168,8 @@ bool     TermClosePosition(const long ticket, const double volume, const int dev
 bool     TermModifyPosition(const long ticket, const double sl, const double tp, RubiOrderResult &result);
 int      TermPositions(RubiPosition &positions[]);
 int      TermHistoryDeals(const datetime from, const datetime to, RubiDeal &deals[]);
+int      TermHistoryPositionDeals(const long position_id, RubiDeal &deals[]);
+bool     TermConnected();
 #else
 
 //--- Shared by both terminals --------------------------------------------------------------------
@@ -174,6 +178,7 @@ uint     TermTickCount() { return GetTickCount(); }
 void     TermSleep(const int ms) { if(ms > 0) Sleep(ms); }
 bool     TermIsStopped() { return IsStopped(); }
 int      TermBuild() { return TerminalInfoInteger(TERMINAL_BUILD); }
+bool     TermConnected() { return TerminalInfoInteger(TERMINAL_CONNECTED) != 0; }
 
 // Symbol specification; the symbol is put into Market Watch first (needed for its quotes).
 bool TermSymbolSpec(const string symbol, RubiSymbolSpec &spec)
@@ -356,11 +361,9 @@ int TermPositions(RubiPosition &positions[])
    return n;
   }
 
-int TermHistoryDeals(const datetime from, const datetime to, RubiDeal &deals[])
+// The deals of the current history selection (HistorySelect / HistorySelectByPosition).
+int RubiMt5SelectedDeals(RubiDeal &deals[])
   {
-   ArrayResize(deals, 0);
-   if(!HistorySelect(from, to))
-      return -1;
    int total = HistoryDealsTotal();
    ArrayResize(deals, total);
    int n = 0;
@@ -390,6 +393,23 @@ int TermHistoryDeals(const datetime from, const datetime to, RubiDeal &deals[])
      }
    ArrayResize(deals, n);
    return n;
+  }
+
+int TermHistoryDeals(const datetime from, const datetime to, RubiDeal &deals[])
+  {
+   ArrayResize(deals, 0);
+   if(!HistorySelect(from, to))
+      return -1;
+   return RubiMt5SelectedDeals(deals);
+  }
+
+// Every deal of a position, whatever its time (HistorySelectByPosition).
+int TermHistoryPositionDeals(const long position_id, RubiDeal &deals[])
+  {
+   ArrayResize(deals, 0);
+   if(!HistorySelectByPosition(position_id))
+      return -1;
+   return RubiMt5SelectedDeals(deals);
   }
 
 #else
@@ -530,6 +550,39 @@ int TermPositions(RubiPosition &positions[])
 // time and price) and an OUT deal (close time and price, carrying commission, swap and profit),
 // so trade sync assembles MT4 and MT5 history the same way. Orders closed within [from, to].
 // Only what the terminal's Account History tab holds is visible (its period setting applies).
+// Appends the selected closed order as an IN deal (open time and price) and an OUT deal (close time
+// and price, carrying commission, swap and profit) at deals[n], deals[n + 1]; returns n + 2.
+int RubiMt4PushOrderDeals(RubiDeal &deals[], const int n)
+  {
+   ArrayResize(deals, n + 2, 64);
+   int side = OrderType() == OP_BUY ? RUBI_DEAL_BUY : RUBI_DEAL_SELL;
+   for(int k = 0; k < 2; k++)
+     {
+      bool out = k == 1;
+      int i = n + k;
+      deals[i].ticket = OrderTicket();
+      deals[i].order = OrderTicket();
+      deals[i].position_id = OrderTicket();
+      deals[i].time = out ? OrderCloseTime() : OrderOpenTime();
+      deals[i].type = out ? (side == RUBI_DEAL_BUY ? RUBI_DEAL_SELL : RUBI_DEAL_BUY) : side;
+      deals[i].entry = out ? RUBI_ENTRY_OUT : RUBI_ENTRY_IN;
+      deals[i].symbol = OrderSymbol();
+      deals[i].volume = OrderLots();
+      deals[i].price = out ? OrderClosePrice() : OrderOpenPrice();
+      deals[i].commission = out ? OrderCommission() : 0;
+      deals[i].swap = out ? OrderSwap() : 0;
+      deals[i].profit = out ? OrderProfit() : 0;
+      deals[i].fee = 0;
+      deals[i].magic = OrderMagicNumber();
+      deals[i].comment = OrderComment();
+     }
+   return n + 2;
+  }
+
+// MT4 has no deals: each closed market order in the account history becomes an IN deal and an
+// OUT deal (RubiMt4PushOrderDeals), so trade sync assembles MT4 and MT5 history the same way. Orders
+// closed within [from, to]. Only what the terminal's Account History tab holds is visible (its
+// period setting applies).
 int TermHistoryDeals(const datetime from, const datetime to, RubiDeal &deals[])
   {
    int total = OrdersHistoryTotal();
@@ -542,30 +595,18 @@ int TermHistoryDeals(const datetime from, const datetime to, RubiDeal &deals[])
       datetime closed = OrderCloseTime();
       if(closed < from || closed > to)
          continue;
-      ArrayResize(deals, n + 2, total * 2);
-      for(int k = 0; k < 2; k++)
-        {
-         bool out = k == 1;
-         int side = OrderType() == OP_BUY ? RUBI_DEAL_BUY : RUBI_DEAL_SELL;
-         deals[n].ticket = OrderTicket();
-         deals[n].order = OrderTicket();
-         deals[n].position_id = OrderTicket();
-         deals[n].time = out ? closed : OrderOpenTime();
-         deals[n].type = out ? (side == RUBI_DEAL_BUY ? RUBI_DEAL_SELL : RUBI_DEAL_BUY) : side;
-         deals[n].entry = out ? RUBI_ENTRY_OUT : RUBI_ENTRY_IN;
-         deals[n].symbol = OrderSymbol();
-         deals[n].volume = OrderLots();
-         deals[n].price = out ? OrderClosePrice() : OrderOpenPrice();
-         deals[n].commission = out ? OrderCommission() : 0;
-         deals[n].swap = out ? OrderSwap() : 0;
-         deals[n].profit = out ? OrderProfit() : 0;
-         deals[n].fee = 0;
-         deals[n].magic = OrderMagicNumber();
-         deals[n].comment = OrderComment();
-         n++;
-        }
+      n = RubiMt4PushOrderDeals(deals, n);
      }
    return n;
+  }
+
+// The IN + OUT pair of one closed market order (none while it is open, pending or not found).
+int TermHistoryPositionDeals(const long position_id, RubiDeal &deals[])
+  {
+   ArrayResize(deals, 0);
+   if(!OrderSelect((int)position_id, SELECT_BY_TICKET, MODE_HISTORY) || OrderType() > OP_SELL || OrderCloseTime() == 0)
+      return 0;
+   return RubiMt4PushOrderDeals(deals, 0);
   }
 
 #endif
