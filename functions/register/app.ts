@@ -14,7 +14,9 @@ interface RegisterRow {
   refused: string | null;
 }
 
-type Outcome = { ok: true; accountId: string; userId: string; status: AccountStatus } | { ok: false; reason: string };
+type Outcome =
+  | { ok: true; accountId: string; userId: string; status: AccountStatus; registeredAt: Date }
+  | { ok: false; reason: string };
 
 /** What the caller learns about any refusal: nothing about which part failed, or whether the account exists. */
 const REFUSED = 'invalid or expired provisioning token';
@@ -38,8 +40,8 @@ export function createRegisterApp(deps: EdgeDeps) {
       // The secret is sealed with the account's internal id as associated data (like the investor
       // password), so the ciphertext cannot be moved to another account's row; the id is looked up
       // first, and register_account_ea checks everything again under its lock.
-      const [account] = await tx.query<{ id: string }>(
-        'select a.id from public.trading_accounts a where a.external_account_id = $1 and a.deleted_at is null',
+      const [account] = await tx.query<{ id: string; created_at: Date }>(
+        'select a.id, a.created_at from public.trading_accounts a where a.external_account_id = $1 and a.deleted_at is null',
         [body.external_account_id],
       );
       if (!account) return { ok: false, reason: 'unknown_account' };
@@ -56,7 +58,7 @@ export function createRegisterApp(deps: EdgeDeps) {
       ]);
       if (!row) return { ok: false, reason: 'unknown_account' };
       if (row.refused !== null || row.user_id === null || row.status === null) return { ok: false, reason: row.refused ?? 'refused' };
-      return { ok: true, accountId: row.account_id, userId: row.user_id, status: row.status };
+      return { ok: true, accountId: row.account_id, userId: row.user_id, status: row.status, registeredAt: account.created_at };
     });
 
     if (!outcome.ok) {
@@ -81,6 +83,8 @@ export function createRegisterApp(deps: EdgeDeps) {
         signature_header: 'X-Trade-Signature' as const,
         poll_interval_seconds: TRADES_POLL_INTERVAL_SECONDS,
         max_trades_per_batch: MAX_TRADES_PER_BATCH,
+        // When the user registered the account on the dashboard: the EA backfills from here.
+        registered_at: isoRequired(outcome.registeredAt),
         server_time: isoRequired(deps.now()),
       },
       200,

@@ -31,6 +31,7 @@ interface RegisterBody {
   signature_header: string;
   poll_interval_seconds: number;
   max_trades_per_batch: number;
+  registered_at: string;
   server_time: string;
 }
 interface ErrorBody {
@@ -98,6 +99,9 @@ describe('register', () => {
 
     const row = await accountRow(h, account.id);
     expect(row).toMatchObject({ status: 'connected', terminal_build: 4410 });
+    // When the user registered the account on the dashboard: where the EA's backfill starts.
+    expect(row?.created_at).toBeInstanceOf(Date);
+    expect(body.registered_at).toBe((row?.created_at as Date).toISOString());
     expect(row?.connected_at).toBeInstanceOf(Date);
     expect(row?.last_seen_at).toBeInstanceOf(Date);
     const stored = await secretsRow(account.id);

@@ -393,6 +393,102 @@ string RubiIsoTime(const datetime t)
           IntegerToString(rem % 60, 2, '0') + "Z";
   }
 
+// Days since 1970-01-01 of a proleptic Gregorian date (days from civil; the inverse of RubiIsoTime's).
+long RubiDaysFromCivil(const long year, const long month, const long day)
+  {
+   long y = month <= 2 ? year - 1 : year;
+   long era = (y >= 0 ? y : y - 399) / 400;
+   long yoe = y - era * 400;
+   long mp = month > 2 ? month - 3 : month + 9;
+   long doy = (153 * mp + 2) / 5 + day - 1;
+   long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+   return era * 146097 + doe - 719468;
+  }
+
+// The digits s[start .. start+count) as a number; -1 when any is not a digit (or out of range).
+long RubiDigitsAt(const string s, const int start, const int count)
+  {
+   if(start < 0 || start + count > StringLen(s))
+      return -1;
+   long v = 0;
+   for(int i = start; i < start + count; i++)
+     {
+      ushort c = StringGetCharacter(s, i);
+      if(c < '0' || c > '9')
+         return -1;
+      v = v * 10 + (c - '0');
+     }
+   return v;
+  }
+
+// Parses an ISO-8601 date-time with a zone, as the backend writes it ("2025-11-21T10:15:00.123Z",
+// "2025-11-21T12:15:00+02:00", "...+0200"; 't'/'z' or a space as separator accepted), into `t`
+// holding UTC; a fraction of a second is dropped. False (t untouched) for anything else: no zone,
+// a field out of range (Feb 30, 24:00), a year before 1970.
+bool RubiIsoParse(const string text, datetime &t)
+  {
+   string s = RubiTrim(text);
+   int len = StringLen(s);
+   if(len < 20)
+      return false;
+   long year = RubiDigitsAt(s, 0, 4);
+   long month = RubiDigitsAt(s, 5, 2);
+   long day = RubiDigitsAt(s, 8, 2);
+   long hour = RubiDigitsAt(s, 11, 2);
+   long minute = RubiDigitsAt(s, 14, 2);
+   long second = RubiDigitsAt(s, 17, 2);
+   ushort sep = StringGetCharacter(s, 10);
+   if(StringGetCharacter(s, 4) != '-' || StringGetCharacter(s, 7) != '-' || (sep != 'T' && sep != 't' && sep != ' ') ||
+      StringGetCharacter(s, 13) != ':' || StringGetCharacter(s, 16) != ':')
+      return false;
+   if(year < 1970 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59)
+      return false;
+   bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+   long month_days = month == 2 ? (leap ? 29 : 28) : ((month == 4 || month == 6 || month == 9 || month == 11) ? 30 : 31);
+   if(day > month_days)
+      return false;
+   int i = 19;
+   if(StringGetCharacter(s, i) == '.')
+     {
+      i++;
+      int digits_start = i;
+      while(i < len && StringGetCharacter(s, i) >= '0' && StringGetCharacter(s, i) <= '9')
+         i++;
+      if(i == digits_start)
+         return false;
+     }
+   if(i >= len)
+      return false;
+   long offset = 0;
+   ushort z = StringGetCharacter(s, i);
+   if(z == 'Z' || z == 'z')
+     {
+      if(i + 1 != len)
+         return false;
+     }
+   else
+      if(z == '+' || z == '-')
+        {
+         long oh = RubiDigitsAt(s, i + 1, 2);
+         long om = -1;
+         if(i + 6 == len && StringGetCharacter(s, i + 3) == ':')
+            om = RubiDigitsAt(s, i + 4, 2);
+         else
+            if(i + 5 == len)
+               om = RubiDigitsAt(s, i + 3, 2);
+         if(oh < 0 || oh > 23 || om < 0 || om > 59)
+            return false;
+         offset = (oh * 3600 + om * 60) * (z == '-' ? -1 : 1);
+        }
+      else
+         return false;
+   long secs = RubiDaysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
+   if(secs < 0)
+      return false;
+   t = (datetime)secs;
+   return true;
+  }
+
 //--- Checksums -----------------------------------------------------------------------------------
 
 // 32-bit FNV-1a of bytes[start .. start+count): detects torn or corrupted lines, not tampering.

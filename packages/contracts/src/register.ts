@@ -57,6 +57,11 @@ export const RegisterResponse = z
     }),
     poll_interval_seconds: z.number().int().openapi({ description: 'Send closed trades (or an empty batch) this often' }),
     max_trades_per_batch: z.number().int().openapi({ description: `At most this many trades per request (${MAX_TRADES_PER_BATCH})` }),
+    registered_at: Timestamp.openapi({
+      description:
+        "When the trading account was registered on the dashboard (the account's `created_at`): " +
+        'the EA backfills closed trades from here unless its operator configured an earlier start',
+    }),
     server_time: Timestamp,
   })
   .openapi('RegisterResponse');
