@@ -7,7 +7,8 @@
 //               in (-include mql_compat.hpp), -DRUBI_HOST (the simulated terminal) and -D__MQL5__ or
 //               -D__MQL4__, linked with libcurl and libcrypto
 //   4. syntax   `g++ -fsyntax-only` of any MQL file as MQL5 and/or MQL4 against the real terminal API
-//               declarations (no RUBI_HOST)
+//               declarations (no RUBI_HOST), with stdlib/ (declarations of the MQL5 standard library
+//               classes the terminal code uses, e.g. CTrade in stdlib/Trade/Trade.mqh) on the include path
 //
 // Everything is cached by a content hash of mql/ (MQL sources, host sources, flags, compiler version):
 // a second run with nothing changed compiles nothing. Outputs are written under a temporary name and
@@ -23,6 +24,11 @@ export type MqlPlatform = 'MQL5' | 'MQL4';
 export const HOST_DIR = dirname(fileURLToPath(import.meta.url));
 export const MQL_ROOT = resolve(HOST_DIR, '..');
 export const BUILD_DIR = join(HOST_DIR, '.build');
+/**
+ * Host-only stand-ins (declarations) for the MQL5 standard library (`#include <Trade/Trade.mqh>`): on the
+ * include path of the syntax pass only. Never copied into a terminal, which has the real files.
+ */
+export const STDLIB_DIR = join(HOST_DIR, 'stdlib');
 
 /** Warnings MetaEditor would also report (unused variables, shadowing, sign and float conversions) are errors. */
 export const WARNING_FLAGS = ['-Wall', '-Wextra', '-Wno-unused-parameter', '-Wshadow', '-Wfloat-conversion', '-Werror'];
@@ -121,6 +127,11 @@ function commonFlags(platform: MqlPlatform, treeDir: string): string[] {
   return ['-std=c++17', `-D__${platform}__`, ...WARNING_FLAGS, '-I', join(treeDir, 'Include'), '-I', HOST_DIR, '-include', join(HOST_DIR, 'mql_compat.hpp')];
 }
 
+/** The syntax pass: the common flags plus the standard library stand-ins (after the MQL Include folder, as in a terminal). */
+function syntaxFlags(platform: MqlPlatform, treeDir: string): string[] {
+  return [...commonFlags(platform, treeDir), '-I', STDLIB_DIR];
+}
+
 const pending = new Map<string, Promise<string>>();
 function once(key: string, make: () => Promise<string>): Promise<string> {
   let p = pending.get(key);
@@ -178,7 +189,7 @@ export async function syntaxCheck(file: string, platform: MqlPlatform): Promise<
   const tree = rewrittenTree();
   const marker = join(BUILD_DIR, 'syntax', `${sha256(tree.hash, file, platform)}.ok`);
   if (existsSync(marker)) return '';
-  const result = await run(CXX, [...commonFlags(platform, tree.dir), '-fsyntax-only', '-x', 'c++', join(tree.dir, file)], { timeoutMs: 120_000 });
+  const result = await run(CXX, [...syntaxFlags(platform, tree.dir), '-fsyntax-only', '-x', 'c++', join(tree.dir, file)], { timeoutMs: 120_000 });
   if (result.code !== 0) return result.stderr + result.stdout || `${CXX} exited with ${result.code}`;
   mkdirSync(dirname(marker), { recursive: true });
   writeFileSync(marker, '');
@@ -198,7 +209,7 @@ export async function syntaxCheckText(source: string, platform: MqlPlatform, nam
     writeFileSync(file, source);
     const rewritten = join(dir, `rewritten-${name}`);
     execFileSync(process.execPath, ['--input-type=module', '-e', `import { rewriteMql } from ${JSON.stringify(join(HOST_DIR, 'rewrite.mjs'))}; import { readFileSync, writeFileSync } from 'node:fs'; writeFileSync(process.argv[2], rewriteMql(readFileSync(process.argv[1], 'utf8'), process.argv[1]));`, file, rewritten]);
-    const result = await run(CXX, [...commonFlags(platform, tree.dir), '-fsyntax-only', '-x', 'c++', rewritten]);
+    const result = await run(CXX, [...syntaxFlags(platform, tree.dir), '-fsyntax-only', '-x', 'c++', rewritten]);
     return result.code === 0 ? '' : result.stderr + result.stdout;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -210,6 +210,11 @@ bool TermSymbolSpec(const string symbol, RubiSymbolSpec &spec)
 
 #ifdef __MQL5__
 //--- MetaTrader 5 --------------------------------------------------------------------------------
+// Orders, closes and modifications go through the standard library's CTrade (issue #11), which every
+// MetaTrader 5 ships in MQL5/Include/Trade/. The host syntax pass checks the CTrade calls against the
+// declarations in mql/host/stdlib/Trade/Trade.mqh, a host-only stand-in never copied into a terminal.
+#include <Trade/Trade.mqh>
+
 string   TermPlatform() { return "MT5"; }
 datetime TermTimeServer() { return TimeTradeServer(); }
 
@@ -241,51 +246,60 @@ ENUM_ORDER_TYPE_FILLING RubiMt5Filling(const string symbol, const int filling)
    return ORDER_FILLING_RETURN;
   }
 
-// Sends a TRADE_ACTION_DEAL request and fills `result`.
-bool RubiMt5Deal(MqlTradeRequest &request, RubiOrderResult &result)
+// Configures `trade` for one request: synchronous, errors-only logging, the magic number, the slippage
+// accepted (points) and the filling mode chosen from the symbol (RubiMt5Filling).
+void RubiMt5TradeSetup(CTrade &trade, const long magic, const int deviation, const string symbol, const int filling)
   {
-   MqlTradeResult r;
-   ZeroMemory(r);
-   ResetLastError();
-   bool sent = OrderSend(request, r);
-   result.retcode = (int)r.retcode;
-   result.order = (long)r.order;
-   result.deal = (long)r.deal;
-   result.position = (long)request.position;
-   result.price = r.price;
-   result.volume = r.volume;
+   trade.SetAsyncMode(false);
+   trade.LogLevel(LOG_LEVEL_ERRORS);
+   trade.SetExpertMagicNumber((ulong)magic);
+   trade.SetDeviationInPoints((ulong)MathMax(deviation, 0));
+   trade.SetTypeFilling(RubiMt5Filling(symbol, filling));
+  }
+
+// Fills `result` from the CTrade call `what` that returned `sent`. ok: sent and the trade server answered
+// done, done partially or placed. `position` is the position the request named (0 for a new order): the
+// deal's DEAL_POSITION_ID replaces it when the deal is in the history, the order ticket when it stays 0.
+bool RubiMt5TradeResult(const CTrade &trade, const bool sent, const long position, const string what, RubiOrderResult &result)
+  {
+   uint retcode = trade.ResultRetcode();
+   ulong deal = trade.ResultDeal();
+   result.retcode = (int)retcode;
+   result.order = (long)trade.ResultOrder();
+   result.deal = (long)deal;
+   result.position = position;
+   result.price = trade.ResultPrice();
+   result.volume = trade.ResultVolume();
    result.time = TimeTradeServer();
-   result.message = r.comment;
-   result.ok = sent && (r.retcode == TRADE_RETCODE_DONE || r.retcode == TRADE_RETCODE_DONE_PARTIAL || r.retcode == TRADE_RETCODE_PLACED);
+   result.message = trade.ResultComment();
+   result.ok = sent && (retcode == TRADE_RETCODE_DONE || retcode == TRADE_RETCODE_DONE_PARTIAL || retcode == TRADE_RETCODE_PLACED);
    if(!sent && result.message == "")
-      result.message = "OrderSend failed, error " + IntegerToString(GetLastError());
-   if(result.ok && r.deal > 0 && HistoryDealSelect(r.deal))
-      result.position = HistoryDealGetInteger(r.deal, DEAL_POSITION_ID);
+      result.message = retcode != 0 ? trade.ResultRetcodeDescription() : what + " failed, error " + IntegerToString(GetLastError());
+   if(result.ok && deal > 0 && HistoryDealSelect(deal))
+      result.position = HistoryDealGetInteger(deal, DEAL_POSITION_ID);
    if(result.ok && result.position == 0)
-      result.position = (long)r.order;
+      result.position = result.order;
    return result.ok;
   }
 
+// A market order at the current Ask (buy) / Bid (sell).
 bool TermMarketOrder(const RubiOrderRequest &request, RubiOrderResult &result)
   {
-   MqlTradeRequest r;
-   ZeroMemory(r);
-   r.action = TRADE_ACTION_DEAL;
-   r.symbol = request.symbol;
-   r.volume = request.volume;
-   r.type = request.side == RUBI_BUY ? ORDER_TYPE_BUY : ORDER_TYPE_SELL;
-   r.price = SymbolInfoDouble(request.symbol, request.side == RUBI_BUY ? SYMBOL_ASK : SYMBOL_BID);
-   r.sl = request.sl;
-   r.tp = request.tp;
-   r.deviation = (ulong)MathMax(request.deviation, 0);
-   r.magic = (ulong)request.magic;
-   r.comment = request.comment;
-   r.type_filling = RubiMt5Filling(request.symbol, request.filling);
-   r.type_time = ORDER_TIME_GTC;
-   return RubiMt5Deal(r, result);
+   CTrade trade;
+   RubiMt5TradeSetup(trade, request.magic, request.deviation, request.symbol, request.filling);
+   ResetLastError();
+   bool sent = false;
+   if(request.side == RUBI_BUY)
+      sent = trade.Buy(request.volume, request.symbol, 0.0, request.sl, request.tp, request.comment);
+   else
+      sent = trade.Sell(request.volume, request.symbol, 0.0, request.sl, request.tp, request.comment);
+   return RubiMt5TradeResult(trade, sent, 0, request.side == RUBI_BUY ? "CTrade.Buy" : "CTrade.Sell", result);
   }
 
-// Closes `volume` lots (0: all) of the position `ticket` with an opposite deal.
+// Closes `volume` lots (0, or the whole volume or more: all) of the position `ticket` with an opposite
+// deal, under the position's own magic number. A partial close on a hedging account is
+// CTrade.PositionClosePartial; CTrade supports that on hedging accounts only, so on a netting account the
+// partial close is an opposite market deal of `volume` on the symbol (one position per symbol there).
 bool TermClosePosition(const long ticket, const double volume, const int deviation, RubiOrderResult &result)
   {
    if(!PositionSelectByTicket((ulong)ticket))
@@ -297,21 +311,35 @@ bool TermClosePosition(const long ticket, const double volume, const int deviati
      }
    string symbol = PositionGetString(POSITION_SYMBOL);
    bool is_buy = PositionGetInteger(POSITION_TYPE) == POSITION_TYPE_BUY;
-   MqlTradeRequest r;
-   ZeroMemory(r);
-   r.action = TRADE_ACTION_DEAL;
-   r.position = (ulong)ticket;
-   r.symbol = symbol;
-   r.volume = volume > 0 ? volume : PositionGetDouble(POSITION_VOLUME);
-   r.type = is_buy ? ORDER_TYPE_SELL : ORDER_TYPE_BUY;
-   r.price = SymbolInfoDouble(symbol, is_buy ? SYMBOL_BID : SYMBOL_ASK);
-   r.deviation = (ulong)MathMax(deviation, 0);
-   r.magic = (ulong)PositionGetInteger(POSITION_MAGIC);
-   r.type_filling = RubiMt5Filling(symbol, RUBI_FILLING_AUTO);
-   r.type_time = ORDER_TIME_GTC;
-   return RubiMt5Deal(r, result);
+   bool partial = volume > 0 && volume < PositionGetDouble(POSITION_VOLUME);
+   bool hedging = AccountInfoInteger(ACCOUNT_MARGIN_MODE) == ACCOUNT_MARGIN_MODE_RETAIL_HEDGING;
+   CTrade trade;
+   RubiMt5TradeSetup(trade, PositionGetInteger(POSITION_MAGIC), deviation, symbol, RUBI_FILLING_AUTO);
+   ulong points = (ulong)MathMax(deviation, 0);
+   ResetLastError();
+   bool sent = false;
+   string what = "CTrade.PositionClose";
+   if(!partial)
+      sent = trade.PositionClose((ulong)ticket, points);
+   else if(hedging)
+     {
+      what = "CTrade.PositionClosePartial";
+      sent = trade.PositionClosePartial((ulong)ticket, volume, points);
+     }
+   else if(is_buy)
+     {
+      what = "CTrade.Sell";
+      sent = trade.Sell(volume, symbol);
+     }
+   else
+     {
+      what = "CTrade.Buy";
+      sent = trade.Buy(volume, symbol);
+     }
+   return RubiMt5TradeResult(trade, sent, ticket, what, result);
   }
 
+// Sets the position's stop-loss and take-profit (0: none).
 bool TermModifyPosition(const long ticket, const double sl, const double tp, RubiOrderResult &result)
   {
    if(!PositionSelectByTicket((ulong)ticket))
@@ -321,14 +349,11 @@ bool TermModifyPosition(const long ticket, const double sl, const double tp, Rub
       result.message = "position " + IntegerToString(ticket) + " not found";
       return false;
      }
-   MqlTradeRequest r;
-   ZeroMemory(r);
-   r.action = TRADE_ACTION_SLTP;
-   r.position = (ulong)ticket;
-   r.symbol = PositionGetString(POSITION_SYMBOL);
-   r.sl = sl;
-   r.tp = tp;
-   return RubiMt5Deal(r, result);
+   CTrade trade;
+   RubiMt5TradeSetup(trade, PositionGetInteger(POSITION_MAGIC), 0, PositionGetString(POSITION_SYMBOL), RUBI_FILLING_AUTO);
+   ResetLastError();
+   bool sent = trade.PositionModify((ulong)ticket, sl, tp);
+   return RubiMt5TradeResult(trade, sent, ticket, "CTrade.PositionModify", result);
   }
 
 int TermPositions(RubiPosition &positions[])
