@@ -94,6 +94,7 @@ describe('terminal folder layout', () => {
       'MQL5/Experts/RubiEA.ex5',
       'MQL5/Files/rendr_ea_config.ini',
       'MQL5/Include/Trade/DealInfo.mqh',
+      'MQL5/Include/Trade/Trade.mqh',
       'config/common.ini',
       'config/rubi-startup.ini',
       'metaeditor64.exe',
