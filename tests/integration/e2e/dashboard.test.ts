@@ -6,7 +6,6 @@
 // sent from the page is executed by the connector EA simulator (with the key made on the page) and
 // its status changes live. Screenshots of every page go to a temporary folder, or to
 // docs/screenshots/ with UPDATE_SCREENSHOTS=1 (the README shows those).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,8 +15,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend } from '../../../scripts/demo/backend.ts';
 import { startAgent, type RunningAgent } from '../../../scripts/demo/local-stack.ts';
-import { freePort } from '../../../scripts/lib/free-port.ts';
 import { repoRoot } from '../support/paths.ts';
+import { startNpmStart, type NpmStart } from './support/npm-start.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // The flags a headless Chromium needs on a closed CI machine (no sandbox as root, no GPU, no calls home).
@@ -26,10 +25,8 @@ const DIST = join(repoRoot, 'packages', 'dashboard', 'dist', 'index.html');
 /** Live changes must show well within the page's 15 s reconcile timer: they come from Realtime. */
 const LIVE_MS = 8_000;
 
-let port: number;
 let url: string;
-let server: ChildProcess;
-let serverOutput = '';
+let server: NpmStart;
 let serviceRoleKey = '';
 let browser: Browser | undefined;
 let page: Page;
@@ -71,22 +68,11 @@ beforeAll(async () => {
   shotsDir = shotsAreTemp ? await mkdtemp(join(tmpdir(), 'rubi-dashboard-shots-')) : join(repoRoot, 'docs', 'screenshots');
   await mkdir(shotsDir, { recursive: true });
 
-  port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  server = spawn('npm', ['start', '--', '--in-memory', '--port', String(port), '--quiet'], {
-    cwd: repoRoot,
-    env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', npm_config_update_notifier: 'false' },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.stdout?.on('data', (d: Buffer) => (serverOutput += d.toString()));
-  server.stderr?.on('data', (d: Buffer) => (serverOutput += d.toString()));
+  const starting = startNpmStart({ args: ['--in-memory', '--quiet'], timeoutMs: 120_000 });
   const launched = chromium.launch({ executablePath: CHROMIUM, headless: true, chromiumSandbox: false, args: CHROMIUM_ARGS });
-  await until('npm start to be ready', async () => {
-    if (server.exitCode !== null) throw new Error(`npm start exited (${server.exitCode}):\n${serverOutput}`);
-    return serverOutput.includes('local backend ready');
-  }, 120_000);
-  serviceRoleKey = /service_role key for this run: ([^\s)]+)/.exec(serverOutput)?.[1] ?? '';
+  server = await starting;
+  url = server.url;
+  serviceRoleKey = server.serviceRoleKey ?? '';
   expect(serviceRoleKey).not.toBe('');
   browser = await launched;
   page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
@@ -96,13 +82,7 @@ afterAll(async () => {
   if (connector?.sessionId) await connector.disconnect().catch(() => undefined);
   await agent?.stop();
   await browser?.close();
-  if (server?.pid && server.exitCode === null) {
-    try {
-      process.kill(-server.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  await server?.stop();
   if (shotsAreTemp && shotsDir) await rm(shotsDir, { recursive: true, force: true });
 }, 60_000);
 

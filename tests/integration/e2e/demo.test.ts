@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +8,7 @@ import { freePort } from '../../../scripts/lib/free-port.ts';
 import { formatEaConfig } from '../../../vps-agent/src/ea-config.ts';
 import { repoRoot } from '../support/paths.ts';
 import { describeRun, run, type RunResult } from '../support/run.ts';
+import { quietNpmEnv, startNpmStart, type NpmStart } from './support/npm-start.ts';
 
 /**
  * The README's quick start, as a newcomer runs it: `npm start` in one terminal, `npm run demo`
@@ -16,40 +16,21 @@ import { describeRun, run, type RunResult } from '../support/run.ts';
  * demo that cannot finish exiting non-zero, a demo that starts its own server, and Ctrl-C.
  */
 
-const env = { NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', npm_config_update_notifier: 'false' };
 let port: number;
 let dataDir: string;
-let server: ChildProcess;
-let serverOutput = '';
-let serverExit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+let server: NpmStart;
 
 const npm = (args: string[], timeoutMs = 180_000, extraEnv: Record<string, string> = {}): Promise<RunResult> =>
-  run('npm', args, { cwd: repoRoot, env: { ...env, ...extraEnv }, timeoutMs });
+  run('npm', args, { cwd: repoRoot, env: { ...quietNpmEnv, ...extraEnv }, timeoutMs });
 
 beforeAll(async () => {
-  port = await freePort();
   dataDir = await mkdtemp(join(tmpdir(), 'rubi-quickstart-'));
-  // Detached: its own process group, so Ctrl-C can be sent to the group as a terminal does.
-  server = spawn('npm', ['start', '--', '--port', String(port), '--data-dir', dataDir], { cwd: repoRoot, env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stdout?.on('data', (d: Buffer) => (serverOutput += d.toString()));
-  server.stderr?.on('data', (d: Buffer) => (serverOutput += d.toString()));
-  serverExit = new Promise((resolve) => server.once('exit', (code, signal) => resolve({ code, signal })));
-  const deadline = Date.now() + 180_000;
-  while (!serverOutput.includes('local backend ready')) {
-    if (server.exitCode !== null) throw new Error(`npm start exited (${server.exitCode}):\n${serverOutput}`);
-    if (Date.now() > deadline) throw new Error(`npm start did not become ready:\n${serverOutput}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  server = await startNpmStart({ args: ['--data-dir', dataDir], timeoutMs: 180_000 });
+  port = server.port;
 }, 200_000);
 
 afterAll(async () => {
-  if (server?.exitCode === null && server.signalCode === null && server.pid) {
-    try {
-      process.kill(-server.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  await server?.stop();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
@@ -57,7 +38,7 @@ describe('the quick start: npm start, then npm run demo', () => {
   it('npm start prints the URLs, where the data lives, the operator key and the next command', () => {
     const url = `http://127.0.0.1:${port}`;
     for (const part of [`${url}/functions/v1/<name>`, `${url}/docs`, `${url}/auth/v1`, join(dataDir, 'pglite'), join(dataDir, 'local-secrets.json'), 'npm run demo', 'Ctrl-C']) {
-      expect(serverOutput, part).toContain(part);
+      expect(server.output(), part).toContain(part);
     }
   });
 
@@ -194,12 +175,12 @@ describe('the quick start: npm start, then npm run demo', () => {
   });
 
   it('Ctrl-C stops npm start cleanly', async () => {
-    process.kill(-server.pid!, 'SIGINT');
-    const exit = await Promise.race([serverExit, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000))]);
+    server.signalGroup('SIGINT');
+    const exit = await Promise.race([server.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000))]);
     // npm re-raises the signal its script got; the server itself stopped on its own terms.
     expect(exit === 'timeout' ? exit : exit.code === 0 || exit.signal === 'SIGINT').toBe(true);
-    expect(serverOutput).toContain('SIGINT: stopping');
-    expect(serverOutput).not.toMatch(/error|panic|uncaught/i);
+    expect(server.output()).toContain('SIGINT: stopping');
+    expect(server.output()).not.toMatch(/error|panic|uncaught/i);
     expect(await new Backend(`http://127.0.0.1:${port}`).localInfo()).toBeUndefined();
   });
 });

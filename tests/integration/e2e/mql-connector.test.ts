@@ -10,8 +10,7 @@ import type { CreatedEaKey } from '@rubi/contracts/keys.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHostProgram } from '../../../mql/host/build.ts';
 import { Backend, type Dashboard } from '../../../scripts/demo/backend.ts';
-import { freePort } from '../../../scripts/lib/free-port.ts';
-import { repoRoot } from '../support/paths.ts';
+import { startNpmStart, type NpmStart } from './support/npm-start.ts';
 
 /**
  * The RubiStudioConnector EA end to end: its MQL logic (mql/Include/Rubi/Connector.mqh) compiled on
@@ -26,9 +25,7 @@ import { repoRoot } from '../support/paths.ts';
  * (the numeric retcode is in the report body, which the dashboard API does not return).
  */
 
-const env = { NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', npm_config_update_notifier: 'false' };
-let server: ChildProcess;
-let serverOutput = '';
+let server: NpmStart | undefined;
 let backend: Backend;
 let dash: Dashboard;
 let key: z.infer<typeof CreatedEaKey>;
@@ -42,12 +39,14 @@ let sessionId = '';
 const seen: { method: string; path: string; body: string; status: number }[] = [];
 
 beforeAll(async () => {
-  const port = await freePort();
-  server = spawn('npm', ['start', '--', '--in-memory', '--port', String(port), '--quiet'], { cwd: repoRoot, env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stdout?.on('data', (d: Buffer) => (serverOutput += d.toString()));
-  server.stderr?.on('data', (d: Buffer) => (serverOutput += d.toString()));
-  [exe] = await Promise.all([buildHostProgram('connector_e2e', 'MQL5'), waitReady(port)]);
-  backend = new Backend(`http://127.0.0.1:${port}`);
+  // Build the EA while the backend starts; settled both, so afterAll stops the backend whichever failed.
+  const [built, started] = await Promise.allSettled([buildHostProgram('connector_e2e', 'MQL5'), startNpmStart({ args: ['--in-memory', '--quiet'], timeoutMs: 120_000 })]);
+  if (started.status === 'fulfilled') server = started.value;
+  if (built.status === 'rejected') throw built.reason;
+  if (started.status === 'rejected') throw started.reason;
+  exe = built.value;
+  const port = started.value.port;
+  backend = new Backend(started.value.url);
   dash = await backend.signUp(`connector-${Date.now()}@example.com`, 'connector password 123');
   key = await dash.createEaKey('RubiStudioConnector e2e');
   work = await mkdtemp(join(tmpdir(), 'rubi-mql-connector-'));
@@ -83,25 +82,9 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const ea of eas) if (ea.child.exitCode === null) ea.child.kill('SIGKILL');
   await new Promise<void>((resolve) => (proxy ? proxy.close(() => resolve()) : resolve()));
-  if (server?.pid && server.exitCode === null) {
-    try {
-      process.kill(-server.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  await server?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });
-
-async function waitReady(port: number): Promise<void> {
-  const probe = new Backend(`http://127.0.0.1:${port}`);
-  const deadline = Date.now() + 120_000;
-  while (!(await probe.localInfo())) {
-    if (server.exitCode !== null) throw new Error(`npm start exited (${server.exitCode}):\n${serverOutput}`);
-    if (Date.now() > deadline) throw new Error(`npm start did not become ready:\n${serverOutput}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -12,7 +12,6 @@
 // that closed meanwhile, one a position that was open at the first run. The nightly settlement
 // (the pg_cron job, run through the operator) settles yesterday's cashback: every figure is
 // checked through the dashboard API.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,9 +20,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHostProgram, runHostProgram, type MqlPlatform } from '../../../mql/host/build.ts';
 import { Backend } from '../../../scripts/demo/backend.ts';
-import { freePort } from '../../../scripts/lib/free-port.ts';
 import { classifyLine } from '../../../vps-agent/src/terminal-log.ts';
-import { repoRoot } from '../support/paths.ts';
+import { startNpmStart, type NpmStart } from './support/npm-start.ts';
 
 const OFFSET = 7200;
 const DAY = 86_400;
@@ -31,8 +29,7 @@ const REBATE = 3.5; // IC Markets in supabase/seed.sql, USD per lot
 
 let port = 0;
 let backendUrl = '';
-let server: ChildProcess | undefined;
-let serverOutput = '';
+let server: NpmStart | undefined;
 let serviceRoleKey = '';
 const exes: Partial<Record<MqlPlatform, string>> = {};
 let proxy: Server;
@@ -97,28 +94,16 @@ function startProxy(): Promise<void> {
 }
 
 beforeAll(async () => {
-  port = await freePort();
-  backendUrl = `http://127.0.0.1:${port}`;
-  server = spawn('npm', ['start', '--', '--in-memory', '--port', String(port), '--quiet'], {
-    cwd: repoRoot,
-    env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', npm_config_update_notifier: 'false' },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.stdout?.on('data', (d: Buffer) => (serverOutput += d.toString()));
-  server.stderr?.on('data', (d: Buffer) => (serverOutput += d.toString()));
+  const starting = startNpmStart({ args: ['--in-memory', '--quiet'], timeoutMs: 120_000 });
   // Build both EAs (cached when mql/ did not change) while the backend starts.
   const builds = (async () => {
     exes.MQL5 = await buildHostProgram('tradesync_test', 'MQL5');
     exes.MQL4 = await buildHostProgram('tradesync_test', 'MQL4');
   })();
-  const deadline = Date.now() + 120_000;
-  while (!serverOutput.includes('local backend ready')) {
-    if (server.exitCode !== null) throw new Error(`npm start exited (${server.exitCode}):\n${serverOutput}`);
-    if (Date.now() > deadline) throw new Error(`npm start did not become ready:\n${serverOutput}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  serviceRoleKey = /service_role key for this run: ([^\s)]+)/.exec(serverOutput)?.[1] ?? '';
+  server = await starting;
+  port = server.port;
+  backendUrl = server.url;
+  serviceRoleKey = server.serviceRoleKey ?? '';
   expect(serviceRoleKey).not.toBe('');
   await startProxy();
   await builds;
@@ -126,13 +111,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise<void>((resolve) => (proxy ? proxy.close(() => resolve()) : resolve()));
-  if (server?.pid && server.exitCode === null) {
-    try {
-      process.kill(-server.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  await server?.stop();
   for (const f of folders) await rm(f, { recursive: true, force: true });
 }, 60_000);
 

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,47 +5,23 @@ import { createClient, type RealtimeChannel, type SupabaseClient } from '@supaba
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../../scripts/lib/free-port.ts';
-import { repoRoot } from '../support/paths.ts';
+import { startNpmStart, type NpmStart } from './support/npm-start.ts';
 
 /**
  * Realtime in the embedded default, as a dashboard uses it: `npm start`, the real supabase-js over
  * Node's WebSocket, private channels authorised by the RLS policies on realtime.messages.
  */
 
-const env = { NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', npm_config_update_notifier: 'false' };
 const PUBLISHABLE_KEY = 'local-publishable-key';
 let port: number;
 let url: string;
 let dataDir: string;
-let server: ChildProcess | undefined;
-let output = '';
+let server: NpmStart;
 const clients: SupabaseClient[] = [];
 
+/** npm start on this file's port and data folder (the restart test starts it again on both). */
 async function startServer(): Promise<void> {
-  output = '';
-  const child = spawn('npm', ['start', '--', '--port', String(port), '--data-dir', dataDir], { cwd: repoRoot, env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  server = child;
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const deadline = Date.now() + 180_000;
-  while (!output.includes('local backend ready')) {
-    if (child.exitCode !== null) throw new Error(`npm start exited (${child.exitCode}):\n${output}`);
-    if (Date.now() > deadline) throw new Error(`npm start did not become ready:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function stopServer(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  const child = server;
-  server = undefined;
-  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    return;
-  }
-  await exited;
+  server = await startNpmStart({ port, args: ['--data-dir', dataDir], timeoutMs: 180_000 });
 }
 
 function client(accessToken?: () => Promise<string>): SupabaseClient {
@@ -136,13 +111,13 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await stopServer('SIGKILL');
+  await server?.stop('SIGKILL');
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
 describe('Realtime against npm start', () => {
   it('announces the WebSocket in the banner', () => {
-    expect(output).toContain(`Realtime     ws://127.0.0.1:${port}/realtime/v1/websocket`);
+    expect(server.output()).toContain(`Realtime     ws://127.0.0.1:${port}/realtime/v1/websocket`);
   });
 
   it('the owner receives its account on user:<id>; another user is refused by the RLS policy', async () => {
@@ -225,7 +200,7 @@ describe('Realtime against npm start', () => {
     channel.subscribe((status) => statuses.push(status));
     await until('SUBSCRIBED', () => statuses.includes('SUBSCRIBED'));
 
-    await stopServer('SIGTERM');
+    await server.stop('SIGTERM');
     await startServer();
     await until('the rejoin', () => statuses.filter((s) => s === 'SUBSCRIBED').length >= 2, 30_000);
     await registerAccount(a.token);
