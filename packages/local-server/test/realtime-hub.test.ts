@@ -92,4 +92,57 @@ describe('RealtimeHub sockets', () => {
     expect(overflowed).toBe(true);
     expect(queue.length).toBe(0);
   });
+
+  it('cuts a slow client by the bytes it falls behind, not only by the number of frames', () => {
+    const socket = new FakeSocket();
+    let overflowed = false;
+    const queue = new SendQueue(socket, { maxFrames: 1000, highWaterBytes: 100, maxQueuedBytes: 1000, retryMs: 5 }, () => (overflowed = true));
+    socket.bufferedAmount = 1000;
+    // Two frames of 600 bytes: far under maxFrames, over maxQueuedBytes.
+    queue.push('x'.repeat(600));
+    expect(overflowed).toBe(false);
+    queue.push(new Uint8Array(600));
+    expect(overflowed).toBe(true);
+    expect(queue.length).toBe(0);
+  });
+});
+
+describe('RealtimeHub with hostile clients', () => {
+  // 10 000 nested arrays: 20 kB that JSON.parse accepts and JSON.stringify cannot encode again
+  // (its recursion overflows the stack). Re-encoding it for others must never reach a socket's
+  // close handler or a timer, where the exception would end the process.
+  const deep = '['.repeat(10_000) + ']'.repeat(10_000);
+
+  it('refuses a frame nested too deeply to be sent on, and stays up when the sockets close', async () => {
+    const h = await hub();
+    const a = new FakeSocket();
+    const b = new FakeSocket();
+    const connA = h.connect(a, '1.0.0', 'key');
+    const connB = h.connect(b, '1.0.0', 'key');
+    for (const conn of [connA, connB]) {
+      conn.receive(JSON.stringify({ join_ref: '1', ref: '1', topic: 'realtime:lobby', event: 'phx_join', payload: { config: { presence: { enabled: true } } } }));
+    }
+    await settle();
+    expect(h.stats().members).toBe(2);
+    connA.receive(`{"join_ref":"1","ref":"2","topic":"realtime:lobby","event":"presence","payload":{"type":"presence","event":"track","payload":{"x":${deep}}}}`);
+    await settle();
+    expect(a.closedWith).toEqual({ code: 4400, reason: 'invalid frame' });
+    expect(() => connA.closed()).not.toThrow();
+    expect(() => connB.closed()).not.toThrow();
+    expect(h.stats()).toEqual({ connections: 0, channels: 0, members: 0 });
+  });
+
+  it('limits the channels one socket may join', async () => {
+    const h = await hub({ maxChannelsPerClient: 3 });
+    const socket = new FakeSocket();
+    const conn = h.connect(socket, '2.0.0', 'key');
+    for (let i = 1; i <= 5; i++) conn.receive(JSON.stringify([String(i), String(i), `realtime:room-${i}`, 'phx_join', {}]));
+    // Joining a channel it is already in replaces it: not one more.
+    conn.receive(JSON.stringify(['9', '9', 'realtime:room-1', 'phx_join', {}]));
+    await settle();
+    expect(h.stats().members).toBe(3);
+    const replies = socket.frames().map((f) => (f as [string, string, string, string, { status: string; response: { reason?: string } }])[4]);
+    expect(replies.map((r) => r.status)).toEqual(['ok', 'ok', 'ok', 'error', 'error', 'ok']);
+    expect(replies[3]?.response.reason).toMatch(/^ChannelRateLimitReached/);
+  });
 });

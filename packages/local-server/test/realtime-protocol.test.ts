@@ -86,4 +86,17 @@ describe('Phoenix frames (vsn 2.0.0 and 1.0.0)', () => {
     });
     expect(encodeUserBroadcast('1.0.0', 'realtime:r', { event: 'e', payload: new Uint8Array([1]), binary: true })).toBeUndefined();
   });
+
+  it('refuses JSON nested too deeply to be encoded again, in text and binary frames', () => {
+    const deep = '['.repeat(10_000) + ']'.repeat(10_000);
+    expect(() => decodeFrame('2.0.0', `["1","2","realtime:room","broadcast",{"type":"broadcast","event":"e","payload":${deep}}]`)).toThrow(ProtocolError);
+    expect(() => decodeFrame('1.0.0', `{"ref":"2","topic":"realtime:room","event":"broadcast","payload":${deep}}`)).toThrow(ProtocolError);
+    // Kind 3 (user broadcast push), JSON payload: the client's own serializer cannot encode it either.
+    const enc = new TextEncoder();
+    const [joinRef, ref, topic, event, body] = ['1', '2', 'realtime:room', 'e', deep].map((x) => enc.encode(x));
+    const binary = new Uint8Array([3, joinRef!.length, ref!.length, topic!.length, event!.length, 0, 1, ...joinRef!, ...ref!, ...topic!, ...event!, ...body!]);
+    expect(() => decodeFrame('2.0.0', binary)).toThrow(ProtocolError);
+    // Ordinary nesting is fine.
+    expect(decodeFrame('2.0.0', JSON.stringify(['1', '2', 'realtime:room', 'broadcast', { type: 'broadcast', event: 'e', payload: { a: { b: [[{ c: 1 }]] } } }])).payload).toMatchObject({ event: 'e' });
+  });
 });

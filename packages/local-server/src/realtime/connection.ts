@@ -49,7 +49,7 @@ export class Connection implements RealtimeConnection {
     private readonly socketToken: string | undefined,
   ) {
     this.lastSeen = hub.now();
-    this.queue = new SendQueue(socket, { maxFrames: hub.maxQueuedFrames, highWaterBytes: hub.highWaterBytes, retryMs: 20 }, () =>
+    this.queue = new SendQueue(socket, { maxFrames: hub.maxQueuedFrames, highWaterBytes: hub.highWaterBytes, maxQueuedBytes: hub.maxQueuedBytes, retryMs: 20 }, () =>
       this.close(4001, 'send queue overflow: the client reads too slowly'),
     );
   }
@@ -72,9 +72,19 @@ export class Connection implements RealtimeConnection {
     if (this.isClosed) return;
     this.isClosed = true;
     this.queue.stop();
-    for (const member of this.members.values()) this.hub.remove(member);
-    this.members.clear();
-    this.hub.forget(this);
+    try {
+      // Called from the transport's close handler and from timers: nothing may escape from here.
+      for (const member of this.members.values()) {
+        try {
+          this.hub.remove(member);
+        } catch (error) {
+          this.hub.logger?.log('warn', 'realtime: leaving a channel failed', { err: error instanceof Error ? error.message : String(error) });
+        }
+      }
+    } finally {
+      this.members.clear();
+      this.hub.forget(this);
+    }
   }
 
   close(code: number, reason: string): void {
@@ -146,6 +156,7 @@ export class Connection implements RealtimeConnection {
     // A second join of the same topic replaces the first, as in Phoenix.
     const previous = this.members.get(msg.topic);
     if (previous) this.leave(previous);
+    else if (this.members.size >= this.hub.maxChannelsPerClient) return refuse('ChannelRateLimitReached: Too many channels');
 
     const check = await this.hub.verifyToken(token);
     if (!check.ok) return refuse(check.reason);

@@ -23,6 +23,10 @@ export interface RealtimeHubOptions {
   maxQueuedFrames?: number;
   /** Default 1 MiB. */
   highWaterBytes?: number;
+  /** Bytes a slow socket may fall behind before it is closed. Default 16 MiB. */
+  maxQueuedBytes?: number;
+  /** Channels one socket may be joined to at once (Realtime's max_channels_per_client). Default 100. */
+  maxChannelsPerClient?: number;
   now?: () => number;
 }
 
@@ -84,6 +88,8 @@ export class RealtimeHub {
   readonly now: () => number;
   readonly maxQueuedFrames: number;
   readonly highWaterBytes: number;
+  readonly maxQueuedBytes: number;
+  readonly maxChannelsPerClient: number;
   private readonly idleTimeoutMs: number;
   private readonly channels = new Map<string, Set<Member>>();
   private readonly connections = new Set<Connection>();
@@ -101,6 +107,8 @@ export class RealtimeHub {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     this.maxQueuedFrames = options.maxQueuedFrames ?? 1000;
     this.highWaterBytes = options.highWaterBytes ?? 1024 * 1024;
+    this.maxQueuedBytes = options.maxQueuedBytes ?? 16 * 1024 * 1024;
+    this.maxChannelsPerClient = options.maxChannelsPerClient ?? 100;
   }
 
   async start(): Promise<void> {

@@ -76,6 +76,27 @@ function refOrNull(value: unknown): string | null {
   throw new ProtocolError('join_ref and ref must be strings or null');
 }
 
+/**
+ * How deeply a client's JSON may nest. Everything a client sends may be encoded again for others
+ * (presence metas, broadcasts), and JSON.stringify recurses: a value JSON.parse accepts (10 000
+ * nested arrays are 20 kB) can overflow the stack when it is re-encoded, possibly in a socket's
+ * close handler or a timer, where the exception ends the process. Such a frame is invalid here.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** Throws ProtocolError when `value` nests arrays and objects deeper than MAX_JSON_DEPTH. Iterative. */
+export function checkDepth(value: unknown, max = MAX_JSON_DEPTH): void {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object' || v instanceof Uint8Array) continue;
+    if (depth > max) throw new ProtocolError(`JSON nested deeper than ${max} levels`);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+}
+
 function message(joinRef: unknown, ref: unknown, topic: unknown, event: unknown, payload: unknown): Inbound {
   if (typeof topic !== 'string' || typeof event !== 'string') throw new ProtocolError('topic and event must be strings');
   return { joinRef: refOrNull(joinRef), ref: refOrNull(ref), topic, event, payload: payload ?? {} };
@@ -93,6 +114,7 @@ export function decodeFrame(vsn: Vsn, data: string | Uint8Array): Inbound {
   } catch {
     throw new ProtocolError('frame is not JSON');
   }
+  checkDepth(parsed);
   if (vsn === '2.0.0') {
     if (!Array.isArray(parsed) || parsed.length !== 5) throw new ProtocolError('a 2.0.0 frame is [join_ref, ref, topic, event, payload]');
     const [joinRef, ref, topic, event, payload] = parsed as unknown[];
@@ -128,6 +150,8 @@ function decodeBinary(bytes: Uint8Array): Inbound {
     else if (encoding === ENCODING_BINARY) payload = rest;
     else throw new ProtocolError(`unknown payload encoding ${encoding}`);
     const meta = metaText ? (JSON.parse(metaText) as Record<string, unknown>) : undefined;
+    checkDepth(payload);
+    checkDepth(meta);
     const broadcast: UserBroadcast = { event, payload, binary: encoding === ENCODING_BINARY, ...(meta ? { meta } : {}) };
     return {
       joinRef: joinRef || null,

@@ -11,6 +11,11 @@ export interface SendQueueOptions {
   maxFrames: number;
   /** The socket's bufferedAmount above which frames wait here instead. */
   highWaterBytes: number;
+  /**
+   * Bytes held back (about: a text frame counts its length); beyond this the client is too slow.
+   * Without it `maxFrames` frames of a client's largest broadcast could be held per slow socket.
+   */
+  maxQueuedBytes?: number;
   /** Retry interval while frames wait. */
   retryMs: number;
 }
@@ -22,6 +27,7 @@ export interface SendQueueOptions {
  */
 export class SendQueue {
   private readonly frames: (string | Uint8Array)[] = [];
+  private queuedBytes = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
 
@@ -42,7 +48,8 @@ export class SendQueue {
       return;
     }
     this.frames.push(frame);
-    if (this.frames.length > this.options.maxFrames) {
+    this.queuedBytes += sizeOf(frame);
+    if (this.frames.length > this.options.maxFrames || this.queuedBytes > (this.options.maxQueuedBytes ?? Infinity)) {
       this.stop();
       this.onOverflow();
       return;
@@ -53,6 +60,7 @@ export class SendQueue {
   stop(): void {
     this.stopped = true;
     this.frames.length = 0;
+    this.queuedBytes = 0;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -74,8 +82,16 @@ export class SendQueue {
     if (this.timer !== undefined || this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      while (!this.stopped && this.frames.length > 0 && this.hasRoom()) this.write(this.frames.shift()!);
+      while (!this.stopped && this.frames.length > 0 && this.hasRoom()) {
+        const frame = this.frames.shift()!;
+        this.queuedBytes -= sizeOf(frame);
+        this.write(frame);
+      }
       if (this.frames.length > 0) this.schedule();
     }, this.options.retryMs);
   }
+}
+
+function sizeOf(frame: string | Uint8Array): number {
+  return typeof frame === 'string' ? frame.length : frame.byteLength;
 }
