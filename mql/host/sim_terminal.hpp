@@ -206,8 +206,9 @@ bool TermMarketOrder(const RubiOrderRequest &request, RubiOrderResult &result) {
   double price = request.side == RUBI_BUY ? spec.ask : spec.bid;
   double exit = request.side == RUBI_BUY ? spec.bid : spec.ask;
   double gap = spec.stops_level * spec.point;
-  bool bad_sl = request.sl > 0 && (request.side == RUBI_BUY ? request.sl > exit - gap : request.sl < exit + gap);
-  bool bad_tp = request.tp > 0 && (request.side == RUBI_BUY ? request.tp < exit + gap : request.tp > exit - gap);
+  double eps = spec.point / 2;  // a trade server compares whole points: exactly at the level is allowed
+  bool bad_sl = request.sl > 0 && (request.side == RUBI_BUY ? request.sl > exit - gap + eps : request.sl < exit + gap - eps);
+  bool bad_tp = request.tp > 0 && (request.side == RUBI_BUY ? request.tp < exit + gap - eps : request.tp > exit - gap + eps);
   if (bad_sl || bad_tp) {
     fail(result, mt5 ? 10016 : 130, "invalid stops");
     return false;

@@ -39,6 +39,7 @@ interface FakeSignal {
   risk_percent: number | null;
   status: string;
   order_ticket: number | null;
+  expires_at?: string | null;
 }
 
 interface Fake {
@@ -77,7 +78,7 @@ function asSignal(s: FakeSignal) {
     signal_time: now,
     source: 'dashboard',
     client_signal_id: null,
-    expires_at: null,
+    expires_at: s.expires_at ?? null,
     status_message: null,
     delivered_at: now,
     completed_at: null,
@@ -395,6 +396,34 @@ describe('RubiStudioConnector logic (Rubi/Connector.mqh)', () => {
     expect(reports[0]).toMatchObject({ status: 'FAILED', retcode: null });
     expect(reports[0]!.message).toMatch(/^outcome unknown: the trade server answered 10012 TRADE_RETCODE_TIMEOUT: request canceled by timeout; no order with magic 777/);
     expect(run.prints).toContain('outcome uncertain (10012 TRADE_RETCODE_TIMEOUT');
+  }, 60_000);
+
+  it('a signal past its expires_at (by the backend\'s server_time) is REJECTED, never executed; CLOSE_* too', async () => {
+    const past = new Date(Date.now() - 60_000).toISOString();
+    const buy = signal('BUY', 'EURUSD', { volume: 0.1, expires_at: past });
+    const close = signal('CLOSE_BUY', 'EURUSD', { expires_at: past });
+    const fresh = signal('BUY', 'EURUSD', { volume: 0.1, expires_at: new Date(Date.now() + 3_600_000).toISOString() });
+    const run = await scenario('expired', [buy.id, close.id, fresh.id]);
+    expect(run.out.filter((l) => l.startsWith('FAIL'))).toEqual([]);
+    expect(run.sends).toHaveLength(1);
+    expect(run.sends[0]!.comment).toBe(tagOf(fresh.id));
+    for (const s of [buy, close]) {
+      const [report] = reportsOf(s.id);
+      expect(report).toMatchObject({ status: 'REJECTED' });
+      expect(report!.message).toMatch(/^the signal expired at .* UTC before it was executed/);
+    }
+    expect(finalOf(fresh.id).status).toBe('EXECUTED');
+    expect(run.positions.map((p) => p.comment).sort()).toEqual(['rubi:earlier', tagOf(fresh.id)].sort());
+  }, 60_000);
+
+  it('an uncertain order (10031) is not settled FAILED while the terminal is disconnected: the fill is found once connected', async () => {
+    const buy = signal('BUY', 'EURUSD', { volume: 0.1 });
+    const run = await scenario('uncertain-offline', [buy.id]);
+    expect(run.out.filter((l) => l.startsWith('FAIL'))).toEqual([]);
+    expect(run.sends).toEqual([]);
+    const reports = reportsOf(buy.id);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ status: 'EXECUTED', order_ticket: run.positions[0]!.ticket });
   }, 60_000);
 
   it('a session the backend no longer knows (404 on ping) is reopened', async () => {

@@ -344,8 +344,23 @@ public:
       return true;
      }
 
+   // A reported record may be forgotten once the backend can no longer redeliver its signal: older
+   // than RUBI_CONNECTOR_LOOKBACK (signals live at most 7 days). A younger one is kept whatever the
+   // count: forgotten, a redelivered REJECTED/FAILED open or any CLOSE_* would be executed again.
+   bool              Forgettable(const int i) const
+     {
+      if(m_states[i] != RUBI_JOURNAL_REPORTED)
+         return false;
+      RubiJson j;
+      if(!j.Parse(m_docs[i]))
+         return true;
+      long gmt = j.GetLong(j.Root(), "gmt", 0);
+      return (long)TermTimeGmt() - gmt > RUBI_CONNECTOR_LOOKBACK;
+     }
+
    // Rewrites the file with the latest record of each id (temp file + move), dropping the oldest
-   // reported records beyond RUBI_JOURNAL_KEEP_REPORTED. Unsettled records are always kept.
+   // reported records beyond RUBI_JOURNAL_KEEP_REPORTED that are old enough (Forgettable).
+   // Unsettled records are always kept.
    bool              Compact()
      {
       int reported = 0;
@@ -356,7 +371,7 @@ public:
       int w = 0;
       for(int i = 0; i < m_count; i++)
         {
-         if(drop > 0 && m_states[i] == RUBI_JOURNAL_REPORTED)
+         if(drop > 0 && Forgettable(i))
            {
             drop--;
             continue;
@@ -530,6 +545,7 @@ struct RubiConnectorSignal
    double            take_profit;   // 0: none
    double            entry_price;   // 0: at market
    double            risk_percent;  // 0: fixed volume
+   datetime          expires_at;    // UTC; 0: none
   };
 
 //+------------------------------------------------------------------+
@@ -563,6 +579,7 @@ private:
    string            m_warned_symbols;  // symbols already reported as unusable (one line each)
    string            m_mem_ids[];       // reports that could not be journaled (disk full), this run only
    string            m_mem_reports[];
+   datetime          m_poll_utc;        // the backend's server_time of the last /signals/pending (UTC)
 
    //--- logging -----------------------------------------------------------------------------------
    void              Problem(const string message)
@@ -814,6 +831,8 @@ private:
         }
       if((long)TermTimeGmt() - gmt < m_grace_s)
          return false;  // the terminal may still be loading history: decide on a later timer
+      if(!TermConnected())
+         return false;  // no trade server: its deals of the meantime are not in the history yet
       RubiConnectorReportReset(rep, "FAILED", 0,
                                "outcome unknown: " + (note != "" ? "the trade server answered " + note : "the EA restarted while this signal was being sent") +
                                "; no " + (closing ? "closing deal" : "order") +
@@ -1048,6 +1067,11 @@ private:
             RecordOutcome(s.id, s, tag, at, rep);
             return;
            }
+         if(Expired(s, rep))
+           {
+            RecordOutcome(s.id, s, tag, at, rep);
+            return;
+           }
          if(!m_journal.Put(s.id, JournalDoc(RUBI_JOURNAL_SENDING, s, tag, at, "", "")))
            {
             RubiConnectorReportReset(rep, "FAILED", 0, "the EA could not write its journal (" + m_journal.Error() + "): not executed");
@@ -1080,6 +1104,11 @@ private:
          rep.price = d >= 0 ? deals[d].price : open[p].open_price;
          rep.volume = d >= 0 ? deals[d].volume : open[p].volume;
          rep.executed_at = UtcOfServerTime(d >= 0 ? deals[d].time : open[p].open_time);
+         RecordOutcome(s.id, s, tag, at, rep);
+         return;
+        }
+      if(Expired(s, rep))
+        {
          RecordOutcome(s.id, s, tag, at, rep);
          return;
         }
@@ -1150,7 +1179,23 @@ private:
       s.take_profit = j.GetNum(node, "take_profit", 0);
       s.entry_price = j.GetNum(node, "entry_price", 0);
       s.risk_percent = j.GetNum(node, "risk_percent", 0);
+      s.expires_at = 0;
+      datetime expires = 0;
+      if(RubiIsoParse(j.GetStr(node, "expires_at", ""), expires))
+         s.expires_at = expires;
       return s.id != "" && s.type != "";
+     }
+
+   // A signal delivered before its expiry but seen here only after it (the backend redelivers a
+   // DELIVERED signal until it is reported, e.g. after a lost response and a long outage): not
+   // executed, reported REJECTED. Returns true (and fills `rep`) when it has expired.
+   bool              Expired(const RubiConnectorSignal &s, RubiConnectorReport &rep) const
+     {
+      if(s.expires_at <= 0 || m_poll_utc <= 0 || m_poll_utc < s.expires_at)
+         return false;
+      RubiConnectorReportReset(rep, "REJECTED", 0, "the signal expired at " + RubiIsoTime(s.expires_at) + " UTC before it was executed (backend time " +
+                               RubiIsoTime(m_poll_utc) + " UTC): not executed");
+      return true;
      }
 
    // GET /signals/pending, then each signal once: a journaled one gets its kept report (or is
@@ -1166,6 +1211,9 @@ private:
          Problem("GET /signals/pending: unreadable answer (" + j.Error() + ")");
          return;
         }
+      // The backend's clock decides expiry (this computer's clock may be off); its own otherwise.
+      datetime server_utc = 0;
+      m_poll_utc = RubiIsoParse(j.GetStr(j.Root(), "server_time", ""), server_utc) ? server_utc : TermTimeGmt();
       int arr = j.Key(j.Root(), "signals");
       for(int node = j.First(arr); node >= 0; node = j.Next(node))
         {
@@ -1218,6 +1266,7 @@ public:
       m_auto_trading = true;
       m_max_risk_percent = 0;
       m_max_open_positions = 0;
+      m_poll_utc = 0;
      }
 
    string            SessionId() const { return m_session; }

@@ -260,7 +260,7 @@ void RubiMt5TradeSetup(CTrade &trade, const long magic, const int deviation, con
 // Fills `result` from the CTrade call `what` that returned `sent`. ok: sent and the trade server answered
 // done, done partially or placed. `position` is the position the request named (0 for a new order): the
 // deal's DEAL_POSITION_ID replaces it when the deal is in the history, the order ticket when it stays 0.
-bool RubiMt5TradeResult(const CTrade &trade, const bool sent, const long position, const string what, RubiOrderResult &result)
+bool RubiMt5TradeResult(CTrade &trade, const bool sent, const long position, const string what, RubiOrderResult &result)
   {
    uint retcode = trade.ResultRetcode();
    ulong deal = trade.ResultDeal();

@@ -69,22 +69,25 @@ string RubiStopsProblem(const RubiSymbolSpec &spec, const int side, const double
   {
    double close_price = side == RUBI_BUY ? spec.bid : spec.ask;
    double gap = spec.stops_level * spec.point;
+   // Exactly at the level is allowed; half a point absorbs binary rounding (1022.61 + 7 x 0.01 is
+   // 1022.6800000000001, above a stop-loss of 1022.68 that the trade server accepts).
+   double eps = spec.point > 0 ? spec.point / 2 : 0.0000000001;
    int digits = spec.digits;
    if(sl > 0)
      {
-      if(side == RUBI_BUY && sl > close_price - gap)
+      if(side == RUBI_BUY && sl > close_price - gap + eps)
          return "stop-loss " + RubiNumberDigits(sl, digits) + " must be at most " + RubiNumberDigits(close_price - gap, digits) +
                 " (bid " + RubiNumberDigits(close_price, digits) + ", stops level " + IntegerToString(spec.stops_level) + " points)";
-      if(side == RUBI_SELL && sl < close_price + gap)
+      if(side == RUBI_SELL && sl < close_price + gap - eps)
          return "stop-loss " + RubiNumberDigits(sl, digits) + " must be at least " + RubiNumberDigits(close_price + gap, digits) +
                 " (ask " + RubiNumberDigits(close_price, digits) + ", stops level " + IntegerToString(spec.stops_level) + " points)";
      }
    if(tp > 0)
      {
-      if(side == RUBI_BUY && tp < close_price + gap)
+      if(side == RUBI_BUY && tp < close_price + gap - eps)
          return "take-profit " + RubiNumberDigits(tp, digits) + " must be at least " + RubiNumberDigits(close_price + gap, digits) +
                 " (bid " + RubiNumberDigits(close_price, digits) + ", stops level " + IntegerToString(spec.stops_level) + " points)";
-      if(side == RUBI_SELL && tp > close_price - gap)
+      if(side == RUBI_SELL && tp > close_price - gap + eps)
          return "take-profit " + RubiNumberDigits(tp, digits) + " must be at most " + RubiNumberDigits(close_price - gap, digits) +
                 " (ask " + RubiNumberDigits(close_price, digits) + ", stops level " + IntegerToString(spec.stops_level) + " points)";
      }

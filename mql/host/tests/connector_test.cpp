@@ -200,6 +200,21 @@ int main(int argc, char **argv) {
     RubiConnectorJournal m;
     check(m.Open("Rubi\\t.journal") && m.Dropped() == 0 && m.Count() == 2, "journal: repaired on disk");
     check(!m.Put("c", "{\"x\":1}\n"), "journal: a record with a line break is refused");
+    // Compaction forgets reported records beyond RUBI_JOURNAL_KEEP_REPORTED only when they are older
+    // than the signals' lifetime (8 days): a younger one may still be redelivered.
+    {
+      RubiConnectorJournal big;
+      big.Open("Rubi\\big.journal");
+      long now = (long)TermTimeGmt();
+      for (int i = 0; i < 2300; i++) {
+        long gmt = i < 100 ? now - 9 * 86400 : now - 3600;
+        std::string doc = "{\"state\":\"reported\",\"tag\":\"rubi:x\",\"gmt\":" + std::to_string(gmt) + "}";
+        big.Put(string(("id" + std::to_string(i)).c_str()), string(doc.c_str()));
+      }
+      RubiConnectorJournal again;
+      check(again.Open("Rubi\\big.journal") && again.Count() == 2200 && utf8(again.StateOf("id100")) == "reported" && again.StateOf("id99") == "",
+            "journal: compaction drops only reported records older than 8 days");
+    }
     std::printf("done\n");
     return 0;
   }
@@ -337,6 +352,47 @@ int main(int argc, char **argv) {
     g_o.grace = 30;
     rubi_sim::sim().reject_next.push_back(10012);
     run_ea(10, true);
+    print_end_state(journal);
+    return 0;
+  }
+
+  if (scenario == "expired") {
+    // ids: [0] BUY EURUSD 0.1 and [1] CLOSE_BUY EURUSD, both past their expires_at by the backend's
+    // server_time (a DELIVERED signal redelivered late), [2] BUY EURUSD 0.1 not expired.
+    place("EURUSD", RUBI_BUY, 0.2, 777, "rubi:earlier");
+    run_ea(2, true);
+    check(g_sent == 1, "only the signal that has not expired was sent");
+    print_end_state(journal);
+    return 0;
+  }
+
+  if (scenario == "uncertain-offline") {
+    // ids: [0] BUY EURUSD 0.1, answered TRADE_RETCODE_CONNECTION although the trade server filled
+    // it; the terminal stays disconnected past the grace period: the record must wait (the fill is
+    // not in the history yet), then, connected again, the fill is found: EXECUTED, not FAILED.
+    g_o.grace = 30;
+    rubi_sim::sim().reject_next.push_back(10031);
+    RubiConnector ea;
+    RubiConnectorConfig c;
+    configure(c);
+    ea.Init(c);
+    ea.Start();
+    ea.Tick();
+    check(utf8(ea.JournalStateOf(ids.at(0).c_str())) == "sending", "uncertain: sending");
+    rubi_sim::connected() = false;
+    for (int i = 0; i < 12; i++) {
+      rubi_sim::sim().gmt += 5;
+      ea.Tick();
+    }
+    check(utf8(ea.JournalStateOf(ids.at(0).c_str())) == "sending", "disconnected past the grace period: still waiting");
+    place("EURUSD", RUBI_BUY, 0.1, 777, tag_of(ids.at(0).c_str()).c_str());  // the fill the trade server made
+    rubi_sim::connected() = true;
+    rubi_sim::sim().gmt += 5;
+    ea.Tick();
+    ea.Tick();
+    check(utf8(ea.JournalStateOf(ids.at(0).c_str())) == "reported", "connected again: settled and reported");
+    ea.Disconnect(0);
+    check(g_sent == 0, "the EA sent no second order");
     print_end_state(journal);
     return 0;
   }

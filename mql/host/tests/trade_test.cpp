@@ -31,6 +31,20 @@ int main() {
   check(RubiStopsProblem(spec, RUBI_BUY, 0, 1.10040) != "", "buy TP too close");
   check(RubiStopsProblem(spec, RUBI_SELL, 1.1006, 1.0996) == "", "sell stops at the limit are fine");
   check(RubiStopsProblem(spec, RUBI_SELL, 1.1005, 0) != "" && RubiStopsProblem(spec, RUBI_SELL, 0, 1.0997) != "", "sell stops too close");
+  // Exactly at the stops level is allowed (MQL5 "Requirements and Limitations": Bid-SL >= level):
+  // binary doubles must not turn the boundary into a refusal (1022.61 + 7 x 0.01 > 1022.68).
+  {
+    RubiSymbolSpec g;
+    g.symbol = "XAUUSD";
+    g.digits = 2;
+    g.point = 0.01;
+    g.stops_level = 7;
+    g.bid = 1022.33;
+    g.ask = 1022.61;
+    check(RubiStopsProblem(g, RUBI_SELL, 1022.68, 0) == "", "sell SL exactly at the stops level (binary rounding)");
+    check(RubiStopsProblem(g, RUBI_BUY, 0, 1022.40) == "", "buy TP exactly at the stops level (binary rounding)");
+    check(RubiStopsProblem(g, RUBI_SELL, 1022.67, 0) != "" && RubiStopsProblem(g, RUBI_BUY, 0, 1022.39) != "", "one point inside the level is still refused");
+  }
 
   // A market order, found again after a "restart" by magic + comment in history and positions.
   RubiOrderRequest req;
