@@ -4,7 +4,7 @@
 begin;
 \ir helpers/setup.psql
 
-select plan(8);
+select plan(10);
 
 delete from auth.users;
 delete from private.vps_hosts;
@@ -76,6 +76,20 @@ select throws_ok(
      values ('ghost-vps', encode(extensions.digest('kg', 'sha256'), 'hex'), gen_random_uuid()) $$,
   '23503', null,
   'a host cannot be dedicated to an unknown user'
+);
+
+-- A host deleted by hand (not revoked): the account it held has no host and no lease any more, and
+-- the lease sweep puts it back in the queue instead of leaving it 'provisioning' forever.
+select tests.authenticate_as_service_role();
+select is((select count(*)::int from private.claim_accounts('00000000-0000-0000-0000-0000000008f1', 1)), 0,
+  'the shared host holds everything it may');
+select tests.clear_authentication();
+delete from private.vps_hosts where id = '00000000-0000-0000-0000-0000000008f1';
+select private.reclaim_expired_leases();
+select results_eq(
+  $$ select id::text, status, vps_host_id from public.trading_accounts where user_id = (select bob from people) order by created_at $$,
+  $$ values ('00000000-0000-0000-0000-0000000008b1', 'pending_vps_setup', null::uuid), ('00000000-0000-0000-0000-0000000008b2', 'pending_vps_setup', null::uuid) $$,
+  'accounts of a deleted host go back to the queue at the next lease sweep'
 );
 
 select * from finish();
