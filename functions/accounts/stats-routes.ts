@@ -3,18 +3,20 @@ import { statsRoute, type AccountStats } from '@rubi/contracts/accounts-read.ts'
 import { requireUser, withDb, type EdgeEnv } from '@rubi/edge';
 
 // One statement, one round trip, run as the user: RLS limits every count to the user's own rows.
+// Signals are read from the per-user counters (public.user_signal_stats, kept by triggers on
+// trading_signals), so the cost does not grow with the user's history; no row yet means no signals.
 const STATS_SQL = `
 select
   (select json_build_object(
-     'total', count(*),
-     'pending', count(*) filter (where g.status = 'PENDING'),
-     'delivered', count(*) filter (where g.status = 'DELIVERED'),
-     'executed', count(*) filter (where g.status = 'EXECUTED'),
-     'rejected', count(*) filter (where g.status = 'REJECTED'),
-     'failed', count(*) filter (where g.status = 'FAILED'),
-     'expired', count(*) filter (where g.status = 'EXPIRED'),
-     'cancelled', count(*) filter (where g.status = 'CANCELLED'))
-   from public.trading_signals g) as signals,
+     'total', coalesce(sum(g.pending + g.delivered + g.executed + g.rejected + g.failed + g.expired + g.cancelled), 0)::bigint,
+     'pending', coalesce(sum(g.pending), 0)::bigint,
+     'delivered', coalesce(sum(g.delivered), 0)::bigint,
+     'executed', coalesce(sum(g.executed), 0)::bigint,
+     'rejected', coalesce(sum(g.rejected), 0)::bigint,
+     'failed', coalesce(sum(g.failed), 0)::bigint,
+     'expired', coalesce(sum(g.expired), 0)::bigint,
+     'cancelled', coalesce(sum(g.cancelled), 0)::bigint)
+   from public.user_signal_stats g) as signals,
   (select json_build_object(
      'total', count(*),
      'active', count(*) filter (where s.status = 'active'),

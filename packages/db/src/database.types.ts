@@ -235,6 +235,20 @@ isOneToOne: false
       referencedColumns: ["id"]
     }
                   ]
+                },"user_signal_stats": {
+                  Row: {
+                    "cancelled": number,"delivered": number,"executed": number,"expired": number,"failed": number,"pending": number,"rejected": number,"user_id": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "cancelled"?: number,"delivered"?: number,"executed"?: number,"expired"?: number,"failed"?: number,"pending"?: number,"rejected"?: number,"user_id": string
+                  }
+                  Update: {
+                    "cancelled"?: number,"delivered"?: number,"executed"?: number,"expired"?: number,"failed"?: number,"pending"?: number,"rejected"?: number,"user_id"?: string
+                  }
+                  Relationships: [
+                    
+                  ]
                 }
           }
           Views: {
