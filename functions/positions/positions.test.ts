@@ -182,7 +182,7 @@ describe('POST /positions/update', () => {
     const res = await push(aliceKey, sessionId, [
       position(81),
       position(82, { volume: 0, type: 'LONG', opened_at: 'yesterday' }),
-      position(83, { ticket: -1, symbol: 'EUR USD', comment: 'a\u0000b' }),
+      position(83, { ticket: -1, symbol: 'EUR\u0007USD', comment: 'a\u0000b' }),
       position(84, { extra: true }),
       position(85, { opened_at: '0000-01-01T00:00:00Z' }),
     ]);

@@ -163,7 +163,7 @@ describe('POST /signals: bad input is a 400 naming the field, and nothing is wri
     ['an unknown timeframe', () => buy({ timeframe: 'H2' }), ['body.timeframe']],
     ['an unknown type and a negative volume', () => buy({ type: 'LONG', volume: -1 }), ['body.type', 'body.volume']],
     ['a risk over 100 %', () => buy({ volume: undefined, risk_percent: 150, entry_price: 1.1, stop_loss: 1.09 }), ['body.risk_percent']],
-    ['a symbol with spaces', () => buy({ symbol: 'EUR USD' }), ['body.symbol']],
+    ['a symbol with a control character', () => buy({ symbol: 'EUR\nUSD' }), ['body.symbol']],
     ['a ticket-like client id with spaces', () => buy({ client_signal_id: 'a b' }), ['body.client_signal_id']],
     ['an unknown field', () => ({ ...buy(), leverage: 100 }), ['body']],
     ['a missing session', () => ({ type: 'BUY', symbol: 'EURUSD', volume: 0.1 }), ['body.session_id']],

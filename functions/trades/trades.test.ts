@@ -123,6 +123,20 @@ describe('POST /trades', () => {
     ]);
   });
 
+  it('accepts the symbols brokers really use (suffixes, spaces, slashes), refusing only control characters', async () => {
+    const names = ['EURUSD!', 'US30 Cash', 'BTC/USD', 'GER40.cash', 'XAUUSD+', '#AAPL', 'EURUSD.m'];
+    const { status, body } = await report(aliceEa, names.map((symbol, i) => closedTrade(601 + i, { symbol })));
+    expect(status).toBe(200);
+    expect(body.accepted).toEqual(names.map((_, i) => 601 + i));
+    const rows = await h.db.query<{ symbol: string }>(asOwner(), 'select symbol from public.closed_trades where account_id = $1 and ticket between 601 and 607 order by ticket', [
+      aliceAccount.id,
+    ]);
+    expect(rows.map((r) => r.symbol)).toEqual(names);
+    const control = await report(aliceEa, [closedTrade(620, { symbol: 'EUR\tUSD' })]);
+    expect(control.status).toBe(400);
+    expect((control.body as unknown as ErrorBody).error.details?.map((d) => d.path)).toEqual(['body.trades.0.symbol']);
+  });
+
   it('lists a resent batch as duplicates without accruing cashback twice', async () => {
     const batch = [closedTrade(201, { lots: 1 }), closedTrade(202, { lots: 0.1 })];
     const first = await report(aliceEa, batch);

@@ -53,12 +53,15 @@ export const Timestamp = z.iso
 /** Prices, lots and money travel as JSON numbers; the database stores exact numerics. */
 export const Money = z.number().finite();
 export const Positive = z.number().finite().positive();
+// A symbol as the broker names it. Brokers use suffixes and spaces (`EURUSD.m`, `EURUSD!`,
+// `US30 Cash`, `BTC/USD`): any printable text is accepted, so no trade loses its cashback over a
+// character; control characters are refused.
 export const Symbol = z
   .string()
   .trim()
   .min(1)
   .max(64)
-  .regex(/^[A-Za-z0-9._#+\-]+$/, 'symbol may contain letters, digits and . _ # + -')
+  .regex(/^[^\u0000-\u001f\u007f]+$/, 'symbol may not contain control characters')
   .openapi({ example: 'EURUSD' });
 export const CurrencyCode = z.string().regex(/^[A-Z0-9]{3,6}$/, 'currency code such as USD').openapi({ example: 'USD' });
 
