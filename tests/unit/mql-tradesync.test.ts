@@ -250,11 +250,11 @@ describe.each(['MQL5', 'MQL4'] as MqlPlatform[])('RubiTradeSync against a mock b
       `clock ${NOW} ${OFFSET}`,
       'symbol EURUSD 5 0.00001 1.1 1.1001',
       `config ${account} ${mock.base}/register ${mock.base}/trades ${TOKEN}`,
-      // history: one trade before the 30-day backfill, five within it (one with a symbol the contract refuses)
+      // history: one trade before the 30-day backfill, five within it (one with a symbol the contract refuses: a control character)
       `trade 1001 EURUSD BUY 0.5 ${t(40 * day)} ${t(40 * day - 600)} 1.1 1.101 -3.5 0 50`,
       `trade 1002 EURUSD SELL 0.2 ${t(3 * day)} ${t(3 * day - 600)} 1.1 1.099 -1.4 -0.3 20 ${mt5 ? 2 : 1}`,
       `trade 1003 EURUSD BUY 0.1 ${t(2 * day)} ${t(2 * day - 600)} 1.1 1.1 -0.7 0 0`,
-      `trade 1004 EUR/USD BUY 0.1 ${t(day)} ${t(day - 600)} 1.1 1.1 -0.7 0 0`,
+      `trade 1004 EUR\u0001USD BUY 0.1 ${t(day)} ${t(day - 600)} 1.1 1.1 -0.7 0 0`,
       `trade 1005 EURUSD BUY 1 ${t(day)} ${t(day - 300)} 1.1 1.102 -7 0 200`,
       `trade 1006 EURUSD SELL 0.3 ${t(7200)} ${t(3600)} 1.1 1.1005 -2.1 0 -15`,
       'balance 500',
@@ -317,7 +317,7 @@ describe.each(['MQL5', 'MQL4'] as MqlPlatform[])('RubiTradeSync against a mock b
     expect(first.scan_from).toBe(NOW + 5 + OFFSET - 30 * day);
     expect(first.wm).toBe(t(3600) + OFFSET);
     expect(out.docs()[1]).toEqual([
-      expect.objectContaining({ ticket: '1004', reason: expect.stringMatching(/^body\.trades\.1\.symbol: /), trade: expect.objectContaining({ ticket: 1004, symbol: 'EUR/USD' }) }),
+      expect.objectContaining({ ticket: '1004', reason: expect.stringMatching(/^body\.trades\.1\.symbol: /), trade: expect.objectContaining({ ticket: 1004, symbol: 'EUR\u0001USD' }) }),
     ]);
     expect(out.logs.some((l) => /^WARN trade 1004 set aside: the backend refused it \(HTTP 400 body\.trades\.1\.symbol/.test(l))).toBe(true);
     expect(out.logs.some((l) => /^WARN POST http:\/\/127\.0\.0\.1:\d+: no response \(error \d+\), attempt 1 of 3, retrying in \d+ ms$/.test(l))).toBe(true);
