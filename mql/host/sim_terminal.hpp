@@ -10,7 +10,12 @@
 //             the volume or stops are invalid (MT5 retcodes 10014 / 10016; MT4: 131 / 130);
 //             each fill books an IN deal, each close an OUT deal with profit, commission and swap
 //   history   deals (server times), as TermHistoryDeals returns them
-//   hooks     before_order / after_order: called around each market order (a test "crashes" there)
+//   hooks     before_order / after_order: called around each market order (a test "crashes" there);
+//             before_close: before a close reaches the simulated trade server
+//   answers   lost_answer_next: retcodes for the next closes that DO fill on the trade server but are
+//             answered with that retcode (a timeout or dropped connection after the fill)
+//   stops     close_by(ticket, reason): the trade server closes a position by itself (its stop loss,
+//             take profit, by hand) with a deal of that RUBI_DEAL_REASON_*
 // It is a test double, not a broker: no margin checks, no partial fills, hedging accounting.
 #pragma once
 
@@ -36,12 +41,14 @@ struct State {
   std::vector<RubiPosition> positions;
   std::vector<RubiDeal> deals;
   std::deque<int> reject_next;      // retcodes for the next orders (front first)
+  std::deque<int> lost_answer_next; // retcodes answered to the next closes although they filled
   double commission_per_lot = -3.5; // per side
   long next_ticket = 500000000;
   // Test hooks around TermMarketOrder: before the order reaches the simulated trade server, and
   // after it filled (a test exits the process there to simulate a terminal crash).
   std::function<void(const RubiOrderRequest &)> before_order;
   std::function<void(const RubiOrderRequest &, const RubiOrderResult &)> after_order;
+  std::function<void(long ticket)> before_close;
 };
 
 inline State &sim() {
@@ -138,6 +145,7 @@ inline RubiDeal &book_deal(const RubiPosition &p, int entry, double volume, doub
   d.fee = 0;
   d.magic = p.magic;
   d.comment = p.comment;
+  d.reason = rubi_sim::is_mt5() ? RUBI_DEAL_REASON_EXPERT : RUBI_DEAL_REASON_UNKNOWN;
   sim().deals.push_back(d);
   return sim().deals.back();
 }
@@ -245,6 +253,7 @@ bool TermMarketOrder(const RubiOrderRequest &request, RubiOrderResult &result) {
 bool TermClosePosition(const long ticket, const double volume, const int deviation, RubiOrderResult &result) {
   using namespace rubi_sim;
   auto &s = sim();
+  if (s.before_close) s.before_close(ticket);
   for (size_t i = 0; i < s.positions.size(); i++) {
     RubiPosition &p = s.positions[i];
     if (p.ticket != ticket) continue;
@@ -278,11 +287,41 @@ bool TermClosePosition(const long ticket, const double volume, const int deviati
     } else {
       s.positions.erase(s.positions.begin() + (long)i);
     }
+    if (!s.lost_answer_next.empty()) {
+      int code = s.lost_answer_next.front();
+      s.lost_answer_next.pop_front();
+      fail(result, code, "no answer from the simulated trade server");
+      return false;
+    }
     return true;
   }
   fail(result, 0, "position " + std::to_string(ticket) + " not found");
   return false;
 }
+
+namespace rubi_sim {
+// The trade server closes position `ticket` by itself at the current quote: its stop loss or take
+// profit (MT5 DEAL_REASON_SL / _TP), or by hand (RUBI_DEAL_REASON_OTHER). The OUT deal keeps the
+// position's magic; its comment is the trade server's ("[sl 1.09000]").
+inline bool close_by(long ticket, int reason) {
+  auto &s = sim();
+  for (size_t i = 0; i < s.positions.size(); i++) {
+    RubiPosition p = s.positions[i];
+    if (p.ticket != ticket) continue;
+    const RubiSymbolSpec &spec = s.symbols.at(mql_host::to_utf8(p.symbol));
+    double price = p.side == RUBI_BUY ? spec.bid : spec.ask;
+    double profit = profit_of(p);
+    RubiDeal &d = book_deal(p, RUBI_ENTRY_OUT, p.volume, price);
+    d.profit = profit;
+    d.reason = is_mt5() ? reason : RUBI_DEAL_REASON_UNKNOWN;
+    d.comment = reason == RUBI_DEAL_REASON_SL ? "[sl]" : reason == RUBI_DEAL_REASON_TP ? "[tp]" : "";
+    s.account.balance = std::round((s.account.balance + profit + d.commission) * 100) / 100;
+    s.positions.erase(s.positions.begin() + (long)i);
+    return true;
+  }
+  return false;
+}
+}  // namespace rubi_sim
 
 bool TermModifyPosition(const long ticket, const double sl, const double tp, RubiOrderResult &result) {
   for (auto &p : rubi_sim::sim().positions) {

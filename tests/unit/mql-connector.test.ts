@@ -426,6 +426,76 @@ describe('RubiStudioConnector logic (Rubi/Connector.mqh)', () => {
     expect(reports[0]).toMatchObject({ status: 'EXECUTED', order_ticket: run.positions[0]!.ticket });
   }, 60_000);
 
+  it('a close answered 10012 that did close the position: not reported while disconnected, then EXECUTED; the close is not sent again', async () => {
+    const close = signal('CLOSE_BUY', 'EURUSD');
+    const run = await scenario('close-uncertain-closed', [close.id]);
+    expect(run.out.filter((l) => l.startsWith('FAIL'))).toEqual([]);
+    expect(run.out.filter((l) => l.startsWith('close '))).toHaveLength(1);
+    // Nothing reached the backend before the terminal was connected again.
+    expect(fake.reports.filter((r) => r.id === close.id)).toHaveLength(1);
+    expect(run.out.indexOf('note connected')).toBeGreaterThan(0);
+    const reports = reportsOf(close.id);
+    expect(reports[0]).toMatchObject({ status: 'EXECUTED', volume: 0.1, price: 1.1, retcode: 10009 });
+    expect(reports[0]!.order_ticket).toBeGreaterThan(0);
+    expect(reports[0]!.message).toMatch(/^closed 1 BUY position\(s\) on EURUSD, found in the terminal after the trade server answered 10012 TRADE_RETCODE_TIMEOUT/);
+    expect(run.prints).toContain('outcome uncertain (10012 TRADE_RETCODE_TIMEOUT');
+    expect(run.positions).toEqual([]);
+    expect(finalOf(close.id).status).toBe('EXECUTED');
+  }, 60_000);
+
+  it('a close answered 10031 that did not reach the trade server: FAILED (outcome unknown) after the grace period, not sent again', async () => {
+    const close = signal('CLOSE_BUY', 'EURUSD');
+    const run = await scenario('close-uncertain-open', [close.id]);
+    expect(run.out.filter((l) => l.startsWith('FAIL'))).toEqual([]);
+    expect(run.out.filter((l) => l.startsWith('close '))).toHaveLength(1);
+    expect(run.positions).toHaveLength(1);
+    const reports = reportsOf(close.id);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ status: 'FAILED', retcode: null });
+    expect(reports[0]!.message).toMatch(/^outcome unknown: the trade server answered 10031 TRADE_RETCODE_CONNECTION: no connection with the trade server; position \d+ is still open/);
+    expect(reports[0]!.message).toContain('the close was not sent again');
+    expect(run.prints).toContain('outcome uncertain (10031 TRADE_RETCODE_CONNECTION');
+  }, 60_000);
+
+  it('crash after a CLOSE was journaled, the position then closed by its stop loss: after the restart not EXECUTED (REJECTED, closed by its stop loss)', async () => {
+    const close = signal('CLOSE_BUY', 'EURUSD');
+    const run = await scenario('close-crash-sl', [close.id]);
+    expect(run.out).toContain('crash before-close');
+    expect(run.out.filter((l) => l.startsWith('FAIL'))).toEqual([]);
+    const beforeRestart = run.out.slice(0, run.out.indexOf('restart'));
+    expect(beforeRestart).toContain(`journal ${close.id} sending`);
+    expect(run.out.filter((l) => l.startsWith('close '))).toEqual([]);
+    const reports = reportsOf(close.id);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ status: 'REJECTED', retcode: null });
+    expect(reports[0]!.message).toMatch(/^position \d+ was closed by its stop loss before the signal was executed: this EA closed nothing/);
+    expect(run.journal.get(close.id)).toBe('reported');
+  }, 60_000);
+
+  it('crash after a CLOSE reached the trade server, before its outcome was written: EXECUTED by the recorded ticket, nothing closed again', async () => {
+    const close = signal('CLOSE_BUY', 'EURUSD');
+    const run = await scenario('close-crash-closed', [close.id]);
+    expect(run.out).toContain('crash before-close');
+    expect(run.out.filter((l) => l.startsWith('FAIL'))).toEqual([]);
+    expect(run.out.filter((l) => l.startsWith('close '))).toEqual([]);
+    expect(run.positions.map((p) => p.magic)).toEqual([12345]);
+    const reports = reportsOf(close.id);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ status: 'EXECUTED', volume: 0.1, price: 1.1, retcode: 10009 });
+    expect(reports[0]!.message).toBe('closed 1 BUY position(s) on EURUSD, found in the terminal after a restart: not closed again');
+  }, 60_000);
+
+  it('a CLOSE "sending" record without tickets (an earlier version) is settled as before', async () => {
+    const close = signal('CLOSE_BUY', 'EURUSD');
+    const run = await scenario('close-legacy-record', [close.id]);
+    expect(run.out.filter((l) => l.startsWith('FAIL'))).toEqual([]);
+    const reports = reportsOf(close.id);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ status: 'EXECUTED', volume: 0.1, retcode: 10009 });
+    expect(reports[0]!.message).toContain("closing deal(s) found in the terminal's history after a restart");
+    expect(run.journal.get(close.id)).toBe('reported');
+  }, 60_000);
+
   it('a session the backend no longer knows (404 on ping) is reopened', async () => {
     fake.failPings = 1;
     await scenario('session-gone');

@@ -24,7 +24,9 @@
 //| before an order is sent. Redelivered signals (DELIVERED, not yet reported) get the kept report. |
 //|                                                                                                  |
 //| CLOSE_BUY / CLOSE_SELL close every open position of that side on the symbol that carries this   |
-//| EA's magic number (positions opened by hand or by other EAs are left alone).                     |
+//| EA's magic number (positions opened by hand or by other EAs are left alone). Their "sending"    |
+//| record lists those positions' tickets; a close answered 10012/10031, like a restart, is settled |
+//| by what became of them once the terminal is connected (ReconcileClose), never sent again.        |
 //| Positions pushed to the backend: every open position of the account (as the reference does).   |
 //| MQL4 and MQL5 (the EA is MT5 only; MT4 compiles for the shared syntax pass).                      |
 //+------------------------------------------------------------------+
@@ -658,8 +660,11 @@ private:
 
    //--- journal records ---------------------------------------------------------------------------
    // `note`: why a "sending" record stays unsettled although the order returned (e.g. a timeout).
+   // `tickets_json`: a CLOSE's "sending" record holds the tickets of the positions it is about to
+   // close (a JSON array, "tickets":[...]); "" for none (opens, outcomes). A record without the key
+   // (written by an earlier version) is reconciled by magic, symbol and side as before.
    string            JournalDoc(const string state, const RubiConnectorSignal &s, const string tag, const datetime server_at, const string report_json,
-                                const string note) const
+                                const string note, const string tickets_json) const
      {
       RubiJsonWriter w;
       w.BeginObject();
@@ -671,9 +676,22 @@ private:
       w.KeyInt("gmt", (long)TermTimeGmt());
       if(note != "")
          w.KeyStr("note", note);
+      if(tickets_json != "")
+         w.KeyRaw("tickets", tickets_json);
       if(report_json != "")
          w.KeyRaw("report", report_json);
       w.EndObject();
+      return w.Text();
+     }
+
+   // The tickets as a JSON array ("[1,2]").
+   string            TicketsJson(const long &tickets[]) const
+     {
+      RubiJsonWriter w;
+      w.BeginArray();
+      for(int i = 0; i < ArraySize(tickets); i++)
+         w.Int(tickets[i]);
+      w.EndArray();
       return w.Text();
      }
 
@@ -736,7 +754,7 @@ private:
          RubiLogWarn(line);
       if(rep.status == "FAILED")
          m_errors++;
-      if(!m_journal.Put(id, JournalDoc(RUBI_JOURNAL_SENT, s, tag, at, json, "")))
+      if(!m_journal.Put(id, JournalDoc(RUBI_JOURNAL_SENT, s, tag, at, json, "", "")))
         {
          RubiLogError("journal: " + m_journal.Error() + " - the outcome of signal " + id + " is only in memory until it is reported");
          KeepInMemory(id, json);
@@ -770,6 +788,9 @@ private:
       long gmt = j.GetLong(root, "gmt", 0);
       string note = j.GetStr(root, "note", "");
       bool closing = type == "CLOSE_BUY" || type == "CLOSE_SELL";
+      int tickets = j.Key(root, "tickets");
+      if(closing && j.Type(tickets) == RUBI_JSON_ARRAY)
+         return ReconcileClose(j, tickets, type, symbol, at, gmt, note, rep);
       RubiDeal deals[];
       int n = TermHistoryDeals((datetime)((long)at - 300), (datetime)((long)TermTimeServer() + 86400), deals);
       if(!closing)
@@ -838,6 +859,123 @@ private:
                                "; no " + (closing ? "closing deal" : "order") +
                                " with magic " + IntegerToString(m_magic) + (closing ? " on " + symbol : " and comment " + tag) +
                                " was found in the terminal's history or positions; the order was not sent again - check the account before sending the signal again");
+      return true;
+     }
+
+   // What became of one position a CLOSE was sending a close for (ReconcileClose).
+   string            ClosedByText(const long ticket, const int reason) const
+     {
+      string what = reason == RUBI_DEAL_REASON_SL ? "by its stop loss" : (reason == RUBI_DEAL_REASON_TP ? "by its take profit" : "but not by this EA");
+      return "position " + IntegerToString(ticket) + " was closed " + what;
+     }
+
+   // Settles a CLOSE's "sending" record that lists its positions (`arr`, the "tickets" array), once
+   // the terminal is connected and the grace period is over (before that its positions and history may
+   // be stale: false, decide on a later timer). Each position counts as closed by this signal when a
+   // closing deal of it (DEAL_POSITION_ID = the ticket) carries this EA's magic and was made by an EA
+   // (DEAL_REASON_EXPERT; MT4, which gives no reason: any closing deal with the magic), or when it is
+   // gone without a deal in the history. A stop loss, take profit or manual close does not execute the
+   // signal. Some closed: EXECUTED; some still open: FAILED (outcome unknown); all closed otherwise:
+   // REJECTED. Nothing is ever closed again from here.
+   bool              ReconcileClose(const RubiJson &j, const int arr, const string type, const string symbol, const datetime at, const long gmt, const string note,
+                                    RubiConnectorReport &rep)
+     {
+      if((long)TermTimeGmt() - gmt < m_grace_s)
+         return false;  // the terminal may still be loading history
+      if(!TermConnected())
+         return false;  // no trade server: its closes of the meantime are not in the terminal yet
+      string side_name = type == "CLOSE_BUY" ? "BUY" : "SELL";
+      string cause = note != "" ? "the trade server answered " + note : "the EA restarted while this signal was being sent";
+      RubiDeal deals[];
+      int n = TermHistoryDeals((datetime)((long)at - 300), (datetime)((long)TermTimeServer() + 86400), deals);
+      RubiPosition positions[];
+      int np = TermPositions(positions);
+      int total = 0;
+      int closed = 0;
+      int still_open = 0;
+      int first = -1;
+      long first_gone = 0;
+      double volume = 0;
+      string others = "";
+      for(int item = j.First(arr); item >= 0; item = j.Next(item))
+        {
+         long ticket = j.Long(item);
+         if(ticket <= 0)
+            continue;
+         total++;
+         int ours = -1;
+         int by = -1;
+         double v = 0;
+         for(int i = 0; i < n; i++)
+           {
+            if(deals[i].position_id != ticket || (deals[i].entry != RUBI_ENTRY_OUT && deals[i].entry != RUBI_ENTRY_OUT_BY))
+               continue;
+            if(deals[i].magic == m_magic && (deals[i].reason == RUBI_DEAL_REASON_EXPERT || deals[i].reason == RUBI_DEAL_REASON_UNKNOWN))
+              {
+               if(ours < 0)
+                  ours = i;
+               v += deals[i].volume;
+              }
+            else
+               if(by < 0)
+                  by = i;
+           }
+         if(ours >= 0)
+           {
+            closed++;
+            volume += v;
+            if(first < 0)
+               first = ours;
+            continue;
+           }
+         bool is_open = false;
+         for(int k = 0; k < np && !is_open; k++)
+            is_open = positions[k].ticket == ticket;
+         if(is_open)
+           {
+            still_open++;
+            others += (others == "" ? "" : "; ") + "position " + IntegerToString(ticket) + " is still open";
+            continue;
+           }
+         if(by >= 0)
+           {
+            others += (others == "" ? "" : "; ") + ClosedByText(ticket, deals[by].reason);
+            continue;
+           }
+         closed++;  // gone, its deal not (yet) in the history: the close went through
+         if(first_gone == 0)
+            first_gone = ticket;
+        }
+      if(total == 0)
+        {
+         RubiConnectorReportReset(rep, "REJECTED", TermPlatform() == "MT5" ? 10036 : 0,
+                                  "no open " + side_name + " position on " + symbol + " opened by this EA (magic " + IntegerToString(m_magic) + ")");
+         return true;
+        }
+      if(closed > 0)
+        {
+         RubiConnectorReportReset(rep, "EXECUTED", TermPlatform() == "MT5" ? 10009 : 0,
+                                  "closed " + IntegerToString(closed) + " " + side_name + " position(s) on " + symbol + ", found in the terminal after " +
+                                  (note != "" ? "the trade server answered " + note : "a restart") + ": not closed again" + (others != "" ? "; " + others : ""));
+         if(first >= 0)
+           {
+            rep.order_ticket = deals[first].order > 0 ? deals[first].order : deals[first].position_id;
+            rep.price = deals[first].price;
+            rep.executed_at = UtcOfServerTime(deals[first].time);
+           }
+         else
+            rep.order_ticket = first_gone;
+         rep.volume = RubiToFixed(volume, 8);
+         return true;
+        }
+      if(still_open > 0)
+        {
+         RubiConnectorReportReset(rep, "FAILED", 0,
+                                  "outcome unknown: " + cause + "; " + others + " and no closing deal of it with magic " + IntegerToString(m_magic) +
+                                  " was found in the terminal's history; the close was not sent again - check the account before sending the signal again");
+         return true;
+        }
+      RubiConnectorReportReset(rep, "REJECTED", 0, others + " before the signal was executed: this EA closed nothing (" + cause + ")");
       return true;
      }
 
@@ -913,27 +1051,49 @@ private:
      }
 
    //--- executing ---------------------------------------------------------------------------------
-   void              ExecuteClose(const RubiConnectorSignal &s, RubiConnectorReport &rep)
+   // The tickets of the open positions a CLOSE_BUY / CLOSE_SELL closes: that side, that symbol, this
+   // EA's magic number. Returns how many.
+   int               CloseTickets(const RubiConnectorSignal &s, long &tickets[])
+     {
+      int side = s.type == "CLOSE_BUY" ? RUBI_BUY : RUBI_SELL;
+      RubiPosition positions[];
+      int n = TermPositions(positions);
+      ArrayResize(tickets, 0);
+      int count = 0;
+      for(int i = 0; i < n; i++)
+        {
+         if(positions[i].symbol != s.symbol || positions[i].side != side || positions[i].magic != m_magic)
+            continue;
+         ArrayResize(tickets, count + 1, 16);
+         tickets[count] = positions[i].ticket;
+         count++;
+        }
+      return count;
+     }
+
+   // Closes the positions `tickets` (CloseTickets). A close answered with a timeout (10012) or a lost
+   // connection (10031) may have gone through: `note` is then set to that retcode's text and `rep` must
+   // not be reported (the caller keeps the record "sending"; Reconcile settles it). Each position is
+   // sent one close at most.
+   void              ExecuteClose(const RubiConnectorSignal &s, const long &tickets[], RubiConnectorReport &rep, string &note)
      {
       int side = s.type == "CLOSE_BUY" ? RUBI_BUY : RUBI_SELL;
       string side_name = side == RUBI_BUY ? "BUY" : "SELL";
-      RubiPosition positions[];
-      int n = TermPositions(positions);
+      int n = ArraySize(tickets);
       int closed = 0;
       int failed = 0;
       double volume = 0;
       string failures = "";
       int first_fail = 0;
+      note = "";
       for(int i = 0; i < n; i++)
         {
-         if(positions[i].symbol != s.symbol || positions[i].side != side || positions[i].magic != m_magic)
-            continue;
          RubiOrderResult res;
-         if(TermClosePosition(positions[i].ticket, 0, m_slippage, res))
+         if(TermClosePosition(tickets[i], 0, m_slippage, res))
            {
             if(closed == 0)
               {
-               rep.order_ticket = res.order > 0 ? res.order : positions[i].ticket;
+               rep.order_ticket = res.order > 0 ? res.order : tickets[i];
                rep.price = res.price;
                rep.retcode = res.retcode;
                rep.executed_at = UtcOfServerTime(res.time);
@@ -942,14 +1102,22 @@ private:
             volume += res.volume;
            }
          else
-           {
-            if(failed == 0)
-               first_fail = res.retcode;
-            failed++;
-            failures += (failures == "" ? "" : "; ") + "position " + IntegerToString(positions[i].ticket) + ": " +
-                        (res.retcode != 0 ? RubiRetcodeText(res.retcode) : res.message);
-           }
+            if(res.retcode == 10012 || res.retcode == 10031)
+              {
+               if(note == "")
+                  note = RubiRetcodeText(res.retcode);
+              }
+            else
+              {
+               if(failed == 0)
+                  first_fail = res.retcode;
+               failed++;
+               failures += (failures == "" ? "" : "; ") + "position " + IntegerToString(tickets[i]) + ": " +
+                           (res.retcode != 0 ? RubiRetcodeText(res.retcode) : res.message);
+              }
         }
+      if(note != "")
+         return;
       if(closed == 0 && failed == 0)
         {
          RubiConnectorReportReset(rep, "REJECTED", TermPlatform() == "MT5" ? 10036 : 0,
@@ -1072,13 +1240,29 @@ private:
             RecordOutcome(s.id, s, tag, at, rep);
             return;
            }
-         if(!m_journal.Put(s.id, JournalDoc(RUBI_JOURNAL_SENDING, s, tag, at, "", "")))
+         // The positions to close, by ticket, go into the "sending" record: a restart or an uncertain
+         // answer is settled by what became of exactly these positions.
+         long tickets[];
+         CloseTickets(s, tickets);
+         string tickets_json = TicketsJson(tickets);
+         if(!m_journal.Put(s.id, JournalDoc(RUBI_JOURNAL_SENDING, s, tag, at, "", "", tickets_json)))
            {
             RubiConnectorReportReset(rep, "FAILED", 0, "the EA could not write its journal (" + m_journal.Error() + "): not executed");
             RecordOutcome(s.id, s, tag, at, rep);
             return;
            }
-         ExecuteClose(s, rep);
+         string note = "";
+         ExecuteClose(s, tickets, rep, note);
+         if(note != "")
+           {
+            // A close answered with a timeout or a lost connection: it may have gone through. The record
+            // stays "sending" and is settled from the terminal once connected, after the grace period.
+            RubiLogWarn("signal " + s.id + ": outcome uncertain (" + note + "): settled from the terminal in " + IntegerToString(m_grace_s) +
+                        " s once connected, never sent again");
+            if(!m_journal.Put(s.id, JournalDoc(RUBI_JOURNAL_SENDING, s, tag, at, "", note, tickets_json)))
+               RubiLogError("journal: " + m_journal.Error());
+            return;
+           }
          if(rep.status == "EXECUTED")
             m_orders_executed++;
          RecordOutcome(s.id, s, tag, at, rep);
@@ -1132,7 +1316,7 @@ private:
       req.comment = tag;
       req.filling = RubiFillingFor(spec.filling_flags);
       // The durable promise: from here on, a restart settles this signal from the terminal's history.
-      if(!m_journal.Put(s.id, JournalDoc(RUBI_JOURNAL_SENDING, s, tag, at, "", "")))
+      if(!m_journal.Put(s.id, JournalDoc(RUBI_JOURNAL_SENDING, s, tag, at, "", "", "")))
         {
          RubiConnectorReportReset(rep, "FAILED", 0, "the EA could not write its journal (" + m_journal.Error() + "): order not sent");
          RecordOutcome(s.id, s, tag, at, rep);
@@ -1146,7 +1330,7 @@ private:
          // "sending" and is settled from the terminal's history after the grace period.
          string note = RubiRetcodeText(res.retcode);
          RubiLogWarn("signal " + s.id + ": outcome uncertain (" + note + "): settled from the terminal's history in " + IntegerToString(m_grace_s) + " s, never sent again");
-         if(!m_journal.Put(s.id, JournalDoc(RUBI_JOURNAL_SENDING, s, tag, at, "", note)))
+         if(!m_journal.Put(s.id, JournalDoc(RUBI_JOURNAL_SENDING, s, tag, at, "", note, "")))
             RubiLogError("journal: " + m_journal.Error());
          return;
         }

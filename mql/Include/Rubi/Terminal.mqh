@@ -32,6 +32,13 @@
 #define RUBI_ENTRY_INOUT  2
 #define RUBI_ENTRY_OUT_BY 3
 
+// Why a deal happened (MT5 DEAL_REASON_* reduced to what the connector needs; MT4 reports none).
+#define RUBI_DEAL_REASON_UNKNOWN -1  // MT4: the terminal does not say
+#define RUBI_DEAL_REASON_OTHER    0  // by hand (desktop, mobile, web), stop out, rollover, ...
+#define RUBI_DEAL_REASON_EXPERT   1  // an EA or script (DEAL_REASON_EXPERT)
+#define RUBI_DEAL_REASON_SL       2  // the position's stop loss (DEAL_REASON_SL)
+#define RUBI_DEAL_REASON_TP       3  // the position's take profit (DEAL_REASON_TP)
+
 // How an order is filled (MT5 ENUM_ORDER_TYPE_FILLING); RUBI_FILLING_AUTO: chosen from the symbol.
 #define RUBI_FILLING_AUTO   -1
 #define RUBI_FILLING_FOK     0
@@ -138,6 +145,7 @@ struct RubiDeal
    double            fee;
    long              magic;
    string            comment;
+   int               reason;        // RUBI_DEAL_REASON_* (MT4: RUBI_DEAL_REASON_UNKNOWN)
   };
 
 // The filling mode for a market order on a symbol with these SYMBOL_FILLING_MODE flags: FOK when
@@ -414,6 +422,9 @@ int RubiMt5SelectedDeals(RubiDeal &deals[])
       deals[n].fee = HistoryDealGetDouble(ticket, DEAL_FEE);
       deals[n].magic = HistoryDealGetInteger(ticket, DEAL_MAGIC);
       deals[n].comment = HistoryDealGetString(ticket, DEAL_COMMENT);
+      long reason = HistoryDealGetInteger(ticket, DEAL_REASON);
+      deals[n].reason = reason == DEAL_REASON_EXPERT ? RUBI_DEAL_REASON_EXPERT : (reason == DEAL_REASON_SL ? RUBI_DEAL_REASON_SL :
+                        (reason == DEAL_REASON_TP ? RUBI_DEAL_REASON_TP : RUBI_DEAL_REASON_OTHER));
       n++;
      }
    ArrayResize(deals, n);
@@ -600,6 +611,7 @@ int RubiMt4PushOrderDeals(RubiDeal &deals[], const int n)
       deals[i].fee = 0;
       deals[i].magic = OrderMagicNumber();
       deals[i].comment = OrderComment();
+      deals[i].reason = RUBI_DEAL_REASON_UNKNOWN;
      }
    return n + 2;
   }

@@ -6,6 +6,7 @@
 // order hooks, unwinding out of the EA's code at that exact point.
 // Prints, for the vitest file to check:
 //   send <symbol> <side> <volume> <filling> <magic> <comment>   an order filled on the trade server
+//   close <ticket>                                              a close sent to the trade server
 //   crash <where>                                               the EA "died" there
 //   restart                                                     a new EA instance starts
 //   note <text>                                                 scenario checkpoints
@@ -27,7 +28,9 @@ struct Crash {
 
 std::string g_crash_before;  // comment tag prefix: throw before this order reaches the trade server
 std::string g_crash_after;   // throw after this order filled
+bool g_crash_before_close = false;  // throw before the next close reaches the trade server
 int g_sent = 0;
+int g_closes = 0;
 
 const char *filling_name(int f) { return f == RUBI_FILLING_FOK ? "FOK" : f == RUBI_FILLING_IOC ? "IOC" : f == RUBI_FILLING_RETURN ? "RETURN" : "AUTO"; }
 
@@ -49,6 +52,14 @@ void install_hooks() {
       g_crash_after.clear();
       throw Crash{"after-send"};
     }
+  };
+  s.before_close = [](long ticket) {
+    if (g_crash_before_close) {
+      g_crash_before_close = false;
+      throw Crash{"before-close"};
+    }
+    g_closes++;
+    std::printf("close %ld\n", ticket);
   };
 }
 
@@ -393,6 +404,117 @@ int main(int argc, char **argv) {
     check(utf8(ea.JournalStateOf(ids.at(0).c_str())) == "reported", "connected again: settled and reported");
     ea.Disconnect(0);
     check(g_sent == 0, "the EA sent no second order");
+    print_end_state(journal);
+    return 0;
+  }
+
+  if (scenario == "close-uncertain-closed") {
+    // ids: [0] CLOSE_BUY EURUSD. The trade server closes the position but the answer is
+    // TRADE_RETCODE_TIMEOUT, and the terminal loses its connection: nothing is reported while
+    // disconnected (even past the grace period); connected again, the position is gone with this
+    // EA's closing deal: EXECUTED. The close is never sent again.
+    g_o.grace = 30;
+    long ticket = place("EURUSD", RUBI_BUY, 0.1, 777, "rubi:a");
+    rubi_sim::sim().lost_answer_next.push_back(10012);
+    RubiConnector ea;
+    RubiConnectorConfig c;
+    configure(c);
+    ea.Init(c);
+    ea.Start();
+    ea.Tick();
+    check(utf8(ea.JournalStateOf(ids.at(0).c_str())) == "sending", "uncertain close: sending");
+    check(rubi_sim::sim().positions.empty(), "the trade server closed the position");
+    rubi_sim::connected() = false;
+    for (int i = 0; i < 12; i++) {
+      rubi_sim::sim().gmt += 5;
+      ea.Tick();
+    }
+    check(utf8(ea.JournalStateOf(ids.at(0).c_str())) == "sending", "disconnected past the grace period: still waiting");
+    std::printf("note connected\n");
+    rubi_sim::connected() = true;
+    rubi_sim::sim().gmt += 5;
+    ea.Tick();
+    ea.Tick();
+    check(utf8(ea.JournalStateOf(ids.at(0).c_str())) == "reported", "connected again: settled and reported");
+    ea.Disconnect(0);
+    check(g_closes == 1, "one close was sent for position " + std::to_string(ticket));
+    print_end_state(journal);
+    return 0;
+  }
+
+  if (scenario == "close-uncertain-open") {
+    // ids: [0] CLOSE_BUY EURUSD. The close is answered TRADE_RETCODE_CONNECTION and did not reach the
+    // trade server: the position stays open. After the grace period (connected) the signal is
+    // reported FAILED (outcome unknown); the close is not sent again.
+    g_o.grace = 30;
+    place("EURUSD", RUBI_BUY, 0.1, 777, "rubi:a");
+    rubi_sim::sim().reject_next.push_back(10031);
+    run_ea(12, true);
+    check(g_closes == 1, "one close was sent");
+    print_end_state(journal);
+    return 0;
+  }
+
+  if (scenario == "close-crash-sl") {
+    // ids: [0] CLOSE_BUY EURUSD. The terminal dies after "sending" was journaled, before the close
+    // left; meanwhile the trade server closes the position by its stop loss (an OUT deal with the EA's
+    // magic, DEAL_REASON_SL). The restart must not report the signal EXECUTED.
+    g_o.grace = 30;
+    long ticket = place("EURUSD", RUBI_BUY, 0.1, 777, "rubi:a");
+    g_crash_before_close = true;
+    check(!run_ea(2, false), "first run crashed before the close");
+    print_end_state(journal);
+    check(rubi_sim::close_by(ticket, RUBI_DEAL_REASON_SL), "stop loss hit");
+    std::printf("restart\n");
+    rubi_sim::sim().gmt += 31;
+    run_ea(3, true);
+    check(g_closes == 0, "no close was ever sent");
+    print_end_state(journal);
+    return 0;
+  }
+
+  if (scenario == "close-crash-closed") {
+    // ids: [0] CLOSE_BUY EURUSD. The terminal dies after the close reached the trade server (the
+    // position is gone, this EA's closing deal is in the history), before the outcome was written:
+    // the restart reports EXECUTED by the recorded ticket and closes nothing again.
+    g_o.grace = 30;
+    long ticket = place("EURUSD", RUBI_BUY, 0.1, 777, "rubi:a");
+    place("EURUSD", RUBI_BUY, 0.2, 12345, "other EA");
+    g_crash_before_close = true;
+    check(!run_ea(2, false), "first run crashed before the close");
+    {
+      auto hook = rubi_sim::sim().before_close;
+      rubi_sim::sim().before_close = nullptr;
+      RubiOrderResult res;
+      check(TermClosePosition(ticket, 0, 10, res), "the close went through on the trade server");
+      rubi_sim::sim().before_close = hook;
+    }
+    std::printf("restart\n");
+    rubi_sim::sim().gmt += 31;
+    run_ea(3, true);
+    check(g_closes == 0, "no close was sent by the restarted EA");
+    print_end_state(journal);
+    return 0;
+  }
+
+  if (scenario == "close-legacy-record") {
+    // ids: [0] CLOSE_BUY EURUSD. A "sending" record written by an earlier version (no tickets) and a
+    // closing deal with the EA's magic after it: settled as before, EXECUTED, nothing closed again.
+    long ticket = place("EURUSD", RUBI_BUY, 0.1, 777, "rubi:a");
+    {
+      RubiConnectorJournal j;
+      j.Open(string(journal.c_str()));
+      std::string doc = "{\"state\":\"sending\",\"tag\":\"" + tag_of(ids.at(0).c_str()) + "\",\"type\":\"CLOSE_BUY\",\"symbol\":\"EURUSD\",\"at\":" +
+                        std::to_string((long)TermTimeServer()) + ",\"gmt\":" + std::to_string((long)TermTimeGmt()) + "}";
+      check(j.Put(string(ids.at(0).c_str()), string(doc.c_str())), "legacy record written");
+      RubiOrderResult res;
+      auto hook = rubi_sim::sim().before_close;
+      rubi_sim::sim().before_close = nullptr;
+      check(TermClosePosition(ticket, 0, 10, res), "closed");
+      rubi_sim::sim().before_close = hook;
+    }
+    run_ea(2, true);
+    check(g_closes == 0, "nothing closed by the EA");
     print_end_state(journal);
     return 0;
   }
