@@ -45,75 +45,71 @@ create policy "owners read their signal stats" on public.user_signal_stats
 revoke insert, update, delete, truncate, references, trigger on public.user_signal_stats
   from anon, authenticated, service_role;
 
--- Security definer: the signals are written by API roles, which cannot write the counters.
+-- The one place counters change: adds per-(user, status) deltas, users in user_id order (so two
+-- statements lock counter rows in the same order), concurrent writers never losing an update.
 -- Deltas for a user that no longer exists (a user deleted: the cascade removes signals and
--- counters in some order) are dropped. Transition tables are not visible to called functions,
--- hence one upsert per event.
+-- counters in some order) are dropped.
+create function private.add_signal_stats(p_deltas jsonb) returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  insert into public.user_signal_stats as s
+    (user_id, pending, delivered, executed, rejected, failed, expired, cancelled)
+  select d.user_id,
+    coalesce(sum(d.n) filter (where d.status = 'PENDING'), 0), coalesce(sum(d.n) filter (where d.status = 'DELIVERED'), 0),
+    coalesce(sum(d.n) filter (where d.status = 'EXECUTED'), 0), coalesce(sum(d.n) filter (where d.status = 'REJECTED'), 0),
+    coalesce(sum(d.n) filter (where d.status = 'FAILED'), 0), coalesce(sum(d.n) filter (where d.status = 'EXPIRED'), 0),
+    coalesce(sum(d.n) filter (where d.status = 'CANCELLED'), 0)
+  from jsonb_to_recordset(p_deltas) as d (user_id uuid, status text, n bigint)
+  where exists (select 1 from auth.users u where u.id = d.user_id)
+  group by d.user_id
+  order by d.user_id
+  on conflict (user_id) do update set
+    pending = s.pending + excluded.pending, delivered = s.delivered + excluded.delivered,
+    executed = s.executed + excluded.executed, rejected = s.rejected + excluded.rejected,
+    failed = s.failed + excluded.failed, expired = s.expired + excluded.expired,
+    cancelled = s.cancelled + excluded.cancelled
+$$;
+revoke execute on function private.add_signal_stats(jsonb) from public;
+comment on function private.add_signal_stats(jsonb) is
+  'Adds [{user_id, status, n}] deltas to public.user_signal_stats (called by the trading_signals statement triggers only).';
+
+-- Security definer: the signals are written by API roles, which cannot write the counters.
+-- Transition tables are not visible to called functions, so each event turns its rows into
+-- deltas here (grouped, so the jsonb holds one entry per user and status) and hands them over.
 create function private.count_signal_stats() returns trigger
 language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  v_deltas jsonb;
 begin
   if tg_op = 'INSERT' then
-    insert into public.user_signal_stats as s
-      (user_id, pending, delivered, executed, rejected, failed, expired, cancelled)
-    select d.user_id,
-      count(*) filter (where d.status = 'PENDING'), count(*) filter (where d.status = 'DELIVERED'),
-      count(*) filter (where d.status = 'EXECUTED'), count(*) filter (where d.status = 'REJECTED'),
-      count(*) filter (where d.status = 'FAILED'), count(*) filter (where d.status = 'EXPIRED'),
-      count(*) filter (where d.status = 'CANCELLED')
-    from new_rows d
-    group by d.user_id
-    order by d.user_id
-    on conflict (user_id) do update set
-      pending = s.pending + excluded.pending, delivered = s.delivered + excluded.delivered,
-      executed = s.executed + excluded.executed, rejected = s.rejected + excluded.rejected,
-      failed = s.failed + excluded.failed, expired = s.expired + excluded.expired,
-      cancelled = s.cancelled + excluded.cancelled;
+    select jsonb_agg(jsonb_build_object('user_id', g.user_id, 'status', g.status, 'n', g.n)) into v_deltas
+    from (select r.user_id, r.status, count(*) as n from new_rows r group by 1, 2) g;
   elsif tg_op = 'DELETE' then
-    insert into public.user_signal_stats as s
-      (user_id, pending, delivered, executed, rejected, failed, expired, cancelled)
-    select d.user_id,
-      -count(*) filter (where d.status = 'PENDING'), -count(*) filter (where d.status = 'DELIVERED'),
-      -count(*) filter (where d.status = 'EXECUTED'), -count(*) filter (where d.status = 'REJECTED'),
-      -count(*) filter (where d.status = 'FAILED'), -count(*) filter (where d.status = 'EXPIRED'),
-      -count(*) filter (where d.status = 'CANCELLED')
-    from old_rows d
-    where exists (select 1 from auth.users u where u.id = d.user_id)
-    group by d.user_id
-    order by d.user_id
-    on conflict (user_id) do update set
-      pending = s.pending + excluded.pending, delivered = s.delivered + excluded.delivered,
-      executed = s.executed + excluded.executed, rejected = s.rejected + excluded.rejected,
-      failed = s.failed + excluded.failed, expired = s.expired + excluded.expired,
-      cancelled = s.cancelled + excluded.cancelled;
+    select jsonb_agg(jsonb_build_object('user_id', g.user_id, 'status', g.status, 'n', -g.n)) into v_deltas
+    from (select r.user_id, r.status, count(*) as n from old_rows r group by 1, 2) g;
   elsif tg_op = 'UPDATE' then
-    insert into public.user_signal_stats as s
-      (user_id, pending, delivered, executed, rejected, failed, expired, cancelled)
-    select d.user_id,
-      coalesce(sum(d.n) filter (where d.status = 'PENDING'), 0), coalesce(sum(d.n) filter (where d.status = 'DELIVERED'), 0),
-      coalesce(sum(d.n) filter (where d.status = 'EXECUTED'), 0), coalesce(sum(d.n) filter (where d.status = 'REJECTED'), 0),
-      coalesce(sum(d.n) filter (where d.status = 'FAILED'), 0), coalesce(sum(d.n) filter (where d.status = 'EXPIRED'), 0),
-      coalesce(sum(d.n) filter (where d.status = 'CANCELLED'), 0)
+    -- Only a change of status or owner moves a count.
+    select jsonb_agg(jsonb_build_object('user_id', g.user_id, 'status', g.status, 'n', g.n)) into v_deltas
     from (
-      select x.user_id, x.status, x.n
+      select x.user_id, x.status, sum(x.n) as n
       from old_rows o
       join new_rows w on w.id = o.id
       cross join lateral (values (o.user_id, o.status, -1), (w.user_id, w.status, 1)) as x (user_id, status, n)
       where (o.user_id, o.status) is distinct from (w.user_id, w.status)
-    ) d
-    where exists (select 1 from auth.users u where u.id = d.user_id)
-    group by d.user_id
-    order by d.user_id
-    on conflict (user_id) do update set
-      pending = s.pending + excluded.pending, delivered = s.delivered + excluded.delivered,
-      executed = s.executed + excluded.executed, rejected = s.rejected + excluded.rejected,
-      failed = s.failed + excluded.failed, expired = s.expired + excluded.expired,
-      cancelled = s.cancelled + excluded.cancelled;
+      group by 1, 2
+    ) g;
   else -- TRUNCATE
     update public.user_signal_stats
     set pending = 0, delivered = 0, executed = 0, rejected = 0, failed = 0, expired = 0, cancelled = 0;
+    return null;
+  end if;
+  if v_deltas is not null then
+    perform private.add_signal_stats(v_deltas);
   end if;
   return null;
 end;
