@@ -33,7 +33,12 @@ export interface Db {
    * `fn` waits for this very transaction and never returns.
    */
   transaction<T>(principal: Principal, fn: (tx: Queryable) => Promise<T>): Promise<T>;
-  /** One statement in its own transaction. */
+  /**
+   * One statement in its own transaction. For the owner (no role switch) the statement is sent on
+   * its own, as Postgres's implicit transaction: one round trip (Parse/Bind/Execute/Sync), where a
+   * role principal needs BEGIN, the role switch, the statement and COMMIT. A function that switches
+   * role itself (the EA gates, `private.enter_*`) is called this way on the hot path.
+   */
   query<T = Record<string, unknown>>(principal: Principal, text: string, params?: readonly unknown[]): Promise<T[]>;
   close(): Promise<void>;
 }

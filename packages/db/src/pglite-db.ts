@@ -3,7 +3,7 @@ import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
 import type { Db, Queryable } from './db.ts';
 import type { Principal } from './principal.ts';
 import { VALUE_PARSERS } from './pg-values.ts';
-import { runTransaction } from './transaction.ts';
+import { runTransaction, singleStatement } from './transaction.ts';
 
 export interface PgliteDb extends Db {
   readonly dialect: 'pglite';
@@ -44,7 +44,12 @@ export async function createPgliteDb(opts: PgliteDbOptions = {}): Promise<Pglite
     dialect: 'pglite',
     pglite: pg,
     transaction,
-    query: (principal, text, params) => transaction(principal, (tx) => tx.query(text, params)),
+    async query<R>(principal: Principal, text: string, params?: readonly unknown[]): Promise<R[]> {
+      if (principal?.kind !== 'owner') return transaction(principal, (tx) => tx.query<R>(text, params));
+      // PGlite's query waits for a running transaction (one connection), like a pool would.
+      const statement = singleStatement(text, params);
+      return (await pg.query<R>(statement.text, statement.params, QUERY_OPTIONS)).rows;
+    },
     async close() {
       if (owned && !pg.closed) await pg.close();
     },

@@ -3,7 +3,7 @@ import type { Db, Queryable } from './db.ts';
 import type { Principal } from './principal.ts';
 import { withStandardPgFields } from './pg-error.ts';
 import { VALUE_PARSERS } from './pg-values.ts';
-import { runTransaction } from './transaction.ts';
+import { runTransaction, singleStatement } from './transaction.ts';
 
 export interface PostgresDb extends Db {
   readonly dialect: 'postgres';
@@ -68,7 +68,15 @@ export function createPostgresDb(url: string, opts: PostgresDbOptions = {}): Pos
     dialect: 'postgres',
     sql,
     transaction,
-    query: (principal, text, params) => transaction(principal, (tx) => tx.query(text, params)),
+    async query<R>(principal: Principal, text: string, params?: readonly unknown[]): Promise<R[]> {
+      if (principal?.kind !== 'owner') return transaction(principal, (tx) => tx.query<R>(text, params));
+      const statement = singleStatement(text, params);
+      try {
+        return [...(await sql.unsafe(statement.text, statement.params))] as R[];
+      } catch (error) {
+        throw withStandardPgFields(error);
+      }
+    },
     async close() {
       await sql.end({ timeout: 5 });
     },

@@ -13,6 +13,12 @@ export type DriverTransaction = <R>(body: (raw: RawQuery) => Promise<R>) => Prom
 export const SET_ROLE_SQL =
   "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)";
 
+/** Checks one statement's text and encodes its parameters, as a transaction's `query` does. */
+export function singleStatement(text: string, params: readonly unknown[] | undefined): { text: string; params: WireParam[] } {
+  if (typeof text !== 'string' || text.trim() === '') throw new TypeError('SQL text must be a non-empty string');
+  return { text, params: toWireParams(params) };
+}
+
 export async function runTransaction<T>(
   principal: Principal,
   fn: (tx: Queryable) => Promise<T>,

@@ -148,6 +148,24 @@ export function describeDbConformance(name: string, createDb: () => Promise<Db>)
         expect(await db.query(asOwner(), `select id from ${t('items')} where id = 13`)).toEqual([]);
       });
 
+      it("runs the owner's single statement as its own implicit transaction", async () => {
+        // A role switch made inside the statement (as the EA gates do) ends with it, ...
+        const [inside] = await db.query<{ who: string }>(
+          asOwner(),
+          `select (select set_config('role', 'authenticated', true)) as switched, current_setting('role') as who`,
+        );
+        expect(inside?.who).toBe('authenticated');
+        const [after] = await db.query<{ role: string }>(asOwner(), `select current_setting('role') as role`);
+        expect(after?.role).toBe('none');
+        // ... and a statement that fails leaves nothing of what it did.
+        await expect(
+          db.query(asOwner(), `with w as (insert into ${t('items')} (id, label) values (14, 'x') returning id) select 1 / (select count(*) - 1 from w)`),
+        ).rejects.toMatchObject({ code: '22012' });
+        expect(await db.query(asOwner(), `select id from ${t('items')} where id = 14`)).toEqual([]);
+        await expect(db.query(asOwner(), '  ')).rejects.toThrow(TypeError);
+        await expect(db.query(asOwner(), 'select $1::int', [undefined])).rejects.toThrow(TypeError);
+      });
+
       it('refuses a Queryable used after its transaction ended', async () => {
         let leaked: { query: (text: string) => Promise<unknown> } | undefined;
         await db.transaction(asOwner(), async (tx) => {
