@@ -29,6 +29,12 @@ export const USER_OWNED_TABLES = [
   'notifications',
 ] as const;
 
+/**
+ * User-owned tables no API role may write at all (INSERT, UPDATE and DELETE revoked): their rows
+ * come from private functions only (closed trades: private.ingest_trades, which accrues the cashback).
+ */
+export const WRITTEN_BY_FUNCTIONS_ONLY: ReadonlySet<(typeof USER_OWNED_TABLES)[number]> = new Set(['closed_trades']);
+
 export async function createUser(db: Db, email: string): Promise<string> {
   const [row] = await db.query<{ id: string }>(
     asOwner(),
@@ -102,10 +108,15 @@ export async function seedUserWorld(db: Db, email: string, login: number): Promi
       `insert into private.account_secrets (account_id, investor_password_ciphertext, encryption_key_id) values ($1, 'ciphertext', 'k1')`,
       [accountId],
     );
+    // Written as the owner, with the accrual private.ingest_trades would give it (the broker's terms).
     const tradeId = await one(
-      `insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-       values ($1, $2, 7001, 'EURUSD', 'BUY', 1.5, now() - interval '2 days', now() - interval '2 days', 1.1, 1.2) returning id`,
-      [accountId, userId],
+      `insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price,
+                                         cashback_rate, cashback_amount, currency)
+       select $1, $2, 7001, 'EURUSD', 'BUY', 1.5, now() - interval '2 days', now() - interval '2 days', 1.1, 1.2,
+              b.rebate_per_lot, round(1.5 * b.rebate_per_lot, 4), b.currency
+       from public.brokers b where b.id = $3
+       returning id`,
+      [accountId, userId, brokerId],
     );
     const ledgerId = await one(
       `insert into public.cashback_ledger (account_id, user_id, settlement_day, trades_count, lots, amount, currency)

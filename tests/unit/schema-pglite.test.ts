@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asAnon, asOwner, asUser, isPgError } from '@rubi/db';
+import { asAnon, asOwner, asService, asUser, isPgError, type Principal } from '@rubi/db';
 import { applyPlatformAndMigrations, findRepoRoot, listMigrationFiles, type PgliteDb } from '@rubi/db/pglite';
 import { createMigratedPglite } from '../support/pglite-schema.ts';
-import { seedUserWorld, USER_OWNED_TABLES, type UserWorld } from '../support/schema-fixtures.ts';
+import { seedUserWorld, USER_OWNED_TABLES, WRITTEN_BY_FUNCTIONS_ONLY, type UserWorld } from '../support/schema-fixtures.ts';
 
 // The PGlite tier: the same migrations as production, on real Postgres semantics in process.
 let db: PgliteDb;
@@ -87,12 +87,16 @@ describe('row-level security on PGlite', () => {
   });
 
   it.each(USER_OWNED_TABLES)("%s: a user cannot update or delete another user's rows", async (table) => {
-    const updated = await db.query(asUser(alice.userId), `update public.${table} set user_id = user_id where user_id = $1 returning 1`, [
-      bob.userId,
-    ]);
-    expect(updated).toEqual([]);
-    const deleted = await db.query(asUser(alice.userId), `delete from public.${table} where user_id = $1 returning 1`, [bob.userId]);
-    expect(deleted).toEqual([]);
+    const update = db.query(asUser(alice.userId), `update public.${table} set user_id = user_id where user_id = $1 returning 1`, [bob.userId]);
+    const remove = () => db.query(asUser(alice.userId), `delete from public.${table} where user_id = $1 returning 1`, [bob.userId]);
+    if (WRITTEN_BY_FUNCTIONS_ONLY.has(table)) {
+      // No API role holds UPDATE or DELETE on these at all: refused outright, whoever owns the rows.
+      await expectPgError(update, '42501');
+      await expectPgError(remove(), '42501');
+    } else {
+      expect(await update).toEqual([]);
+      expect(await remove()).toEqual([]);
+    }
     const [still] = await db.query<{ n: number }>(asOwner(), `select count(*)::int as n from public.${table} where user_id = $1`, [
       bob.userId,
     ]);
@@ -109,24 +113,48 @@ describe('row-level security on PGlite', () => {
     );
   });
 
-  it('lets only the account EA insert closed trades, and only for its own account', async () => {
-    const insertTrade = (principalClaims: Record<string, unknown>, accountId: string, ticket: number) =>
+  it('lets no API role insert closed trades directly', async () => {
+    const insertTrade = (principal: Principal, ticket: number) =>
       db.query(
-        asUser(alice.userId, principalClaims),
+        principal,
         `insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
          values ($1, $2, $3, 'EURUSD', 'SELL', 1, now(), now(), 1.2, 1.1)`,
-        [accountId, alice.userId, ticket],
+        [alice.accountId, alice.userId, ticket],
       );
-    await expectPgError(insertTrade({}, alice.accountId, 9001), '42501');
-    await expectPgError(insertTrade({ ea_account_id: alice.accountId }, bob.accountId, 9002), '42501');
-    await insertTrade({ ea_account_id: alice.accountId }, alice.accountId, 9003);
-    const [trade] = await db.query<{ cashback_amount: string; user_id: string }>(
+    await expectPgError(insertTrade(asUser(alice.userId), 9001), '42501');
+    await expectPgError(insertTrade(asUser(alice.userId, { ea_account_id: alice.accountId }), 9002), '42501');
+    await expectPgError(insertTrade(asAnon(), 9003), '42501');
+    await expectPgError(insertTrade(asService(), 9004), '42501');
+  });
+
+  it('lets the account EA report closed trades through private.ingest_trades, only for its own account', async () => {
+    const trades = (ticket: number) =>
+      JSON.stringify([
+        { ticket, symbol: 'EURUSD', type: 'SELL', lots: 1.5, open_time: '2026-11-01T10:00:00Z', close_time: '2026-11-01T11:00:00Z', open_price: 1.2, close_price: 1.1 },
+      ]);
+    const ingest = (claims: Record<string, unknown>, accountId: string, ticket: number) =>
+      db.query<{ accepted: number[]; cashback_accrued: string }>(
+        asUser(alice.userId, claims),
+        'select * from private.ingest_trades($1, $2, $3::jsonb)',
+        [alice.userId, accountId, trades(ticket)],
+      );
+    // A dashboard user (no EA claim), and the EA naming another account (its own owner's or not).
+    await expectPgError(ingest({}, alice.accountId, 9011), '42501');
+    await expectPgError(ingest({ ea_account_id: alice.accountId }, bob.accountId, 9012), '42501');
+    await expectPgError(ingest({ ea_account_id: bob.accountId }, bob.accountId, 9013), '42501');
+    const [result] = await ingest({ ea_account_id: alice.accountId }, alice.accountId, 9014);
+    expect(result?.accepted).toEqual([9014]);
+    const [trade] = await db.query<{ cashback_amount: string; cashback_rate: string; user_id: string }>(
       asOwner(),
-      `select cashback_amount, user_id from public.closed_trades where account_id = $1 and ticket = 9003`,
+      `select cashback_amount, cashback_rate, user_id from public.closed_trades where account_id = $1 and ticket = 9014`,
       [alice.accountId],
     );
     expect(trade?.user_id).toBe(alice.userId);
-    expect(Number(trade?.cashback_amount)).toBeGreaterThan(0);
+    expect(Number(trade?.cashback_rate)).toBeGreaterThan(0);
+    expect(Number(trade?.cashback_amount)).toBeCloseTo(1.5 * Number(trade?.cashback_rate), 4);
+    expect(Number(result?.cashback_accrued)).toBe(Number(trade?.cashback_amount));
+    const tickets = await db.query<{ ticket: number }>(asOwner(), `select ticket from public.closed_trades where ticket between 9011 and 9014`);
+    expect(tickets.map((t) => Number(t.ticket))).toEqual([9014]);
   });
 
   it('keeps secrets and infrastructure out of reach of API roles', async () => {
