@@ -168,11 +168,15 @@ describe('notifications written by the database', () => {
 
   it('tells the owner what the nightly settlement credited, per account and day', async () => {
     const id = await account(bob, 7100002);
+    // Fixture trades, written as the owner with the accrual private.ingest_trades gives (the broker's terms).
     await h.db.query(
       asOwner(),
-      `insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-       values ($1, $2, 1, 'EURUSD', 'BUY', 1, now() - interval '2 days', now() - interval '1 day 1 hour', 1.1, 1.2),
-              ($1, $2, 2, 'EURUSD', 'BUY', 2.5, now() - interval '2 days', now() - interval '1 day 1 hour', 1.1, 1.2)`,
+      `insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price,
+                                         cashback_rate, cashback_amount, currency)
+       select $1, $2, t.ticket, 'EURUSD', 'BUY', t.lots, now() - interval '2 days', now() - interval '1 day 1 hour', 1.1, 1.2,
+              b.rebate_per_lot, round(t.lots * b.rebate_per_lot, 4), b.currency
+       from public.trading_accounts a join public.brokers b on b.id = a.broker_id, (values (1, 1), (2, 2.5)) as t (ticket, lots)
+       where a.id = $1`,
       [id, bob.id],
     );
     await h.db.query(asOwner(), `select private.settle_cashback()`);

@@ -96,11 +96,17 @@ describe('trading accounts', () => {
 
   it('lists accounts with their figures: trades, lots, cashback accrued and settled', async () => {
     const account = (await (await register(alice, 80000001)).json()) as AccountBody;
+    // Fixture trades, written as the owner with the accrual private.ingest_trades gives (the broker's terms).
     await h.db.query(
       asOwner(),
-      `insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-       values ($1, $2, 1, 'EURUSD', 'BUY', 2, now() - interval '3 days', now() - interval '2 days', 1.1, 1.2),
-              ($1, $2, 2, 'EURUSD', 'SELL', 0.5, now() - interval '1 hour', now(), 1.1, 1.0)`,
+      `insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price,
+                                         cashback_rate, cashback_amount, currency)
+       select $1, $2, t.ticket, 'EURUSD', t.type, t.lots, t.open_time, t.close_time, 1.1, t.close_price,
+              b.rebate_per_lot, round(t.lots * b.rebate_per_lot, 4), b.currency
+       from public.trading_accounts a join public.brokers b on b.id = a.broker_id,
+            (values (1, 'BUY', 2, now() - interval '3 days', now() - interval '2 days', 1.2),
+                    (2, 'SELL', 0.5, now() - interval '1 hour', now(), 1.0)) as t (ticket, type, lots, open_time, close_time, close_price)
+       where a.id = $1`,
       [account.id, alice.id],
     );
     await h.db.query(asOwner(), `select private.settle_cashback((now() at time zone 'utc')::date - 1)`);
@@ -116,9 +122,14 @@ describe('trading accounts', () => {
     const account = (await (await register(alice, 80000002)).json()) as AccountBody;
     await h.db.query(
       asOwner(),
-      `insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-       values ($1, $2, 1, 'EURUSD', 'BUY', 1, now() - interval '4 days', now() - interval '3 days', 1.1, 1.2),
-              ($1, $2, 2, 'EURUSD', 'BUY', 2, now() - interval '2 days', now() - interval '1 day 1 hour', 1.1, 1.2)`,
+      `insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price,
+                                         cashback_rate, cashback_amount, currency)
+       select $1, $2, t.ticket, 'EURUSD', 'BUY', t.lots, t.open_time, t.close_time, 1.1, 1.2,
+              b.rebate_per_lot, round(t.lots * b.rebate_per_lot, 4), b.currency
+       from public.trading_accounts a join public.brokers b on b.id = a.broker_id,
+            (values (1, 1, now() - interval '4 days', now() - interval '3 days'),
+                    (2, 2, now() - interval '2 days', now() - interval '1 day 1 hour')) as t (ticket, lots, open_time, close_time)
+       where a.id = $1`,
       [account.id, alice.id],
     );
     const today = `(now() at time zone 'utc')::date`;

@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { listPositionsRoute, updatePositionsRoute, type PositionType } from '@rubi/contracts/positions.ts';
 import {
+  callAsEa,
   createFunctionApp,
   CURSOR_TIMESTAMP_SQL,
   CursorTimestamp,
@@ -13,7 +14,6 @@ import {
   requireUser,
   withDb,
 } from '@rubi/edge';
-import { liveSession } from '../_shared/live-session.ts';
 
 interface PositionRow {
   session_id: string;
@@ -67,71 +67,17 @@ const POSITION_COLUMNS = `p.session_id, p.ticket, p.symbol, p.type, p.volume, p.
   p.take_profit, p.profit, p.swap, p.commission, p.magic, p.comment, p.opened_at, p.closed_at, p.updated_at,
   ${CURSOR_TIMESTAMP_SQL('p.opened_at')} as cursor_at`;
 
-// The whole push is one statement. Data-modifying CTEs share one snapshot and touch disjoint rows
-// (listed tickets vs. unlisted ones), so the upsert and the closing cannot interfere.
-// A listed ticket whose stored values are identical is not updated at all (no updated_at bump, no
-// Realtime broadcast): sending the same list twice changes nothing.
-const UPDATE_POSITIONS_SQL = `
-with incoming as (
-  select * from jsonb_to_recordset($3::jsonb) as i(
-    ticket bigint, symbol text, type text, volume numeric, open_price numeric, current_price numeric,
-    stop_loss numeric, take_profit numeric, profit numeric, swap numeric, commission numeric,
-    magic bigint, comment text, opened_at timestamptz)
-),
-upserted as (
-  insert into public.positions as t (session_id, ticket, user_id, symbol, type, volume, open_price, current_price,
-    stop_loss, take_profit, profit, swap, commission, magic, comment, opened_at, closed_at)
-  select $1::uuid, i.ticket, $2::uuid, i.symbol, i.type, i.volume, i.open_price, i.current_price,
-    i.stop_loss, i.take_profit, i.profit, i.swap, i.commission, i.magic, i.comment, i.opened_at, null
-  from incoming i
-  on conflict (session_id, ticket) do update set
-    symbol = excluded.symbol, type = excluded.type, volume = excluded.volume, open_price = excluded.open_price,
-    current_price = excluded.current_price, stop_loss = excluded.stop_loss, take_profit = excluded.take_profit,
-    profit = excluded.profit, swap = excluded.swap, commission = excluded.commission, magic = excluded.magic,
-    comment = excluded.comment, opened_at = excluded.opened_at, closed_at = null
-  where (t.symbol, t.type, t.volume, t.open_price, t.current_price, t.stop_loss, t.take_profit, t.profit, t.swap,
-         t.commission, t.magic, t.comment, t.opened_at, t.closed_at)
-    is distinct from (excluded.symbol, excluded.type, excluded.volume, excluded.open_price, excluded.current_price,
-         excluded.stop_loss, excluded.take_profit, excluded.profit, excluded.swap, excluded.commission, excluded.magic,
-         excluded.comment, excluded.opened_at, null::timestamptz)
-  returning t.ticket
-),
-closed as (
-  update public.positions t set closed_at = now()
-  where t.session_id = $1::uuid and t.closed_at is null
-    and not exists (select 1 from incoming i where i.ticket = t.ticket)
-  returning t.ticket
-)
-select (select count(*)::int from upserted) as changed,
-  coalesce((select array_agg(c.ticket order by c.ticket) from closed c), '{}'::bigint[]) as tickets_closed`;
-
 /** `positions`: the EA pushes its full list of open positions; the dashboard reads them. */
 export function createPositionsApp(deps: EdgeDeps) {
   const app = createFunctionApp('positions', deps);
 
   app.openapi({ ...updatePositionsRoute, middleware: [requireEaKey('positions')] }, async (c) => {
     const body = c.req.valid('json');
-    // MT5 reports 0 for "no level": stored as null, like an omitted one.
-    const rows = body.positions.map((p) => ({
-      ...p,
-      current_price: p.current_price ?? null,
-      stop_loss: p.stop_loss ? p.stop_loss : null,
-      take_profit: p.take_profit ? p.take_profit : null,
-      magic: p.magic ?? null,
-      comment: p.comment ?? null,
-    }));
-    const result = await withDb(c, async (tx) => {
-      // Locks the session row (no key: pings may still insert snapshots that reference it), so two
-      // pushes for one session are applied one after the other, each against the other's result.
-      const session = await liveSession<{ user_id: string; status: string }>(tx, body.session_id, { columns: 'user_id', lock: true });
-      const [changes] = await tx.query<{ changed: number; tickets_closed: number[] }>(UPDATE_POSITIONS_SQL, [
-        body.session_id,
-        session.user_id,
-        JSON.stringify(rows),
-      ]);
-      return changes?.tickets_closed ?? [];
-    });
-    return c.json({ open: rows.length, closed: result.length, tickets_closed: result }, 200);
+    // One statement: the gate, then private.push_positions as the EA (which stores MT5's 0 for
+    // "no level" as null, like an omitted one).
+    const [row] = await callAsEa<{ push_positions: number[] }>(c, 'private.push_positions', [body.session_id, JSON.stringify(body.positions)]);
+    const closed = row?.push_positions ?? [];
+    return c.json({ open: body.positions.length, closed: closed.length, tickets_closed: closed }, 200);
   });
 
   app.openapi({ ...listPositionsRoute, middleware: [requireUser()] }, async (c) => {

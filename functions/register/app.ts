@@ -1,10 +1,10 @@
 import { registerRoute, TRADES_POLL_INTERVAL_SECONDS } from '@rubi/contracts/register.ts';
 import { MAX_TRADES_PER_BATCH } from '@rubi/contracts/trades.ts';
 import { generateWebhookSecret, sha256Hex } from '@rubi/crypto';
-import { asService } from '@rubi/db';
+import type { Enums } from '@rubi/db';
 import { createFunctionApp, isoRequired, unauthorized, withDb, type EdgeDeps } from '@rubi/edge';
 
-type AccountStatus = 'pending_vps_setup' | 'provisioning' | 'connected' | 'error' | 'disconnected';
+type AccountStatus = Enums<'account_status'>;
 
 interface RegisterRow {
   account_id: string;
@@ -32,7 +32,7 @@ export function createRegisterApp(deps: EdgeDeps) {
 
   app.openapi(registerRoute, async (c) => {
     const body = c.req.valid('json');
-    c.set('principal', asService());
+    c.set('actor', { kind: 'provisioning_token' });
     const tokenHash = await sha256Hex(body.provisioning_token);
     const secret = generateWebhookSecret();
 

@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { listTradesRoute, reportTradesRoute, type TradeType } from '@rubi/contracts/trades.ts';
 import {
+  callAsEa,
   createFunctionApp,
   CURSOR_TIMESTAMP_SQL,
   CursorTimestamp,
@@ -66,29 +67,6 @@ const TRADE_COLUMNS = `t.account_id, t.ticket, t.symbol, t.type, t.lots, t.open_
   t.commission, t.swap, t.profit, t.magic, t.comment, t.cashback_rate, t.cashback_amount, t.currency, t.settled_on, t.created_at,
   ${CURSOR_TIMESTAMP_SQL('t.close_time')} as cursor_at`;
 
-// The whole batch is one statement, run as the account's EA: the insert policy admits only rows of
-// the account named by the claim ea_account_id, and private.accrue_cashback (before insert) sets
-// the owner, the broker's rate and the amount. A ticket already stored for the account is skipped
-// (on conflict do nothing), so a resent batch inserts nothing and accrues nothing again.
-export const INSERT_TRADES_SQL = `
-with incoming as (
-  select * from jsonb_to_recordset($2::jsonb) as i(
-    ticket bigint, symbol text, type text, lots numeric, open_time timestamptz, close_time timestamptz,
-    open_price numeric, close_price numeric, commission numeric, swap numeric, profit numeric, magic bigint, comment text)
-),
-inserted as (
-  insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price,
-    close_price, commission, swap, profit, magic, comment)
-  select $1::uuid, (select auth.uid()), i.ticket, i.symbol, i.type, i.lots, i.open_time, i.close_time, i.open_price,
-    i.close_price, i.commission, i.swap, i.profit, i.magic, i.comment
-  from incoming i
-  order by i.ticket
-  on conflict (account_id, ticket) do nothing
-  returning ticket, cashback_amount
-)
-select coalesce((select array_agg(n.ticket order by n.ticket) from inserted n), '{}'::bigint[]) as accepted,
-  (select coalesce(sum(n.cashback_amount), 0) from inserted n)::text as cashback_accrued`;
-
 /**
  * `trades`: a provisioned account's EA reports closed trades (signed with its api secret), and the
  * owner lists them.
@@ -101,16 +79,12 @@ export function createTradesApp(deps: EdgeDeps) {
     const actor = c.get('actor');
     if (actor.kind !== 'account_ea') throw new Error('trades requires an account EA');
     const rows = body.trades.map((t) => ({ ...t, magic: t.magic ?? null, comment: t.comment ?? null }));
-    const result = await withDb(c, async (tx) => {
-      const [inserted] = await tx.query<{ accepted: number[]; cashback_accrued: string }>(INSERT_TRADES_SQL, [
-        actor.accountId,
-        JSON.stringify(rows),
-      ]);
-      // Hearing from the EA keeps the account connected (and revives a silent one); same transaction,
-      // so a request that fails leaves last_seen_at alone too.
-      await tx.query('select private.account_heard_from($1)', [actor.accountId]);
-      return inserted;
-    });
+    // One statement: the gate, then private.ingest_trades (the only writer of closed trades: it
+    // accrues the cashback for the whole batch and marks the account as heard from).
+    const [result] = await callAsEa<{ accepted: number[]; cashback_accrued: string }>(c, 'private.ingest_trades', [
+      actor.accountId,
+      JSON.stringify(rows),
+    ]);
     const accepted = result?.accepted ?? [];
     const stored = new Set(accepted);
     const duplicates = rows.map((t) => t.ticket).filter((ticket) => !stored.has(ticket)).sort((a, b) => a - b);

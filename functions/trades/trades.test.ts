@@ -210,8 +210,12 @@ describe('POST /trades', () => {
         [aliceAccount.id, bob.id],
       ),
     ).rejects.toMatchObject({ code: '42501' });
+    // Nor through private.ingest_trades (the only writer of closed trades) naming Alice's account.
+    await expect(
+      h.db.query(bobPrincipal, 'select * from private.ingest_trades($1, $2, $3::jsonb)', [bob.id, aliceAccount.id, JSON.stringify([closedTrade(403)])]),
+    ).rejects.toMatchObject({ code: '42501' });
     await expect(h.db.query(bobPrincipal, 'select private.account_heard_from($1)', [aliceAccount.id])).rejects.toMatchObject({ code: '42501' });
-    expect(await countRows(h, 'public.closed_trades', 'ticket in (401, 402)')).toBe(0);
+    expect(await countRows(h, 'public.closed_trades', 'ticket in (401, 402, 403)')).toBe(0);
   });
 
   it('rejects bad batches with 400 naming the fields, writing nothing', async () => {

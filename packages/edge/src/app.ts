@@ -64,7 +64,8 @@ export function createFunctionApp(name: string, deps: EdgeDeps): OpenAPIHono<Edg
       route: c.req.routePath,
       status: c.res.status,
       latency_ms: Math.round((performance.now() - started) * 10) / 10,
-      actor,
+      // A user's other claims (email, ...) are not the log's business.
+      actor: actor.kind === 'user' ? { kind: actor.kind, userId: actor.userId } : actor,
       ...(c.get('failure') ? { failure: c.get('failure') } : {}),
     });
   });

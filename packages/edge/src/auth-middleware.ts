@@ -1,13 +1,15 @@
 import { sha256Hex, verifySignature, type VerifyFailure } from '@rubi/crypto';
-import { asService, asUser } from '@rubi/db';
+import { asService, type Enums } from '@rubi/db';
 import type { MiddlewareHandler } from 'hono';
-import type { EdgeEnv } from './env.ts';
+import { readAccountEaCredential, readEaKeyCredential, type AccountEaCredential, type EaCredential } from './ea-credentials.ts';
+import type { Admission, EdgeEnv } from './env.ts';
 import { forbidden, unauthorized } from './errors.ts';
 import { InvalidTokenError } from './auth-user.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export type EaScope = 'connect' | 'ping' | 'signals' | 'positions';
+/** What an EA key may be used for: the database's vocabulary `ea_scope`. */
+export type EaScope = Enums<'ea_scope'>;
 
 const FAILURE_MESSAGES: Record<VerifyFailure, string> = {
   missing_headers: 'missing X-Trade-Id, X-Trade-Timestamp or X-Trade-Signature',
@@ -32,24 +34,22 @@ export function requireUser(): MiddlewareHandler<EdgeEnv> {
       throw error;
     }
     const { sub, role: _role, ...rest } = claims;
-    c.set('actor', { kind: 'user', userId: sub });
-    c.set('principal', asUser(sub, rest));
+    c.set('actor', { kind: 'user', userId: sub, claims: rest });
     await next();
   };
 }
 
 /**
- * Verifies a Standard Webhooks signature made with `secrets` over the raw body, then remembers
- * the request id for `credentialId` (a replay is rejected). The signature is checked before the id
- * is stored, so nobody can burn ids without the secret.
+ * Verifies the request's Standard Webhooks signature over the raw body with `credential`'s secret.
+ * A credential read from the cache that fails is read again once before the request is refused:
+ * the account's api secret may have been re-issued since (a new `register`).
  */
-export async function verifySignedRequest(
+async function verifyWithCredential<C extends EaCredential>(
   c: Parameters<MiddlewareHandler<EdgeEnv>>[0],
-  credentialId: string,
-  secrets: readonly string[],
-  /** A statement on $3 = `touchId` run in the same round trip once the signature is good (e.g. stamping last use). */
-  touch?: { sql: string; id: string },
-): Promise<void> {
+  cacheKey: string,
+  read: () => Promise<C | undefined>,
+  unknown: string,
+): Promise<{ credential: C; requestId: string }> {
   const deps = c.get('deps');
   const body = await c.req.text();
   const headers = {
@@ -57,42 +57,56 @@ export async function verifySignedRequest(
     timestamp: c.req.header('x-trade-timestamp') ?? null,
     signature: c.req.header('x-trade-signature') ?? null,
   };
-  const result = await verifySignature({ secrets, headers, body, nowSeconds: Math.floor(deps.now().getTime() / 1000) });
+  const verify = (credential: C) =>
+    verifySignature({ secrets: [credential.secret], headers, body, nowSeconds: Math.floor(deps.now().getTime() / 1000) });
+  const fresh = async (): Promise<C> => {
+    const credential = await read();
+    if (!credential) {
+      deps.credentials.delete(cacheKey);
+      throw unauthorized(unknown);
+    }
+    deps.credentials.set(cacheKey, credential);
+    return credential;
+  };
+  const cached = deps.credentials.get(cacheKey) as C | undefined;
+  let credential = cached ?? (await fresh());
+  let result = await verify(credential);
+  if (!result.ok && result.reason === 'invalid_signature' && cached) {
+    credential = await fresh();
+    result = await verify(credential);
+  }
   if (!result.ok) throw unauthorized(FAILURE_MESSAGES[result.reason]);
-  // One round trip: the replay check, plus the caller's bookkeeping as a data-modifying CTE.
-  const [row] = touch
-    ? await deps.db.query<{ fresh: boolean }>(asService(), `with touched as (${touch.sql}) select private.remember_request_id($1, $2) as fresh`, [
-        credentialId,
-        headers.id,
-        touch.id,
-      ])
-    : await deps.db.query<{ fresh: boolean }>(asService(), 'select private.remember_request_id($1, $2) as fresh', [credentialId, headers.id]);
-  if (!row?.fresh) throw unauthorized('replayed request (X-Trade-Id already used)');
+  // verifySignature refuses a request without an id, so it is there.
+  return { credential, requestId: headers.id as string };
 }
 
-/** The connector EA: `X-EA-Key-Id` + a request signed with that key's secret, allowed `scope`. */
+/**
+ * The connector EA: `X-EA-Key-Id` + a request signed with that key's secret, allowed `scope`. The
+ * signature is checked here; the key's liveness, the replay check and the key stamp happen in the
+ * request's own SQL (the gate `private.enter_ea_key`, see `withDb` and `callAsEa`).
+ */
 export function requireEaKey(scope: EaScope): MiddlewareHandler<EdgeEnv> {
   return async (c, next) => {
-    const deps = c.get('deps');
     const keyId = c.req.header('x-ea-key-id') ?? '';
     if (!UUID.test(keyId)) throw unauthorized('missing or malformed X-EA-Key-Id');
-    const [credentials] = await deps.db.query<{
-      user_id: string;
-      scopes: string[];
-      secret_ciphertext: string;
-      encryption_key_id: string;
-    }>(asService(), 'select * from private.ea_key_credentials($1)', [keyId]);
-    if (!credentials) throw unauthorized('unknown or revoked EA key');
-    const secret = await deps.secretBox.open(credentials.secret_ciphertext, credentials.encryption_key_id, keyId);
-    // The key's last use (throttled to once a minute) is stamped in the replay check's round trip.
-    await verifySignedRequest(c, `ea_key:${keyId}`, [secret], {
-      sql: `update public.ea_keys set last_used_at = now()
-            where id = $3::uuid and (last_used_at is null or last_used_at < now() - interval '1 minute')`,
-      id: keyId,
-    });
-    if (!credentials.scopes.includes(scope)) throw forbidden(`this EA key lacks the ${scope} scope`);
-    c.set('actor', { kind: 'ea_key', userId: credentials.user_id, keyId });
-    c.set('principal', asUser(credentials.user_id, { ea_key_id: keyId }));
+    const deps = c.get('deps');
+    const admit = async (): Promise<Admission> => {
+      const { credential, requestId } = await verifyWithCredential(
+        c,
+        `ea_key:${keyId.toLowerCase()}`,
+        () => readEaKeyCredential(deps, keyId),
+        'unknown or revoked EA key',
+      );
+      if (!credential.scopes.includes(scope)) throw forbidden(`this EA key lacks the ${scope} scope`);
+      return { credential, requestId, readAgain: admitAgain };
+    };
+    const admitAgain = async (): Promise<Admission> => {
+      deps.credentials.delete(`ea_key:${keyId.toLowerCase()}`);
+      return admit();
+    };
+    const admission = await admit();
+    c.set('actor', { kind: 'ea_key', userId: admission.credential.userId, keyId });
+    c.set('admission', admission);
     await next();
   };
 }
@@ -106,24 +120,31 @@ export function requireUserOrEaKey(scope: EaScope): MiddlewareHandler<EdgeEnv> {
 
 /**
  * A provisioned EA (cashback flow): `X-Account-Id` (the external account id from its config) + a
- * request signed with the api secret that `register` issued to it.
+ * request signed with the api secret that `register` issued to it. Admitted by the gate
+ * `private.enter_account_ea` in the request's own SQL, like an EA key.
  */
 export function requireAccountEa(): MiddlewareHandler<EdgeEnv> {
   return async (c, next) => {
-    const deps = c.get('deps');
-    const externalId = c.req.header('x-account-id') ?? '';
+    const externalId = (c.req.header('x-account-id') ?? '').toLowerCase();
     if (!UUID.test(externalId)) throw unauthorized('missing or malformed X-Account-Id');
-    const [credentials] = await deps.db.query<{
-      account_id: string;
-      user_id: string;
-      api_secret_ciphertext: string;
-      api_secret_key_id: string;
-    }>(asService(), 'select * from private.account_ea_credentials($1)', [externalId]);
-    if (!credentials) throw unauthorized('unknown account or not registered');
-    const secret = await deps.secretBox.open(credentials.api_secret_ciphertext, credentials.api_secret_key_id, credentials.account_id);
-    await verifySignedRequest(c, `account:${credentials.account_id}`, [secret]);
-    c.set('actor', { kind: 'account_ea', userId: credentials.user_id, accountId: credentials.account_id });
-    c.set('principal', asUser(credentials.user_id, { ea_account_id: credentials.account_id }));
+    const deps = c.get('deps');
+    const admit = async (): Promise<Admission> => {
+      const { credential, requestId } = await verifyWithCredential(
+        c,
+        `account:${externalId}`,
+        () => readAccountEaCredential(deps, externalId),
+        'unknown account or not registered',
+      );
+      return { credential, requestId, readAgain: admitAgain };
+    };
+    const admitAgain = async (): Promise<Admission> => {
+      deps.credentials.delete(`account:${externalId}`);
+      return admit();
+    };
+    const admission = await admit();
+    const credential = admission.credential as AccountEaCredential;
+    c.set('actor', { kind: 'account_ea', userId: credential.userId, accountId: credential.accountId });
+    c.set('admission', admission);
     await next();
   };
 }
@@ -140,7 +161,6 @@ export function requireVpsHost(): MiddlewareHandler<EdgeEnv> {
     const [host] = await deps.db.query<{ id: string | null }>(asService(), 'select private.authenticate_vps_host($1) as id', [await sha256Hex(key)]);
     if (!host?.id) throw unauthorized('unknown or revoked VPS host key');
     c.set('actor', { kind: 'vps_host', hostId: host.id });
-    c.set('principal', asService());
     await next();
   };
 }

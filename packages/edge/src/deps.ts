@@ -3,6 +3,7 @@ import { createPostgresDb, type Db } from '@rubi/db';
 import { loadEdgeConfig, type EdgeConfig } from './config.ts';
 import { createLogger, type Logger, type LogSink } from './log.ts';
 import { createUserTokenVerifier, type UserTokenVerifier } from './auth-user.ts';
+import { CredentialCache } from './ea-credentials.ts';
 
 /** Everything a function app needs from the outside world, injected so tests and the local server can supply their own. */
 export interface EdgeDeps {
@@ -13,6 +14,8 @@ export interface EdgeDeps {
   logger: Logger;
   /** Injectable clock (signature tolerance, server time). */
   now: () => Date;
+  /** EA credentials verified recently (see ea-credentials.ts: revocation still takes effect at once). */
+  credentials: CredentialCache;
 }
 
 export interface EdgeDepsOverrides {
@@ -40,5 +43,6 @@ export async function createEdgeDeps(env: Record<string, string | undefined>, ov
     }),
     logger: createLogger({ level: config.LOG_LEVEL, ...(overrides.logSink ? { sink: overrides.logSink } : {}) }),
     now: overrides.now ?? (() => new Date()),
+    credentials: new CredentialCache(),
   };
 }

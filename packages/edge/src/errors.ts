@@ -25,28 +25,37 @@ export const notFound = (message = 'not found') => new ApiError(404, 'not_found'
 export const conflict = (message: string) => new ApiError(409, 'conflict', message);
 
 /**
- * Maps a database error to what the client may know. Row-level security and privilege failures
- * look like "not found" (a user must not learn that another user's row exists); state-machine
- * violations are conflicts; anything else is an internal error whose text stays in the log.
+ * The one error convention from SQL to HTTP. Our SQL raises standard SQLSTATEs with messages meant
+ * for people (supabase/migrations/20261130000500_ea_gates_and_hot_path.sql lists them):
+ * - 28000 / 28P01 (a gate refused the credential or the request id): 401 with the message;
+ * - class 22 (a value the client sent cannot be stored, or a rule on one field): 400, naming the
+ *   field from the error's COLUMN when our SQL gave one (`body.risk_percent`), `body` otherwise;
+ * - P0002 no_data_found: 404 with the message; 23503 (a referenced row is missing): 404;
+ * - 42501 (row-level security, privileges): 404 and nothing more: a user must not learn that
+ *   another user's row exists;
+ * - 23514 (state machines and rules): 409 with the message; 23505: 409.
+ * Anything else is an internal error whose text stays in the log.
  */
 export function apiErrorFromDatabase(error: unknown): ApiError | undefined {
   if (!isPgError(error)) return undefined;
   switch (error.code) {
+    case '28000':
+    case '28P01':
+      return unauthorized(error.message);
     case '23505':
       return conflict('already exists');
     case '23514':
-      // State-machine and rule violations raised by our own SQL carry a message meant for people.
       return conflict(error.message);
     case '42501':
       return notFound();
     case 'P0002':
-      return notFound();
+      return notFound(error.message);
     case '23503':
       return notFound('a referenced record does not exist');
     default:
-      // Class 22 is "data exception": a value the client sent that Postgres cannot store (a NUL
-      // character in text, a number out of range, ...). The transaction is rolled back.
-      if (error.code.startsWith('22')) return badRequest('invalid value', [{ path: 'body', message: error.message }]);
+      if (error.code.startsWith('22')) {
+        return badRequest(error.column ? error.message : 'invalid value', [{ path: error.column ?? 'body', message: error.message }]);
+      }
       return undefined;
   }
 }

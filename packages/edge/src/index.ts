@@ -5,15 +5,15 @@ export {
   requireUser,
   requireUserOrEaKey,
   requireVpsHost,
-  verifySignedRequest,
   type EaScope,
 } from './auth-middleware.ts';
 export { createUserTokenVerifier, InvalidTokenError, type UserClaims, type UserTokenVerifier } from './auth-user.ts';
 export { ConfigError, loadEdgeConfig, type EdgeConfig } from './config.ts';
 export { CURSOR_TIMESTAMP_SQL, CursorTimestamp, decodeCursor, encodeCursor } from './cursor.ts';
-export { iso, isoRequired, one, withDb } from './db.ts';
+export { callAsEa, iso, isoRequired, one, withDb } from './db.ts';
 export { createEdgeDeps, type EdgeDeps, type EdgeDepsOverrides } from './deps.ts';
-export type { Actor, EdgeEnv } from './env.ts';
+export type { Actor, Admission, EdgeEnv } from './env.ts';
+export { CredentialCache, CREDENTIAL_CACHE_MAX_ENTRIES, CREDENTIAL_CACHE_TTL_MS, type EaCredential } from './ea-credentials.ts';
 export { ApiError, apiErrorFromDatabase, badRequest, conflict, forbidden, notFound, unauthorized } from './errors.ts';
 export { BACKEND_VERSION, checkHealth, HEALTH_DB_TIMEOUT_MS } from './health.ts';
 export { createLogger, redact, type Logger, type LogLevel, type LogSink } from './log.ts';

@@ -8,7 +8,6 @@
 --   signals   A ...0004-0000000000a4  B ...0004-0000000000b4
 --   broker    ...0004-0000000000c1
 --   account   A (owner-made) ...0004-0000000000a6
---   trade     A ...0004-0000000000a8
 --   notification A ...0004-0000000000aa
 -- Messages are found by topic (the users are unique to this file) or by record id, so rows other
 -- transactions leave in realtime.messages do not matter.
@@ -76,9 +75,11 @@ select results_eq($$
 $$, $$ values ('user:00000000-0000-0000-0004-0000000000a1', 'trading_accounts', true, 'INSERT') $$,
   'inserting a trading account broadcasts INSERT to its owner');
 
-insert into public.closed_trades (id, account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-values ('00000000-0000-0000-0004-0000000000a8', '00000000-0000-0000-0004-0000000000a6', '00000000-0000-0000-0004-0000000000a1',
-        1, 'EURUSD', 'BUY', 2, now() - interval '1 day 1 hour', now() - interval '1 day', 1.1, 1.2);
+-- Reported by the account's EA through private.ingest_trades, which accrues 2 lots x 4 = 8.
+select tests.authenticate_as_account_ea('00000000-0000-0000-0004-0000000000a1', '00000000-0000-0000-0004-0000000000a6');
+select from private.ingest_trades('00000000-0000-0000-0004-0000000000a1', '00000000-0000-0000-0004-0000000000a6',
+  jsonb_build_array(tests.trade(1, 2, now() - interval '1 day')));
+select tests.clear_authentication();
 select results_eq($$
   select topic, event, private, payload->>'operation', payload->>'count', payload->'tickets', payload->>'cashback_amount'
   from realtime.messages
@@ -102,7 +103,8 @@ select results_eq($$
 $$, $$ values ('UPDATE', current_date::text, '[1]'::jsonb) $$,
   'settling marks the trade settled, and that is broadcast too');
 
--- A batch is one message per account, not one per trade (the trades function inserts a batch in one statement).
+-- A batch is one message per account, not one per trade (private.ingest_trades inserts a batch in
+-- one statement; this fixture batch is written by the owner in one statement too).
 insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
 select '00000000-0000-0000-0004-0000000000a6', '00000000-0000-0000-0004-0000000000a1', t, 'EURUSD', 'SELL', 0.5,
        now() - interval '3 hours', now() - interval '2 hours', 1.2, 1.1

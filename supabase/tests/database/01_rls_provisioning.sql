@@ -11,7 +11,7 @@
 begin;
 \ir helpers/setup.psql
 
-select plan(74);
+select plan(75);
 
 -- ---------------------------------------------------------------------------------------------
 -- Fixture, as the database owner.
@@ -30,7 +30,7 @@ insert into public.trading_accounts (id, user_id, broker_id, platform, login, se
   ('00000000-0000-0000-0002-0000000000a7', '00000000-0000-0000-0002-0000000000a1', '00000000-0000-0000-0002-0000000000c1', 'MT4', 5002, 'RLS-Provisioning-Demo'),
   ('00000000-0000-0000-0002-0000000000b6', '00000000-0000-0000-0002-0000000000b1', '00000000-0000-0000-0002-0000000000c1', 'MT5', 6001, 'RLS-Provisioning-Demo');
 
--- user_id is filled in from the account by the accrual trigger.
+-- Fixture rows, written as the owner (the API writes them through private.ingest_trades only).
 insert into public.closed_trades (id, account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price) values
   ('00000000-0000-0000-0002-0000000000a8', '00000000-0000-0000-0002-0000000000a6', '00000000-0000-0000-0002-0000000000a1',
    1, 'EURUSD', 'BUY', 1, now() - interval '2 hours', now() - interval '1 hour', 1.1, 1.2),
@@ -81,7 +81,8 @@ $$, 'an unfiltered read by A returns no row of anyone else in any provisioning t
 
 -- ---------------------------------------------------------------------------------------------
 -- As user A: direct inserts. Accounts go through private.register_trading_account, trades come
--- from the account's EA only, ledger rows and notifications from the backend only.
+-- from the account's EA only (through private.ingest_trades), ledger rows and notifications from
+-- the backend only.
 select throws_ok($$
   insert into public.brokers (name, platforms) values ('A''s own broker', array['MT5'])
 $$, '42501', null, 'a user cannot create a broker');
@@ -127,8 +128,8 @@ select is(count(*)::int, 0, 'a user cannot delete a broker') from d;
 
 with u as (update public.trading_accounts set paused_at = now() where id = '00000000-0000-0000-0002-0000000000b6' returning 1)
 select is(count(*)::int, 0, 'A cannot update B''s trading account') from u;
-with u as (update public.closed_trades set lots = 100 where id = '00000000-0000-0000-0002-0000000000b8' returning 1)
-select is(count(*)::int, 0, 'A cannot update B''s closed trade') from u;
+select throws_ok($$ update public.closed_trades set lots = 100 where id = '00000000-0000-0000-0002-0000000000b8' $$,
+  '42501', 'permission denied for table closed_trades', 'A cannot update B''s closed trade');
 with u as (update public.cashback_ledger set amount = 0 where id = '00000000-0000-0000-0002-0000000000b9' returning 1)
 select is(count(*)::int, 0, 'A cannot update B''s ledger row') from u;
 with u as (update public.notifications set read_at = now() where id = '00000000-0000-0000-0002-0000000000ba' returning 1)
@@ -136,8 +137,8 @@ select is(count(*)::int, 0, 'A cannot mark B''s notification read') from u;
 
 with d as (delete from public.trading_accounts where id = '00000000-0000-0000-0002-0000000000b6' returning 1)
 select is(count(*)::int, 0, 'A cannot delete B''s trading account') from d;
-with d as (delete from public.closed_trades where id = '00000000-0000-0000-0002-0000000000b8' returning 1)
-select is(count(*)::int, 0, 'A cannot delete B''s closed trade') from d;
+select throws_ok($$ delete from public.closed_trades where id = '00000000-0000-0000-0002-0000000000b8' $$,
+  '42501', 'permission denied for table closed_trades', 'A cannot delete B''s closed trade');
 with d as (delete from public.cashback_ledger where id = '00000000-0000-0000-0002-0000000000b9' returning 1)
 select is(count(*)::int, 0, 'A cannot delete B''s ledger row') from d;
 with d as (delete from public.notifications where id = '00000000-0000-0000-0002-0000000000ba' returning 1)
@@ -146,14 +147,14 @@ select is(count(*)::int, 0, 'A cannot delete B''s notification') from d;
 -- A's own rows: state changes go through functions; money is never user-editable.
 with u as (update public.trading_accounts set status = 'connected' where id = '00000000-0000-0000-0002-0000000000a6' returning 1)
 select is(count(*)::int, 0, 'A cannot change their own account''s status directly') from u;
-with u as (update public.closed_trades set lots = 100 where id = '00000000-0000-0000-0002-0000000000a8' returning 1)
-select is(count(*)::int, 0, 'A cannot inflate the lots of their own closed trade') from u;
+select throws_ok($$ update public.closed_trades set lots = 100 where id = '00000000-0000-0000-0002-0000000000a8' $$,
+  '42501', 'permission denied for table closed_trades', 'A cannot inflate the lots of their own closed trade');
 with u as (update public.cashback_ledger set amount = 1e6 where id = '00000000-0000-0000-0002-0000000000a9' returning 1)
 select is(count(*)::int, 0, 'A cannot change their own ledger amount') from u;
 with d as (delete from public.cashback_ledger where id = '00000000-0000-0000-0002-0000000000a9' returning 1)
 select is(count(*)::int, 0, 'A cannot delete their own ledger row') from d;
-with d as (delete from public.closed_trades where id = '00000000-0000-0000-0002-0000000000a8' returning 1)
-select is(count(*)::int, 0, 'A cannot delete their own closed trade') from d;
+select throws_ok($$ delete from public.closed_trades where id = '00000000-0000-0000-0002-0000000000a8' $$,
+  '42501', 'permission denied for table closed_trades', 'A cannot delete their own closed trade');
 with d as (delete from public.trading_accounts where id = '00000000-0000-0000-0002-0000000000a7' returning 1)
 select is(count(*)::int, 0, 'A cannot delete their own account directly (private.account_action only)') from d;
 with u as (update public.notifications set read_at = now() where id = '00000000-0000-0000-0002-0000000000aa' returning 1)
@@ -186,33 +187,39 @@ select is((select status from private.account_action('00000000-0000-0000-0002-00
   'private.account_action pauses A''s own account');
 
 -- ---------------------------------------------------------------------------------------------
--- As the provisioned EA of A's first account (claim ea_account_id).
+-- As the provisioned EA of A's first account (claim ea_account_id): trades go through
+-- private.ingest_trades, for that account only.
 select tests.authenticate_as_account_ea('00000000-0000-0000-0002-0000000000a1', '00000000-0000-0000-0002-0000000000a6');
-select lives_ok($$
-  insert into public.closed_trades (id, account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-  values ('00000000-0000-0000-0002-0000000000ab', '00000000-0000-0000-0002-0000000000a6', '00000000-0000-0000-0002-0000000000a1',
-          3, 'EURUSD', 'BUY', 0.5, now() - interval '1 hour', now(), 1.1, 1.2)
-$$, 'the account EA reports a closed trade for its own account');
 select throws_ok($$
   insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-  values ('00000000-0000-0000-0002-0000000000b6', '00000000-0000-0000-0002-0000000000a1', 4, 'EURUSD', 'BUY', 0.5, now(), now(), 1.1, 1.2)
+  values ('00000000-0000-0000-0002-0000000000a6', '00000000-0000-0000-0002-0000000000a1', 3, 'EURUSD', 'BUY', 0.5, now() - interval '1 hour', now(), 1.1, 1.2)
+$$, '42501', 'permission denied for table closed_trades', 'the account EA cannot insert a closed trade directly, even on its own account');
+select is(
+  (select accepted from private.ingest_trades('00000000-0000-0000-0002-0000000000a1', '00000000-0000-0000-0002-0000000000a6',
+     jsonb_build_array(tests.trade(3, 0.5)))),
+  '{3}'::bigint[], 'the account EA reports a closed trade for its own account');
+select throws_ok($$
+  select * from private.ingest_trades('00000000-0000-0000-0002-0000000000a1', '00000000-0000-0000-0002-0000000000b6',
+    jsonb_build_array(tests.trade(4, 0.5)))
 $$, '42501', null, 'the account EA cannot report a trade on B''s account');
 select throws_ok($$
-  insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-  values ('00000000-0000-0000-0002-0000000000a7', '00000000-0000-0000-0002-0000000000a1', 4, 'EURUSD', 'BUY', 0.5, now(), now(), 1.1, 1.2)
+  select * from private.ingest_trades('00000000-0000-0000-0002-0000000000a1', '00000000-0000-0000-0002-0000000000a7',
+    jsonb_build_array(tests.trade(4, 0.5)))
 $$, '42501', null, 'the account EA cannot report a trade on another of A''s accounts');
 select is(
-  (select cashback_rate::text || '/' || cashback_amount::text from public.closed_trades where id = '00000000-0000-0000-0002-0000000000ab'),
+  (select cashback_rate::text || '/' || cashback_amount::text from public.closed_trades
+   where account_id = '00000000-0000-0000-0002-0000000000a6' and ticket = 3),
   '5/2.5000', 'the reported trade''s cashback comes from the broker, not the client');
-with u as (update public.closed_trades set lots = 100 where id = '00000000-0000-0000-0002-0000000000ab' returning 1)
-select is(count(*)::int, 0, 'the account EA cannot rewrite a trade once reported') from u;
+select throws_ok($$ update public.closed_trades set lots = 100 where account_id = '00000000-0000-0000-0002-0000000000a6' and ticket = 3 $$,
+  '42501', 'permission denied for table closed_trades', 'the account EA cannot rewrite a trade once reported');
 
 -- The account EA of A cannot act for B by naming B's account while signed in as A.
 select tests.authenticate_as_account_ea('00000000-0000-0000-0002-0000000000a1', '00000000-0000-0000-0002-0000000000b6');
 select throws_ok($$
-  insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-  values ('00000000-0000-0000-0002-0000000000b6', '00000000-0000-0000-0002-0000000000b1', 5, 'EURUSD', 'BUY', 0.5, now(), now(), 1.1, 1.2)
-$$, '42501', null, 'claims sub = A with B''s account id still cannot report trades on B''s account');
+  select * from private.ingest_trades('00000000-0000-0000-0002-0000000000a1', '00000000-0000-0000-0002-0000000000b6',
+    jsonb_build_array(tests.trade(5, 0.5)))
+$$, '42501', 'only the account''s own EA reports for it',
+  'claims sub = A with B''s account id still cannot report trades on B''s account');
 
 -- ---------------------------------------------------------------------------------------------
 -- As anon: nothing visible, nothing writable.

@@ -123,13 +123,16 @@ from unnest(array[
 ]) as f;
 
 -- The complete lists, so a new function is granted on purpose or not at all. (setting,
--- transition_actor and current_actor are read by the invoker-rights triggers API roles fire.)
+-- transition_actor and current_actor are read by the invoker-rights triggers API roles fire; the
+-- EA endpoint functions check the caller's EA claim themselves, see 11_ea_gates_and_hot_path.sql.)
 select is(array(
   select p.proname::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
   where n.nspname = 'private' and has_function_privilege('authenticated', p.oid, 'execute')
   order by 1
-), array['account_action', 'account_heard_from', 'create_ea_key', 'current_actor', 'register_trading_account', 'setting', 'transition_actor'],
-  'authenticated can execute exactly the user-facing private functions');
+), array['account_action', 'account_heard_from', 'cancel_signal', 'close_session', 'create_ea_key', 'create_signal', 'current_actor',
+          'deliver_signals', 'ea_caller', 'ingest_trades', 'live_session', 'open_session', 'ping_session', 'push_positions',
+          'register_trading_account', 'report_signal', 'same_signal', 'setting', 'size_by_risk', 'transition_actor', 'volume_problem'],
+  'authenticated can execute exactly the user-facing private functions and the EA endpoint functions');
 select is(array(
   select p.proname::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
   where n.nspname = 'private' and has_function_privilege('service_role', p.oid, 'execute')

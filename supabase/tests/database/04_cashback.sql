@@ -1,9 +1,9 @@
--- Cashback: accrual on closed trades (private.accrue_cashback) and settlement into the ledger
--- (private.settle_cashback).
+-- Cashback: accrual on closed trades (private.ingest_trades, as the account's EA) and settlement
+-- into the ledger (private.settle_cashback).
 begin;
 \ir helpers/setup.psql
 
-select plan(29);
+select plan(34);
 
 -- Start from empty domain tables (inside this transaction only, rolled back with it), so the
 -- counts below are exact even on a cluster other test tiers have written to.
@@ -29,14 +29,14 @@ insert into public.trading_accounts (id, user_id, broker_id, platform, login, se
   ('00000000-0000-0000-0000-0000000000c4', '00000000-0000-0000-0000-000000000002', '00000000-0000-0000-0000-0000000000d3', 'MT5', 9004, 'CB-Live');
 
 -- =============================================================================================
--- Accrual at insert, as the account's EA
+-- Accrual by private.ingest_trades (the only writer of closed trades), as the account's EA
 -- =============================================================================================
 select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c1');
-select lives_ok(
-  $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-     values ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', 1001, 'EURUSD', 'BUY', 0.33333,
-             now() - interval '1 hour', now(), 1.1, 1.2) $$,
-  'the account EA reports a closed trade'
+select results_eq(
+  $$ select accepted, cashback_accrued from private.ingest_trades('00000000-0000-0000-0000-000000000001',
+       '00000000-0000-0000-0000-0000000000c1', jsonb_build_array(tests.trade(1001, 0.33333))) $$,
+  $$ values ('{1001}'::bigint[], 1.1667::numeric) $$,
+  'the account EA reports a closed trade through private.ingest_trades, which returns what it accrued'
 );
 select results_eq(
   $$ select user_id::text, cashback_rate, cashback_amount, currency, settled_on
@@ -44,12 +44,13 @@ select results_eq(
   $$ values ('00000000-0000-0000-0000-000000000001', 3.5::numeric, 1.1667::numeric, 'USD', null::date) $$,
   'accrual: rate = the broker''s rebate_per_lot, amount = round(lots x rate, 4), currency from the broker'
 );
-select lives_ok(
-  $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price,
-                                       cashback_rate, cashback_amount, currency, settled_on)
-     values ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000002', 1002, 'EURUSD', 'SELL', 2,
-             now() - interval '1 hour', now(), 1.1, 1.2, 100, 9999, 'JPY', '2000-01-01') $$,
-  'a trade with forged owner, rate, amount, currency and settlement is accepted...'
+select results_eq(
+  $$ select accepted from private.ingest_trades('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c1',
+       jsonb_build_array(tests.trade(1002, 2, p_type => 'SELL') || jsonb_build_object(
+         'account_id', '00000000-0000-0000-0000-0000000000c3', 'user_id', '00000000-0000-0000-0000-000000000002',
+         'cashback_rate', 100, 'cashback_amount', 9999, 'currency', 'JPY', 'settled_on', '2000-01-01'))) $$,
+  $$ values ('{1002}'::bigint[]) $$,
+  'a trade with forged account, owner, rate, amount, currency and settlement is accepted...'
 );
 select results_eq(
   $$ select user_id::text, cashback_rate, cashback_amount, currency, settled_on
@@ -57,22 +58,30 @@ select results_eq(
   $$ values ('00000000-0000-0000-0000-000000000001', 3.5::numeric, 7.0::numeric, 'USD', null::date) $$,
   '...but every forged value is replaced by the account''s owner and the broker''s terms'
 );
-select throws_ok(
-  $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-     values ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', 1001, 'EURUSD', 'BUY', 0.5,
-             now() - interval '1 hour', now(), 1.1, 1.2) $$,
-  '23505', 'duplicate key value violates unique constraint "closed_trades_account_ticket_key"',
-  'a ticket already reported for the account is rejected'
+select results_eq(
+  $$ select accepted, cashback_accrued from private.ingest_trades('00000000-0000-0000-0000-000000000001',
+       '00000000-0000-0000-0000-0000000000c1', jsonb_build_array(tests.trade(1001, 0.5))) $$,
+  $$ values ('{}'::bigint[], 0::numeric) $$,
+  'a ticket already reported for the account is skipped: nothing accepted, nothing accrued'
+);
+select results_eq(
+  $$ select count(*)::int, min(lots), min(cashback_amount) from public.closed_trades
+     where account_id = '00000000-0000-0000-0000-0000000000c1' and ticket = 1001 $$,
+  $$ values (1, 0.33333::numeric, 1.1667::numeric) $$,
+  '...and the stored trade keeps its first values'
 );
 select throws_ok(
-  $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-     values ('00000000-0000-0000-0000-0000000000c3', '00000000-0000-0000-0000-000000000001', 1001, 'EURUSD', 'BUY', 0.5,
-             now() - interval '1 hour', now(), 1.1, 1.2) $$,
-  '42501', 'new row violates row-level security policy for table "closed_trades"',
+  $$ select * from private.ingest_trades('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c3',
+       jsonb_build_array(tests.trade(1003, 0.5))) $$,
+  '42501', 'only the account''s own EA reports for it',
   'an account EA cannot report trades for another account of the same owner'
 );
--- Accrued cashback cannot be edited afterwards.
-update public.closed_trades set cashback_amount = 9999 where ticket = 1001;
+-- Accrued cashback cannot be edited afterwards: no API role writes closed trades directly.
+select throws_ok(
+  $$ update public.closed_trades set cashback_amount = 9999 where ticket = 1001 $$,
+  '42501', 'permission denied for table closed_trades',
+  'the account EA cannot update a closed trade'
+);
 select tests.clear_authentication();
 select is(
   (select cashback_amount from public.closed_trades where account_id = '00000000-0000-0000-0000-0000000000c1' and ticket = 1001),
@@ -81,21 +90,25 @@ select is(
 );
 
 select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c3');
-select lives_ok(
-  $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-     values ('00000000-0000-0000-0000-0000000000c3', '00000000-0000-0000-0000-000000000001', 1001, 'EURUSD', 'BUY', 0.5,
-             now() - interval '1 hour', now(), 1.1, 1.2) $$,
+select results_eq(
+  $$ select accepted from private.ingest_trades('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c3',
+       jsonb_build_array(tests.trade(1001, 0.5))) $$,
+  $$ values ('{1001}'::bigint[]) $$,
   'the same ticket on another account is fine'
 );
 
 select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c2');
-insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-values ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-000000000001', 1001, 'XAUUSD', 'BUY', 3,
-        now() - interval '1 hour', now(), 2000, 2010);
+select is(
+  (select cashback_accrued from private.ingest_trades('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c2',
+     jsonb_build_array(tests.trade(1001, 3, p_symbol => 'XAUUSD')))),
+  0::numeric, 'a trade on an inactive broker''s account accrues nothing'
+);
 select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000002', '00000000-0000-0000-0000-0000000000c4');
-insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-values ('00000000-0000-0000-0000-0000000000c4', '00000000-0000-0000-0000-000000000002', 1001, 'EURUSD', 'BUY', 1.25,
-        now() - interval '1 hour', now(), 1.1, 1.2);
+select is(
+  (select cashback_accrued from private.ingest_trades('00000000-0000-0000-0000-000000000002', '00000000-0000-0000-0000-0000000000c4',
+     jsonb_build_array(tests.trade(1001, 1.25)))),
+  2.5::numeric, 'a trade on the euro broker''s account accrues at that broker''s rate'
+);
 select tests.clear_authentication();
 select results_eq(
   $$ select account_id::text, user_id::text, cashback_rate, cashback_amount, currency
@@ -112,38 +125,44 @@ select throws_ok(
   $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
      values ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', 4242, 'EURUSD', 'BUY', 100,
              now() - interval '1 hour', now(), 1.1, 1.2) $$,
-  '42501', 'new row violates row-level security policy for table "closed_trades"',
+  '42501', 'permission denied for table closed_trades',
   'a dashboard user cannot insert closed trades'
 );
-select tests.clear_authentication();
-
--- An unknown account is refused by the accrual trigger.
 select throws_ok(
-  $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-     values ('00000000-0000-0000-0000-0000000000cf', '00000000-0000-0000-0000-000000000001', 1, 'EURUSD', 'BUY', 1,
-             now() - interval '1 hour', now(), 1.1, 1.2) $$,
-  '23503', 'unknown trading account 00000000-0000-0000-0000-0000000000cf',
+  $$ select * from private.ingest_trades('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c1',
+       jsonb_build_array(tests.trade(4242, 100))) $$,
+  '42501', 'only an admitted EA may do this',
+  'a dashboard user cannot report trades through private.ingest_trades either'
+);
+
+-- An account EA whose claim names an unknown account is refused.
+select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000cf');
+select throws_ok(
+  $$ select * from private.ingest_trades('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000cf',
+       jsonb_build_array(tests.trade(1, 1))) $$,
+  '42501', 'only the account''s own EA reports for it',
   'a trade for an unknown account is rejected'
 );
+select tests.clear_authentication();
 
 -- =============================================================================================
 -- Settlement: private.settle_cashback(day)   (settlement day 2025-03-10, UTC)
 -- =============================================================================================
 -- c1: 10:00 1 lot, 23:59:59 0.5 lot, the day before 0.25 lot (unsettled until now), next day 00:00 0.75 lot
--- c3: 12:00 2 lots | c2 (inactive broker): 1 lot
-insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price) values
-  ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', 2001, 'EURUSD', 'BUY', 1,
-   '2025-03-10 09:00+00', '2025-03-10 10:00+00', 1.1, 1.2),
-  ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', 2002, 'EURUSD', 'BUY', 0.5,
-   '2025-03-10 09:00+00', '2025-03-10 23:59:59.999999+00', 1.1, 1.2),
-  ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', 2003, 'EURUSD', 'SELL', 0.25,
-   '2025-03-09 09:00+00', '2025-03-09 10:00+00', 1.1, 1.2),
-  ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', 2004, 'EURUSD', 'SELL', 0.75,
-   '2025-03-10 22:00+00', '2025-03-11 00:00+00', 1.1, 1.2),
-  ('00000000-0000-0000-0000-0000000000c3', '00000000-0000-0000-0000-000000000001', 2005, 'GBPUSD', 'BUY', 2,
-   '2025-03-10 11:00+00', '2025-03-10 12:00+00', 1.3, 1.31),
-  ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-000000000001', 2006, 'XAUUSD', 'BUY', 1,
-   '2025-03-10 11:00+00', '2025-03-10 12:00+00', 2000, 2001);
+-- c3: 12:00 2 lots | c2 (inactive broker): 1 lot. Reported by each account's EA (real accrual).
+select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c1');
+select from private.ingest_trades('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c1', jsonb_build_array(
+  tests.trade(2001, 1, '2025-03-10 10:00+00'),
+  tests.trade(2002, 0.5, '2025-03-10 23:59:59.999999+00', '2025-03-10 09:00+00'),
+  tests.trade(2003, 0.25, '2025-03-09 10:00+00', p_type => 'SELL'),
+  tests.trade(2004, 0.75, '2025-03-11 00:00+00', '2025-03-10 22:00+00', p_type => 'SELL')));
+select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c3');
+select from private.ingest_trades('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c3',
+  jsonb_build_array(tests.trade(2005, 2, '2025-03-10 12:00+00', p_symbol => 'GBPUSD')));
+select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c2');
+select from private.ingest_trades('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c2',
+  jsonb_build_array(tests.trade(2006, 1, '2025-03-10 12:00+00', p_symbol => 'XAUUSD')));
+select tests.clear_authentication();
 
 select is(private.settle_cashback('2025-03-10'), 5, 'settle: returns the number of trades settled');
 select results_eq(
@@ -184,9 +203,8 @@ select results_eq(
 
 -- A late trade, closed on the settled day but reported afterwards, joins that day's row.
 select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c1');
-insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-values ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', 2007, 'EURUSD', 'BUY', 0.1,
-        '2025-03-10 14:00+00', '2025-03-10 15:00+00', 1.1, 1.2);
+select from private.ingest_trades('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c1',
+  jsonb_build_array(tests.trade(2007, 0.1, '2025-03-10 15:00+00')));
 select tests.clear_authentication();
 select is(private.settle_cashback('2025-03-10'), 1, 'settle: the next run settles the late trade');
 select results_eq(
@@ -219,10 +237,11 @@ select results_eq(
 );
 
 -- Default day: yesterday (UTC). A trade closed a second before today's midnight is settled, today's are not.
-insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-values ('00000000-0000-0000-0000-0000000000c3', '00000000-0000-0000-0000-000000000001', 2008, 'EURUSD', 'BUY', 1,
-        (now() at time zone 'utc')::date::timestamp at time zone 'utc' - interval '2 seconds',
-        (now() at time zone 'utc')::date::timestamp at time zone 'utc' - interval '1 second', 1.1, 1.2);
+select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c3');
+select from private.ingest_trades('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c3',
+  jsonb_build_array(tests.trade(2008, 1, (now() at time zone 'utc')::date::timestamp at time zone 'utc' - interval '1 second',
+                                (now() at time zone 'utc')::date::timestamp at time zone 'utc' - interval '2 seconds')));
+select tests.clear_authentication();
 select is(private.settle_cashback(), 1, 'settle (default day): settles up to the end of yesterday only');
 select results_eq(
   $$ select settled_on, (select count(*)::int from public.cashback_ledger l

@@ -1,11 +1,11 @@
 -- EA registration and the account EA's reports (20261121001000_register_and_trades.sql):
 -- private.register_account_ea (one-time provisioning token -> api secret, rotation) and
 -- private.account_heard_from (last_seen_at, disconnected -> connected, only for the caller's own
--- account).
+-- account), and the trades flow through private.ingest_trades (20261130000500_ea_gates_and_hot_path.sql).
 begin;
 \ir helpers/setup.psql
 
-select plan(55);
+select plan(56);
 
 -- ---------------------------------------------------------------------------------------------
 -- Fixtures (as the database owner). Tokens are stored as their SHA-256, like the launch package
@@ -130,7 +130,7 @@ select results_eq(
 );
 select tests.clear_authentication();
 select results_eq(
-  $$ select s.provisioning_token_hash, s.api_secret_ciphertext, a.status, a.terminal_build, a.last_seen_at < now() - interval '1 hour'
+  $$ select s.provisioning_token_hash, s.api_secret_ciphertext, a.status::text, a.terminal_build, a.last_seen_at < now() - interval '1 hour'
      from private.account_secrets s join public.trading_accounts a on a.id = s.account_id
      where a.login in (6001, 6002) and a.server = 'Reg-Live' order by a.login $$,
   $$ values (tests.h('tok-1'), null::text, 'provisioning', null::integer, true), (tests.h('tok-2'), null, 'provisioning', null, true) $$,
@@ -155,7 +155,7 @@ select results_eq(
   'register: the sealed secret is stored and the token spent'
 );
 select results_eq(
-  $$ select status, terminal_build, connected_at, last_seen_at from public.trading_accounts where id = '00000000-0000-0000-0006-0000000000c1' $$,
+  $$ select status::text, terminal_build, connected_at, last_seen_at from public.trading_accounts where id = '00000000-0000-0000-0006-0000000000c1' $$,
   $$ values ('connected', 4410, now(), now()) $$,
   'register: terminal build recorded, connected and seen now'
 );
@@ -214,7 +214,7 @@ select results_eq(
 );
 select tests.clear_authentication();
 select results_eq(
-  $$ select login, status, paused_at is not null, terminal_build, last_seen_at = now() from public.trading_accounts
+  $$ select login, status::text, paused_at is not null, terminal_build, last_seen_at = now() from public.trading_accounts
      where login in (6003, 6004, 6005) and server = 'Reg-Live' order by login $$,
   $$ values (6003::bigint, 'connected', false, null::integer, true), (6004, 'disconnected', true, 1, true), (6005, 'connected', false, 1, true) $$,
   'register: paused stays paused; a null terminal build keeps the old one; every registration counts as being heard from'
@@ -236,7 +236,7 @@ select is(private.account_heard_from('00000000-0000-0000-0006-0000000000c1'), 'c
   'heard from: a silent (disconnected) account is connected again');
 select tests.clear_authentication();
 select results_eq(
-  $$ select status, last_seen_at, connected_at from public.trading_accounts where id = '00000000-0000-0000-0006-0000000000c1' $$,
+  $$ select status::text, last_seen_at, connected_at from public.trading_accounts where id = '00000000-0000-0000-0006-0000000000c1' $$,
   $$ values ('connected', now(), now()) $$,
   'heard from: last_seen_at is now (and so is connected_at, on reconnecting)'
 );
@@ -251,7 +251,7 @@ select tests.authenticate_as_account_ea('00000000-0000-0000-0006-000000000001', 
 select is(private.account_heard_from('00000000-0000-0000-0006-0000000000c6'), null, 'heard from: a deleted account: null, nothing changes');
 select tests.clear_authentication();
 select results_eq(
-  $$ select login, status, last_seen_at = now() from public.trading_accounts where login in (6003, 6004, 6006, 6007) and server = 'Reg-Live' order by login $$,
+  $$ select login, status::text, last_seen_at = now() from public.trading_accounts where login in (6003, 6004, 6006, 6007) and server = 'Reg-Live' order by login $$,
   $$ values (6003::bigint, 'connected', true), (6004, 'disconnected', true), (6006, 'provisioning', false), (6007, 'pending_vps_setup', true) $$,
   'heard from: last_seen_at moved for every live account it was called for, not for the deleted one'
 );
@@ -275,31 +275,34 @@ select tests.authenticate_as_account_ea('00000000-0000-0000-0006-000000000001', 
 select is(private.account_heard_from('00000000-0000-0000-0006-0000000000c5'), null, 'heard from: an account of another user is not touched');
 select tests.clear_authentication();
 select results_eq(
-  $$ select status, last_seen_at < now() from public.trading_accounts where id = '00000000-0000-0000-0006-0000000000c5' $$,
+  $$ select status::text, last_seen_at < now() from public.trading_accounts where id = '00000000-0000-0000-0006-0000000000c5' $$,
   $$ values ('disconnected', true) $$,
   'heard from: ...it stays as it was'
 );
 
 -- =============================================================================================
--- The trades flow in one transaction, as the account EA: insert (RLS + accrual) and heard from.
+-- The trades flow in one transaction, as the account EA: private.ingest_trades inserts the new
+-- tickets with their accrual, and the account is heard from.
 -- =============================================================================================
 select tests.authenticate_as_account_ea('00000000-0000-0000-0006-000000000002', '00000000-0000-0000-0006-0000000000c5');
-select lives_ok(
-  $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-     select '00000000-0000-0000-0006-0000000000c5', auth.uid(), t, 'EURUSD', 'BUY', 1.5, now() - interval '2 hours', now() - interval '1 hour', 1.1, 1.2
-     from generate_series(1, 2) t
-     on conflict (account_id, ticket) do nothing $$,
-  'trades: the account EA inserts its batch'
+select results_eq(
+  $$ select accepted, cashback_accrued from private.ingest_trades('00000000-0000-0000-0006-000000000002', '00000000-0000-0000-0006-0000000000c5',
+       (select jsonb_agg(tests.trade(t, 1.5, now() - interval '1 hour')) from generate_series(1, 2) t)) $$,
+  $$ values ('{1,2}'::bigint[], 6.0::numeric) $$,
+  'trades: the account EA ingests its batch'
 );
-select lives_ok(
-  $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-     select '00000000-0000-0000-0006-0000000000c5', auth.uid(), t, 'EURUSD', 'BUY', 9, now() - interval '2 hours', now() - interval '1 hour', 1.1, 1.2
-     from generate_series(1, 3) t
-     on conflict (account_id, ticket) do nothing $$,
-  'trades: the EA resends the batch with one more ticket'
+select results_eq(
+  $$ select accepted, cashback_accrued from private.ingest_trades('00000000-0000-0000-0006-000000000002', '00000000-0000-0000-0006-0000000000c5',
+       (select jsonb_agg(tests.trade(t, 9, now() - interval '1 hour')) from generate_series(1, 3) t)) $$,
+  $$ values ('{3}'::bigint[], 18::numeric) $$,
+  'trades: the EA resends the batch with one more ticket: only that one is accepted and accrues'
 );
-select is(private.account_heard_from('00000000-0000-0000-0006-0000000000c5'), 'connected', 'trades: then the EA is heard from');
 select tests.clear_authentication();
+select results_eq(
+  $$ select status::text, last_seen_at = now() from public.trading_accounts where id = '00000000-0000-0000-0006-0000000000c5' $$,
+  $$ values ('connected', true) $$,
+  'trades: then the EA is heard from (the silent account is connected again)'
+);
 select results_eq(
   $$ select ticket, lots, cashback_amount from public.closed_trades where account_id = '00000000-0000-0000-0006-0000000000c5' order by ticket $$,
   $$ values (1::bigint, 1.5::numeric, 3.0::numeric), (2, 1.5, 3.0), (3, 9, 18) $$,
@@ -307,10 +310,16 @@ select results_eq(
 );
 select tests.authenticate_as_account_ea('00000000-0000-0000-0006-000000000001', '00000000-0000-0000-0006-0000000000c1');
 select throws_ok(
+  $$ select * from private.ingest_trades('00000000-0000-0000-0006-000000000001', '00000000-0000-0000-0006-0000000000c5',
+       jsonb_build_array(tests.trade(99, 1))) $$,
+  '42501', 'only the account''s own EA reports for it',
+  'trades: one account''s EA cannot ingest for another account'
+);
+select throws_ok(
   $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
-     values ('00000000-0000-0000-0006-0000000000c5', '00000000-0000-0000-0006-000000000001', 99, 'EURUSD', 'BUY', 1, now() - interval '1 hour', now(), 1.1, 1.2) $$,
-  '42501', null,
-  'trades: one account''s EA cannot insert for another account'
+     values ('00000000-0000-0000-0006-0000000000c1', '00000000-0000-0000-0006-000000000001', 99, 'EURUSD', 'BUY', 1, now() - interval '1 hour', now(), 1.1, 1.2) $$,
+  '42501', 'permission denied for table closed_trades',
+  'trades: the account EA cannot insert closed trades directly, even for its own account'
 );
 select tests.clear_authentication();
 

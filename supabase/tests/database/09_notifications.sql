@@ -29,7 +29,7 @@ select tests.authenticate_as_service_role();
 update public.trading_accounts set status = 'connected' where id = '00000000-0000-0000-0009-0000000000c1';
 select tests.clear_authentication();
 select results_eq(
-  $$ select n.user_id, n.kind, n.title, n.body from public.notifications n where n.account_id = '00000000-0000-0000-0009-0000000000c1' $$,
+  $$ select n.user_id, n.kind::text, n.title, n.body from public.notifications n where n.account_id = '00000000-0000-0000-0009-0000000000c1' $$,
   $$ select carol, 'account_connected', 'Account 9001 connected',
             '9001@Notes-Live is connected: its EA reports closed trades and cashback accrues.' from people $$,
   'connected: the owner is told, with the login and server'
@@ -53,14 +53,17 @@ select results_eq(
   'connected: a reconnection is told as such, and an update that stays connected tells nothing'
 );
 
--- Cashback: yesterday's trades settle into a ledger row; the owner is told the amount.
-insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+-- Cashback: yesterday's trades settle into a ledger row; the owner is told the amount. (Fixture
+-- trades written by the owner with the accrual private.ingest_trades would give them: 2 per lot.)
+insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price,
+                                  cashback_rate, cashback_amount, currency)
 select '00000000-0000-0000-0009-0000000000c1', carol, t.ticket, 'EURUSD', 'BUY', t.lots,
-       now() - interval '2 days', ((now() at time zone 'utc')::date - 1)::timestamp at time zone 'utc' + interval '10 hours', 1.1, 1.2
+       now() - interval '2 days', ((now() at time zone 'utc')::date - 1)::timestamp at time zone 'utc' + interval '10 hours', 1.1, 1.2,
+       2, t.lots * 2, 'USD'
 from people, (values (1, 1.5), (2, 0.75)) as t(ticket, lots);
 select is(private.settle_cashback(), 2, 'settlement: two trades settled');
 select results_eq(
-  $$ select n.user_id, n.kind, n.title, n.body from public.notifications n where n.kind = 'cashback_settled' $$,
+  $$ select n.user_id, n.kind::text, n.title, n.body from public.notifications n where n.kind = 'cashback_settled' $$,
   $$ select carol, 'cashback_settled', 'Cashback settled: 4.50 USD',
             '4.50 USD for 2 trades on account 9001, settled for ' || to_char((now() at time zone 'utc')::date - 1, 'YYYY-MM-DD') || '.' from people $$,
   'settlement: the owner is told what was credited, for which account and day'
@@ -69,9 +72,10 @@ select is(private.settle_cashback(), 0, 'settlement: a second run settles nothin
 select is((select count(*)::int from public.notifications where kind = 'cashback_settled'), 1, 'settlement: and tells nothing more');
 
 -- A late trade for a settled day adds to that day's row: the owner is told the addition.
-insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price,
+                                  cashback_rate, cashback_amount, currency)
 select '00000000-0000-0000-0009-0000000000c1', carol, 3, 'EURUSD', 'SELL', 1, now() - interval '2 days',
-       ((now() at time zone 'utc')::date - 1)::timestamp at time zone 'utc' + interval '11 hours', 1.2, 1.1
+       ((now() at time zone 'utc')::date - 1)::timestamp at time zone 'utc' + interval '11 hours', 1.2, 1.1, 2, 2, 'USD'
 from people;
 select is(private.settle_cashback(), 1, 'late trade: settled into the same day');
 select results_eq(
