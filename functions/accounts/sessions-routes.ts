@@ -162,7 +162,7 @@ export function registerSessionRoutes(app: OpenAPIHono<EdgeEnv>): void {
       tx.query<SessionRow>(
         `select ${SESSION_COLUMNS}
          from public.mt5_sessions s
-         where ($1::text is null or s.status = $1::text)
+         where ($1::public.session_status is null or s.status = $1::public.session_status)
            and ($2::bigint is null or s.account_number = $2::bigint)
            and ($3::timestamptz is null or (s.created_at, s.id) < ($3::timestamptz, $4::uuid))
          order by s.created_at desc, s.id desc

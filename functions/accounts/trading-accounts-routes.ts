@@ -9,25 +9,28 @@ import {
   tradingAccountActionRoute,
   type TradingAccount,
 } from '@rubi/contracts/trading-accounts.ts';
-import type { Queryable } from '@rubi/db';
+import type { Queryable, Tables } from '@rubi/db';
 import { isPgError } from '@rubi/db';
 import { badRequest, conflict, decodeCursor, encodeCursor, iso, isoRequired, notFound, requireUser, withDb, type EdgeEnv } from '@rubi/edge';
+
+/** The vocabulary columns as the generated schema types them. */
+type Account = Tables<'trading_accounts'>;
 
 interface AccountRow {
   id: string;
   external_account_id: string;
   broker_id: string;
   broker_name: string;
-  platform: 'MT4' | 'MT5';
+  platform: Account['platform'];
   login: number;
   server: string;
-  status: TradingAccount['status'];
+  status: Account['status'];
   paused_at: Date | null;
   error_code: string | null;
   error_message: string | null;
   attempts: number;
   next_retry_at: Date | null;
-  terminal_state: string | null;
+  terminal_state: Account['terminal_state'];
   connected_at: Date | null;
   last_seen_at: Date | null;
   created_at: Date;
@@ -187,7 +190,7 @@ export function registerTradingAccountRoutes(app: OpenAPIHono<EdgeEnv>): void {
 
   app.openapi({ ...listBrokersRoute, middleware: [requireUser()] }, async (c) => {
     const rows = await withDb(c, (tx) =>
-      tx.query<{ id: string; name: string; platforms: ('MT4' | 'MT5')[]; rebate_per_lot: string; currency: string }>(
+      tx.query<{ id: string; name: string; platforms: Tables<'brokers'>['platforms']; rebate_per_lot: string; currency: string }>(
         'select id, name, platforms, rebate_per_lot, currency from public.brokers order by name',
       ),
     );

@@ -1,11 +1,12 @@
 import { createKeyRoute, listKeysRoute, revokeKeyRoute } from '@rubi/contracts/keys.ts';
 import { generateWebhookSecret } from '@rubi/crypto';
+import type { Tables } from '@rubi/db';
 import { createFunctionApp, iso, isoRequired, notFound, requireUser, withDb, type EdgeDeps } from '@rubi/edge';
 
 interface EaKeyRow {
   id: string;
   name: string;
-  scopes: ('connect' | 'ping' | 'signals' | 'positions')[];
+  scopes: Tables<'ea_keys'>['scopes'];
   created_at: Date;
   last_used_at: Date | null;
   revoked_at: Date | null;

@@ -5,15 +5,18 @@ import {
   launchPackageRoute,
   reportStateRoute,
   teardownRoute,
-  type TerminalState,
+  type TeardownReason,
 } from '@rubi/contracts/vps.ts';
+import { VOCABULARY } from '@rubi/contracts/vocabulary.ts';
 import { randomToken, sha256Hex } from '@rubi/crypto';
+import type { Enums } from '@rubi/db';
 import { conflict, createFunctionApp, iso, isoRequired, notFound, requireVpsHost, withDb, type EdgeDeps, type EdgeEnv } from '@rubi/edge';
 import type { Context } from 'hono';
 
-type Platform = 'MT4' | 'MT5';
-type AccountStatus = 'pending_vps_setup' | 'provisioning' | 'connected' | 'error' | 'disconnected';
-type TeardownReason = 'paused' | 'deleted';
+// The private functions return these columns as text; their values are the database's vocabularies.
+type Platform = Enums<'platform'>;
+type AccountStatus = Enums<'account_status'>;
+type TerminalState = Enums<'terminal_state'>;
 
 interface LaunchRow {
   account_id: string;
@@ -111,7 +114,7 @@ export function createVpsApp(deps: EdgeDeps) {
          from private.claim_accounts($1, $2, $3::text[]) a
          join public.brokers b on b.id = a.broker_id
          order by a.created_at, a.id`,
-        [hostIdOf(c), max, platforms ?? ['MT4', 'MT5']],
+        [hostIdOf(c), max, platforms ?? VOCABULARY.platform],
       ),
     );
     return c.json({ accounts: rows }, 200);

@@ -3,7 +3,7 @@ import { CreatedEaKey } from '@rubi/contracts/keys.ts';
 import { PositionList } from '@rubi/contracts/positions.ts';
 import { Signal, type CreateSignalRequest } from '@rubi/contracts/signals.ts';
 import { ClosedTradeList } from '@rubi/contracts/trades.ts';
-import { BrokerList, Ledger, TradingAccount } from '@rubi/contracts/trading-accounts.ts';
+import { BrokerList, Ledger, TradingAccount, type Platform } from '@rubi/contracts/trading-accounts.ts';
 import { requestJson, type FetchLike } from '@rubi/ea-sim';
 import { z } from 'zod';
 
@@ -90,7 +90,7 @@ export class Dashboard {
   brokers() {
     return this.call('GET', '/accounts/brokers', BrokerList);
   }
-  registerTradingAccount(body: { broker_id: string; platform: 'MT4' | 'MT5'; login: number; server: string; investor_password: string }) {
+  registerTradingAccount(body: { broker_id: string; platform: Platform; login: number; server: string; investor_password: string }) {
     return this.call('POST', '/accounts/trading-accounts', TradingAccount, body);
   }
   tradingAccount(id: string) {

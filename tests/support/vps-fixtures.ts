@@ -1,5 +1,5 @@
 import { randomToken, sha256Hex } from '@rubi/crypto';
-import { asOwner, asUser } from '@rubi/db';
+import { asOwner, asUser, type Enums } from '@rubi/db';
 import type { EdgeHarness, FetchApp, TestUser } from './edge-harness.ts';
 
 // Fixtures for the cashback flow's VPS side: hosts with known keys, and trading accounts
@@ -35,14 +35,14 @@ export interface TestTradingAccount {
   externalId: string;
   login: number;
   server: string;
-  platform: 'MT4' | 'MT5';
+  platform: Enums<'platform'>;
   password: string;
 }
 
 let loginSeq = 880_000;
 
 /** An active broker offering `platform` (the seed's, or one created for the tests). */
-export async function brokerFor(h: EdgeHarness, platform: 'MT4' | 'MT5' = 'MT5'): Promise<string> {
+export async function brokerFor(h: EdgeHarness, platform: Enums<'platform'> = 'MT5'): Promise<string> {
   const [row] = await h.db.query<{ id: string }>(
     asOwner(),
     'select id from public.brokers where active and $1 = any (platforms) order by name limit 1',
@@ -64,7 +64,7 @@ export async function brokerFor(h: EdgeHarness, platform: 'MT4' | 'MT5' = 'MT5')
 export async function registerTradingAccount(
   h: EdgeHarness,
   user: TestUser,
-  opts: { platform?: 'MT4' | 'MT5'; login?: number; server?: string; password?: string } = {},
+  opts: { platform?: Enums<'platform'>; login?: number; server?: string; password?: string } = {},
 ): Promise<TestTradingAccount> {
   const platform = opts.platform ?? 'MT5';
   const login = opts.login ?? ++loginSeq;

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { TerminalState } from '@rubi/contracts/vps.ts';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ApiError, VpsApi, type ClaimedAccount, type HeldAccount, type StateReport } from './api.ts';
@@ -536,7 +537,7 @@ export class Agent {
 }
 
 /** The heartbeat knows launching, running, stopped and crashed. */
-export function heartbeatState(r: TerminalRecord): 'launching' | 'running' | 'stopped' | 'crashed' {
+export function heartbeatState(r: TerminalRecord): TerminalState {
   switch (r.state) {
     case 'launching':
       return 'launching';

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { join } from 'node:path';
+import { isInVocabulary, VOCABULARY } from '@rubi/contracts/vocabulary.ts';
 import { Command } from 'commander';
 import { Agent } from './agent.ts';
-import { ConfigError, loadConfig, readEnvFile, type AgentConfig, type Platform } from './config.ts';
+import { ConfigError, loadConfig, orList, readEnvFile, type AgentConfig, type Platform } from './config.ts';
 import { formatDoctor, runDoctor } from './doctor.ts';
 import { compileEa, formatCompile } from './ea-build.ts';
 import { LAYOUTS } from './layout.ts';
@@ -105,8 +106,8 @@ program
   .action(async (opts: { platform?: string }) => {
     const config = configOrExit();
     const wanted = opts.platform?.toUpperCase();
-    if (wanted !== undefined && wanted !== 'MT4' && wanted !== 'MT5') {
-      process.stderr.write(`--platform must be MT4 or MT5 (got "${opts.platform}")\n`);
+    if (wanted !== undefined && !isInVocabulary('platform', wanted)) {
+      process.stderr.write(`--platform must be ${orList(VOCABULARY.platform)} (got "${opts.platform}")\n`);
       process.exit(2);
     }
     const platforms = (['MT5', 'MT4'] as Platform[]).filter((p) => (wanted ? p === wanted : config.platforms[p]?.eaSource !== undefined));

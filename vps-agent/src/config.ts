@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
+import { VOCABULARY, type Vocabulary } from '@rubi/contracts/vocabulary.ts';
 import { z } from 'zod';
 import { publishedEaPath } from './ea-build.ts';
 
@@ -14,7 +15,11 @@ import { publishedEaPath } from './ea-build.ts';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export type Platform = 'MT4' | 'MT5';
+export type Platform = Vocabulary<'platform'>;
+
+/** `a, b or c`, for messages that list a vocabulary. */
+export const orList = (values: readonly string[]): string =>
+  values.length > 1 ? `${values.slice(0, -1).join(', ')} or ${values.at(-1)}` : (values[0] ?? '');
 
 export interface PlatformInstall {
   basePath: string;
@@ -160,7 +165,7 @@ const EnvSchema = z.object({
   EA_SYMBOL: z.preprocess(empty, z.string().trim().regex(/^[A-Za-z0-9._#+-]{1,32}$/, { error: 'must be a symbol name such as EURUSD' }).default('EURUSD')),
   EA_PERIOD: z.preprocess(
     (v) => (typeof v === 'string' ? empty(v.trim().toUpperCase()) : v),
-    z.enum(['M1', 'M5', 'M15', 'M30', 'H1', 'H4', 'D1', 'W1', 'MN1'], { error: 'must be a timeframe: M1, M5, M15, M30, H1, H4, D1, W1 or MN1' }).default('H1'),
+    z.enum(VOCABULARY.timeframe, { error: `must be a timeframe: ${orList(VOCABULARY.timeframe)}` }).default('H1'),
   ),
   STOP_TERMINALS_ON_EXIT: bool(false),
 });
@@ -223,7 +228,7 @@ export function parseConfig(
   }
 
   const platforms: AgentConfig['platforms'] = {};
-  for (const p of ['MT4', 'MT5'] as const) {
+  for (const p of VOCABULARY.platform) {
     const base = e[`${p}_PATH`];
     const ea = e[`${p}_EA_PATH`];
     const src = e[`${p}_EA_SOURCE`];

@@ -4,6 +4,7 @@ import { access, constants, mkdir, readlink, rm, statfs, writeFile } from 'node:
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { TerminalState } from '@rubi/contracts/vps.ts';
 import { ApiError, VpsApi } from './api.ts';
 import { ConfigError, loadConfig, type AgentConfig, type LoadOptions, type Platform } from './config.ts';
 import { compileEa } from './ea-build.ts';
@@ -68,7 +69,7 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<CheckResul
 
   // Base installs and EAs.
   for (const [platform, install] of Object.entries(config.platforms)) {
-    const layout = LAYOUTS[platform as 'MT4' | 'MT5'];
+    const layout = LAYOUTS[platform as Platform];
     const exe = join(install.basePath, layout.exe);
     if (!existsSync(exe)) {
       fail(`${platform} base install`, `${exe} not found`, `install ${platform} into ${install.basePath} (portable) or point ${platform}_PATH at its folder`);
@@ -159,7 +160,7 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<CheckResul
 
   // Backend URL and key: a real heartbeat (it only records this host's state).
   const store = new StateStore(config.terminalsBasePath);
-  let terminals: { account_id: string; state: 'launching' | 'running' | 'stopped' | 'crashed'; pid?: number }[] = [];
+  let terminals: { account_id: string; state: TerminalState; pid?: number }[] = [];
   try {
     const state = await store.load();
     terminals = Object.values(state.terminals).map((r) => ({ account_id: r.account_id, state: heartbeatState(r), ...(r.pid !== null ? { pid: r.pid } : {}) }));

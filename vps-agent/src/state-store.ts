@@ -1,5 +1,6 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { VOCABULARY, type Vocabulary } from '@rubi/contracts/vocabulary.ts';
 import { z } from 'zod';
 import type { LogBaseline } from './terminal-log.ts';
 
@@ -18,7 +19,7 @@ export type LocalState = z.infer<typeof LocalState>;
 export const TerminalRecord = z.object({
   account_id: z.string(),
   external_account_id: z.string(),
-  platform: z.enum(['MT4', 'MT5']),
+  platform: z.enum(VOCABULARY.platform),
   login: z.union([z.number(), z.string()]),
   server: z.string(),
   folder: z.string(),
@@ -58,7 +59,7 @@ export function emptyState(): StateFile {
 export function newRecord(input: {
   account_id: string;
   external_account_id: string;
-  platform: 'MT4' | 'MT5';
+  platform: Vocabulary<'platform'>;
   login: number | string;
   server: string;
   folder: string;

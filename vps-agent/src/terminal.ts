@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import type { ReportedState } from '@rubi/contracts/vps.ts';
 import { join } from 'node:path';
 import type { AgentConfig } from './config.ts';
 import type { Logger } from './log.ts';
@@ -30,7 +31,7 @@ export interface TerminalHooks {
   /** The record changed: persist the state file. */
   changed(): void;
   /** A state for the backend (best effort for launching/running/crashed; the agent retries the rest). */
-  report(record: TerminalRecord, state: 'launching' | 'running' | 'crashed' | 'connected'): void;
+  report(record: TerminalRecord, state: Extract<ReportedState, 'launching' | 'running' | 'crashed' | 'connected'>): void;
   /** The terminal failed for good and is already stopped: report the error, remove the folder. */
   failed(record: TerminalRecord): void;
 }

@@ -1,12 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { errorResponses, jsonResponse, Money, PageInfo, PageQuery, Timestamp, Uuid } from './common.ts';
 import { RiskSettings } from './connect.ts';
+import { VOCABULARY } from './vocabulary.ts';
 
 // Read side of the `accounts` function for the dashboard: the user's connector sessions (active
 // and past) with their figures and counters, one session's account info with its balance/equity
 // history, and statistics. Everything is read as the signed-in user, so RLS decides what counts.
 
-export const SessionStatus = z.enum(['active', 'stale', 'disconnected']).openapi('SessionStatus');
+export const SessionStatus = z.enum(VOCABULARY.session_status).openapi('SessionStatus');
 export type SessionStatus = z.infer<typeof SessionStatus>;
 
 /** The largest number of history points one response carries (see `max_points`). */

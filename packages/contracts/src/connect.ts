@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { CurrencyCode, EaKeyHeaders, errorResponses, jsonBody, jsonResponse, Money, Positive, Symbol, Timestamp, Uuid } from './common.ts';
+import type { Vocabulary } from './vocabulary.ts';
 
 export const SymbolSpec = z
   .object({
@@ -62,7 +63,7 @@ export const DisconnectRequest = z
   .openapi('DisconnectRequest');
 
 export const DisconnectResponse = z
-  .object({ session_id: Uuid, status: z.literal('disconnected'), disconnected_at: Timestamp })
+  .object({ session_id: Uuid, status: z.literal('disconnected' satisfies Vocabulary<'session_status'>), disconnected_at: Timestamp })
   .openapi('DisconnectResponse');
 
 export const connectRoute = createRoute({

@@ -1,12 +1,14 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { errorResponses, jsonBody, jsonResponse, Timestamp, Uuid } from './common.ts';
+import { VOCABULARY } from './vocabulary.ts';
 
-export const EaScope = z.enum(['connect', 'ping', 'signals', 'positions']).openapi('EaScope');
+export const EaScope = z.enum(VOCABULARY.ea_scope).openapi('EaScope');
+export type EaScope = z.infer<typeof EaScope>;
 
 export const CreateEaKeyRequest = z
   .object({
     name: z.string().trim().min(1).max(100).openapi({ example: 'IC Markets live terminal' }),
-    scopes: z.array(EaScope).min(1).max(4).optional().openapi({ description: 'Defaults to every EA scope' }),
+    scopes: z.array(EaScope).min(1).max(VOCABULARY.ea_scope.length).optional().openapi({ description: 'Defaults to every EA scope' }),
   })
   .strict()
   .openapi('CreateEaKeyRequest');

@@ -1,14 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { errorResponses, jsonResponse, PageInfo, PageQuery, Timestamp, Uuid } from './common.ts';
+import { VOCABULARY } from './vocabulary.ts';
 
 // Notifications of the `accounts` function: what the backend tells a user about their accounts
 // (connected, went silent, could not be started, cashback settled). Written by the database
 // (triggers and cron functions), broadcast live on `user:<uuid>` (event `notifications`), read and
 // marked read here.
 
-export const NotificationKind = z
-  .enum(['account_connected', 'account_disconnected', 'account_error', 'cashback_settled'])
-  .openapi('NotificationKind');
+export const NotificationKind = z.enum(VOCABULARY.notification_kind).openapi('NotificationKind');
 export type NotificationKind = z.infer<typeof NotificationKind>;
 
 export const Notification = z

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { EaKeyHeaders, errorResponses, jsonBody, jsonResponse, Money, Timestamp, Uuid } from './common.ts';
+import { VOCABULARY } from './vocabulary.ts';
 
 export const PingRequest = z
   .object({
@@ -17,7 +18,7 @@ export const PingRequest = z
 export const PingResponse = z
   .object({
     server_time: Timestamp,
-    session_status: z.enum(['active']),
+    session_status: z.enum(VOCABULARY.session_status).extract(['active']),
     pending_signals: z.number().int().min(0).openapi({ description: 'Signals waiting for this session: poll /signals/pending only when > 0' }),
     ping_interval_seconds: z.number().int(),
   })

@@ -1,11 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { EaKeyHeaders, errorResponses, jsonBody, jsonResponse, Money, PageInfo, PageQuery, Positive, Symbol, Timestamp, Uuid } from './common.ts';
+import { VOCABULARY } from './vocabulary.ts';
 
 // Open positions of a terminal. The EA pushes its FULL list of open positions (not a diff): the
 // server upserts every listed ticket, closes the session's open tickets that are missing from the
 // list, and reopens a closed ticket that reappears. Sending the same list again changes nothing.
 
-export const PositionType = z.enum(['BUY', 'SELL']).openapi('PositionType');
+export const PositionType = z.enum(VOCABULARY.trade_side).openapi('PositionType');
 export type PositionType = z.infer<typeof PositionType>;
 
 /**

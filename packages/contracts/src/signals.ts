@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { EaKeyHeaders, errorResponses, jsonBody, jsonResponse, Money, PageInfo, PageQuery, Positive, Symbol, Timestamp, Uuid } from './common.ts';
+import { VOCABULARY } from './vocabulary.ts';
 
 // Trading signals: created by the dashboard, an API client (a user token) or the EA itself,
 // delivered to one session, executed by the EA and reported back.
@@ -9,15 +10,16 @@ import { EaKeyHeaders, errorResponses, jsonBody, jsonResponse, Money, PageInfo, 
 // schema, so a bad body is a 400 naming the field. Checks that need the database (the session,
 // the symbol specification, the session's risk limits) are made by the function.
 
-export const SignalType = z.enum(['BUY', 'SELL', 'CLOSE_BUY', 'CLOSE_SELL']).openapi('SignalType');
+export const SignalType = z.enum(VOCABULARY.signal_type).openapi('SignalType');
 export type SignalType = z.infer<typeof SignalType>;
-export const SignalStatus = z
-  .enum(['PENDING', 'DELIVERED', 'EXECUTED', 'REJECTED', 'FAILED', 'EXPIRED', 'CANCELLED'])
-  .openapi('SignalStatus');
+export const SignalStatus = z.enum(VOCABULARY.signal_status).openapi('SignalStatus');
 export type SignalStatus = z.infer<typeof SignalStatus>;
-export const SignalSource = z.enum(['dashboard', 'api', 'ea']).openapi('SignalSource');
-export const Timeframe = z.enum(['M1', 'M5', 'M15', 'M30', 'H1', 'H4', 'D1', 'W1', 'MN1']).openapi('Timeframe');
-export const ReportedStatus = z.enum(['EXECUTED', 'REJECTED', 'FAILED']).openapi('ReportedSignalStatus');
+export const SignalSource = z.enum(VOCABULARY.signal_source).openapi('SignalSource');
+export type SignalSource = z.infer<typeof SignalSource>;
+export const Timeframe = z.enum(VOCABULARY.timeframe).openapi('Timeframe');
+export type Timeframe = z.infer<typeof Timeframe>;
+/** How an EA ends a delivered signal: the states machine `signal` lets an EA move DELIVERED to (and an order's result). */
+export const ReportedStatus = SignalStatus.extract(['EXECUTED', 'REJECTED', 'FAILED']).openapi('ReportedSignalStatus');
 
 export const isOpeningType = (type: SignalType): type is 'BUY' | 'SELL' => type === 'BUY' || type === 'SELL';
 
@@ -57,8 +59,7 @@ export const CreateSignalRequest = z
       .openapi({ description: 'Idempotency key, unique per user: a retried POST returns the signal created the first time' }),
     expires_at: Timestamp.nullish().openapi({ description: 'Not delivered after this time (must be in the future)' }),
     ttl_seconds: z.number().int().min(1).max(MAX_SIGNAL_TTL_SECONDS).nullish().openapi({ description: 'Alternative to expires_at' }),
-    source: z
-      .enum(['dashboard', 'api'])
+    source: SignalSource.extract(['dashboard', 'api'])
       .nullish()
       .openapi({ description: "User tokens only (default 'dashboard'); signals created with an EA key are always 'ea'" }),
   })

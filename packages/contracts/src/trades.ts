@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { AccountEaHeaders, errorResponses, jsonBody, jsonResponse, Money, PageInfo, PageQuery, Positive, Symbol, Timestamp, Uuid } from './common.ts';
+import { VOCABULARY } from './vocabulary.ts';
 
 // `trades`: closed trades of a provisioned account, reported by its EA, and the owner's view of them.
 //
@@ -17,7 +18,7 @@ import { AccountEaHeaders, errorResponses, jsonBody, jsonResponse, Money, PageIn
  */
 export const MAX_TRADES_PER_BATCH = 500;
 
-export const TradeType = z.enum(['BUY', 'SELL']).openapi('TradeType');
+export const TradeType = z.enum(VOCABULARY.trade_side).openapi('TradeType');
 export type TradeType = z.infer<typeof TradeType>;
 
 const NoNul = (s: string) => !s.includes('\u0000');

@@ -1,12 +1,14 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { errorResponses, jsonBody, jsonResponse, PageInfo, PageQuery, Timestamp, Uuid } from './common.ts';
+import { VOCABULARY } from './vocabulary.ts';
+import { TerminalState } from './vps.ts';
 
 // The write side of `accounts`: trading accounts a user registers for provisioning and cashback.
 
-export const Platform = z.enum(['MT4', 'MT5']).openapi('Platform');
-export const TradingAccountStatus = z
-  .enum(['pending_vps_setup', 'provisioning', 'connected', 'error', 'disconnected'])
-  .openapi('TradingAccountStatus');
+export const Platform = z.enum(VOCABULARY.platform).openapi('Platform');
+export type Platform = z.infer<typeof Platform>;
+export const TradingAccountStatus = z.enum(VOCABULARY.account_status).openapi('TradingAccountStatus');
+export type TradingAccountStatus = z.infer<typeof TradingAccountStatus>;
 
 export const RegisterTradingAccountRequest = z
   .object({
@@ -45,7 +47,7 @@ export const TradingAccount = z
     error_message: z.string().nullable(),
     attempts: z.number().int(),
     next_retry_at: Timestamp.nullable(),
-    terminal_state: z.string().nullable(),
+    terminal_state: TerminalState.nullable(),
     connected_at: Timestamp.nullable(),
     last_seen_at: Timestamp.nullable(),
     created_at: Timestamp,

@@ -1,22 +1,22 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { errorResponses, jsonBody, jsonResponse, Timestamp, Uuid, VpsHostHeaders } from './common.ts';
+import { VOCABULARY, type Vocabulary } from './vocabulary.ts';
 
 // The VPS agent's API. A host authenticates with its key (X-VPS-API-Key) and sees only the
 // trading accounts it holds: another host's account answers 404 exactly like one that does not
 // exist. `account_id` is the account's id in this API; `external_account_id` is the id the
 // terminal folder, the EA config and `register` use.
 
-export const VpsPlatform = z.enum(['MT4', 'MT5']).openapi('VpsPlatform');
+export const VpsPlatform = z.enum(VOCABULARY.platform).openapi('VpsPlatform');
 
 /** What a terminal process is doing, as the agent sees it. */
 export const TerminalState = z
-  .enum(['launching', 'running', 'stopped', 'crashed'])
+  .enum(VOCABULARY.terminal_state)
   .openapi('TerminalState', { description: '`crashed`: it exited and the agent restarts it with backoff' });
 export type TerminalState = z.infer<typeof TerminalState>;
 
-export const AccountStatus = z
-  .enum(['pending_vps_setup', 'provisioning', 'connected', 'error', 'disconnected'])
-  .openapi('VpsAccountStatus');
+export const AccountStatus = z.enum(VOCABULARY.account_status).openapi('VpsAccountStatus');
+export type AccountStatus = z.infer<typeof AccountStatus>;
 
 export const VpsErrorCode = z
   .string()
@@ -122,14 +122,18 @@ export type LaunchPackage = z.infer<typeof LaunchPackage>;
 
 // ---------------------------------------------------------------------------------------------
 // State reports
+/** The account statuses the agent decides and reports itself (the database decides the others). */
+const REPORTED_ACCOUNT_STATUSES = ['connected', 'error'] as const satisfies readonly Vocabulary<'account_status'>[];
+
 export const ReportedState = z
-  .enum(['launching', 'running', 'crashed', 'connected', 'error', 'stopped'])
+  .enum([...VOCABULARY.terminal_state, ...REPORTED_ACCOUNT_STATUSES])
   .openapi('VpsReportedState', {
     description:
       '`launching`/`running`/`crashed`: the terminal process; `connected`: logged in and the EA reports (account becomes connected); ' +
       '`error`: the account cannot run (needs error_code; the account leaves this host and is retried later); ' +
       '`stopped`: the terminal is down (a paused account is then released, a deleted one removed)',
   });
+export type ReportedState = z.infer<typeof ReportedState>;
 
 export const StateReport = z
   .object({
@@ -169,6 +173,7 @@ export const AccountState = z
 // ---------------------------------------------------------------------------------------------
 // Teardown and held accounts
 export const TeardownReason = z.enum(['paused', 'deleted']).openapi('VpsTeardownReason');
+export type TeardownReason = z.infer<typeof TeardownReason>;
 
 export const TeardownAccount = z
   .object({ account_id: Uuid, external_account_id: Uuid, platform: VpsPlatform, reason: TeardownReason })

@@ -18,7 +18,7 @@ export type Ledger = z.infer<typeof LedgerSchema>;
 export type EaKey = z.infer<typeof EaKeySchema>;
 export type NewEaKey = z.infer<typeof CreatedEaKey>;
 export type SessionInfo = z.infer<typeof SessionDetail>;
-export type RegisterAccount = { broker_id: string; platform: 'MT4' | 'MT5'; login: number; server: string; investor_password: string };
+export type RegisterAccount = { broker_id: string; platform: TradingAccount['platform']; login: number; server: string; investor_password: string };
 
 export class ApiError extends Error {
   constructor(

@@ -29,14 +29,14 @@ isOneToOne: false
                   ]
                 },"brokers": {
                   Row: {
-                    "active": boolean,"created_at": string,"currency": string,"id": string,"name": string,"platforms": (string)[],"rebate_per_lot": number,"updated_at": string
+                    "active": boolean,"created_at": string,"currency": string,"id": string,"name": string,"platforms": (Database["public"]['Enums']["platform"])[],"rebate_per_lot": number,"updated_at": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "active"?: boolean,"created_at"?: string,"currency"?: string,"id"?: string,"name": string,"platforms": (string)[],"rebate_per_lot"?: number,"updated_at"?: string
+                    "active"?: boolean,"created_at"?: string,"currency"?: string,"id"?: string,"name": string,"platforms": (Database["public"]['Enums']["platform"])[],"rebate_per_lot"?: number,"updated_at"?: string
                   }
                   Update: {
-                    "active"?: boolean,"created_at"?: string,"currency"?: string,"id"?: string,"name"?: string,"platforms"?: (string)[],"rebate_per_lot"?: number,"updated_at"?: string
+                    "active"?: boolean,"created_at"?: string,"currency"?: string,"id"?: string,"name"?: string,"platforms"?: (Database["public"]['Enums']["platform"])[],"rebate_per_lot"?: number,"updated_at"?: string
                   }
                   Relationships: [
                     
@@ -63,14 +63,14 @@ isOneToOne: false
                   ]
                 },"closed_trades": {
                   Row: {
-                    "account_id": string,"cashback_amount": number,"cashback_rate": number,"close_price": number,"close_time": string,"comment": string | null,"commission": number,"created_at": string,"currency": string,"id": string,"lots": number,"magic": number | null,"open_price": number,"open_time": string,"profit": number,"settled_on": string | null,"swap": number,"symbol": string,"ticket": number,"type": string,"user_id": string
+                    "account_id": string,"cashback_amount": number,"cashback_rate": number,"close_price": number,"close_time": string,"comment": string | null,"commission": number,"created_at": string,"currency": string,"id": string,"lots": number,"magic": number | null,"open_price": number,"open_time": string,"profit": number,"settled_on": string | null,"swap": number,"symbol": string,"ticket": number,"type": Database["public"]['Enums']["trade_side"],"user_id": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "account_id": string,"cashback_amount"?: number,"cashback_rate"?: number,"close_price": number,"close_time": string,"comment"?: string | null,"commission"?: number,"created_at"?: string,"currency"?: string,"id"?: string,"lots": number,"magic"?: number | null,"open_price": number,"open_time": string,"profit"?: number,"settled_on"?: string | null,"swap"?: number,"symbol": string,"ticket": number,"type": string,"user_id": string
+                    "account_id": string,"cashback_amount"?: number,"cashback_rate"?: number,"close_price": number,"close_time": string,"comment"?: string | null,"commission"?: number,"created_at"?: string,"currency"?: string,"id"?: string,"lots": number,"magic"?: number | null,"open_price": number,"open_time": string,"profit"?: number,"settled_on"?: string | null,"swap"?: number,"symbol": string,"ticket": number,"type": Database["public"]['Enums']["trade_side"],"user_id": string
                   }
                   Update: {
-                    "account_id"?: string,"cashback_amount"?: number,"cashback_rate"?: number,"close_price"?: number,"close_time"?: string,"comment"?: string | null,"commission"?: number,"created_at"?: string,"currency"?: string,"id"?: string,"lots"?: number,"magic"?: number | null,"open_price"?: number,"open_time"?: string,"profit"?: number,"settled_on"?: string | null,"swap"?: number,"symbol"?: string,"ticket"?: number,"type"?: string,"user_id"?: string
+                    "account_id"?: string,"cashback_amount"?: number,"cashback_rate"?: number,"close_price"?: number,"close_time"?: string,"comment"?: string | null,"commission"?: number,"created_at"?: string,"currency"?: string,"id"?: string,"lots"?: number,"magic"?: number | null,"open_price"?: number,"open_time"?: string,"profit"?: number,"settled_on"?: string | null,"swap"?: number,"symbol"?: string,"ticket"?: number,"type"?: Database["public"]['Enums']["trade_side"],"user_id"?: string
                   }
                   Relationships: [
                     {
@@ -83,28 +83,28 @@ isOneToOne: false
                   ]
                 },"ea_keys": {
                   Row: {
-                    "created_at": string,"id": string,"last_used_at": string | null,"name": string,"revoked_at": string | null,"scopes": (string)[],"user_id": string
+                    "created_at": string,"id": string,"last_used_at": string | null,"name": string,"revoked_at": string | null,"scopes": (Database["public"]['Enums']["ea_scope"])[],"user_id": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "created_at"?: string,"id"?: string,"last_used_at"?: string | null,"name": string,"revoked_at"?: string | null,"scopes"?: (string)[],"user_id": string
+                    "created_at"?: string,"id"?: string,"last_used_at"?: string | null,"name": string,"revoked_at"?: string | null,"scopes"?: (Database["public"]['Enums']["ea_scope"])[],"user_id": string
                   }
                   Update: {
-                    "created_at"?: string,"id"?: string,"last_used_at"?: string | null,"name"?: string,"revoked_at"?: string | null,"scopes"?: (string)[],"user_id"?: string
+                    "created_at"?: string,"id"?: string,"last_used_at"?: string | null,"name"?: string,"revoked_at"?: string | null,"scopes"?: (Database["public"]['Enums']["ea_scope"])[],"user_id"?: string
                   }
                   Relationships: [
                     
                   ]
                 },"mt5_sessions": {
                   Row: {
-                    "account_number": number,"balance": number,"broker": string,"connected_at": string,"created_at": string,"currency": string,"disconnected_at": string | null,"ea_key_id": string | null,"ea_version": string | null,"equity": number,"errors": number,"id": string,"last_ping_at": string,"leverage": number,"margin": number,"margin_free": number,"margin_level": number | null,"max_open_positions": number,"max_risk_percent": number,"orders_executed": number,"ping_interval_seconds": number,"profit": number,"server": string,"signals_received": number,"signals_sent": number,"status": string,"terminal_build": number | null,"updated_at": string,"user_id": string
+                    "account_number": number,"balance": number,"broker": string,"connected_at": string,"created_at": string,"currency": string,"disconnected_at": string | null,"ea_key_id": string | null,"ea_version": string | null,"equity": number,"errors": number,"id": string,"last_ping_at": string,"leverage": number,"margin": number,"margin_free": number,"margin_level": number | null,"max_open_positions": number,"max_risk_percent": number,"orders_executed": number,"ping_interval_seconds": number,"profit": number,"server": string,"signals_received": number,"signals_sent": number,"status": Database["public"]['Enums']["session_status"],"terminal_build": number | null,"updated_at": string,"user_id": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "account_number": number,"balance"?: number,"broker": string,"connected_at"?: string,"created_at"?: string,"currency": string,"disconnected_at"?: string | null,"ea_key_id"?: string | null,"ea_version"?: string | null,"equity"?: number,"errors"?: number,"id"?: string,"last_ping_at"?: string,"leverage": number,"margin"?: number,"margin_free"?: number,"margin_level"?: number | null,"max_open_positions"?: number,"max_risk_percent"?: number,"orders_executed"?: number,"ping_interval_seconds"?: number,"profit"?: number,"server": string,"signals_received"?: number,"signals_sent"?: number,"status"?: string,"terminal_build"?: number | null,"updated_at"?: string,"user_id": string
+                    "account_number": number,"balance"?: number,"broker": string,"connected_at"?: string,"created_at"?: string,"currency": string,"disconnected_at"?: string | null,"ea_key_id"?: string | null,"ea_version"?: string | null,"equity"?: number,"errors"?: number,"id"?: string,"last_ping_at"?: string,"leverage": number,"margin"?: number,"margin_free"?: number,"margin_level"?: number | null,"max_open_positions"?: number,"max_risk_percent"?: number,"orders_executed"?: number,"ping_interval_seconds"?: number,"profit"?: number,"server": string,"signals_received"?: number,"signals_sent"?: number,"status"?: Database["public"]['Enums']["session_status"],"terminal_build"?: number | null,"updated_at"?: string,"user_id": string
                   }
                   Update: {
-                    "account_number"?: number,"balance"?: number,"broker"?: string,"connected_at"?: string,"created_at"?: string,"currency"?: string,"disconnected_at"?: string | null,"ea_key_id"?: string | null,"ea_version"?: string | null,"equity"?: number,"errors"?: number,"id"?: string,"last_ping_at"?: string,"leverage"?: number,"margin"?: number,"margin_free"?: number,"margin_level"?: number | null,"max_open_positions"?: number,"max_risk_percent"?: number,"orders_executed"?: number,"ping_interval_seconds"?: number,"profit"?: number,"server"?: string,"signals_received"?: number,"signals_sent"?: number,"status"?: string,"terminal_build"?: number | null,"updated_at"?: string,"user_id"?: string
+                    "account_number"?: number,"balance"?: number,"broker"?: string,"connected_at"?: string,"created_at"?: string,"currency"?: string,"disconnected_at"?: string | null,"ea_key_id"?: string | null,"ea_version"?: string | null,"equity"?: number,"errors"?: number,"id"?: string,"last_ping_at"?: string,"leverage"?: number,"margin"?: number,"margin_free"?: number,"margin_level"?: number | null,"max_open_positions"?: number,"max_risk_percent"?: number,"orders_executed"?: number,"ping_interval_seconds"?: number,"profit"?: number,"server"?: string,"signals_received"?: number,"signals_sent"?: number,"status"?: Database["public"]['Enums']["session_status"],"terminal_build"?: number | null,"updated_at"?: string,"user_id"?: string
                   }
                   Relationships: [
                     {
@@ -117,28 +117,28 @@ isOneToOne: false
                   ]
                 },"notifications": {
                   Row: {
-                    "account_id": string | null,"body": string,"created_at": string,"id": string,"kind": string,"read_at": string | null,"title": string,"user_id": string
+                    "account_id": string | null,"body": string,"created_at": string,"id": string,"kind": Database["public"]['Enums']["notification_kind"],"read_at": string | null,"title": string,"user_id": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "account_id"?: string | null,"body": string,"created_at"?: string,"id"?: string,"kind": string,"read_at"?: string | null,"title": string,"user_id": string
+                    "account_id"?: string | null,"body": string,"created_at"?: string,"id"?: string,"kind": Database["public"]['Enums']["notification_kind"],"read_at"?: string | null,"title": string,"user_id": string
                   }
                   Update: {
-                    "account_id"?: string | null,"body"?: string,"created_at"?: string,"id"?: string,"kind"?: string,"read_at"?: string | null,"title"?: string,"user_id"?: string
+                    "account_id"?: string | null,"body"?: string,"created_at"?: string,"id"?: string,"kind"?: Database["public"]['Enums']["notification_kind"],"read_at"?: string | null,"title"?: string,"user_id"?: string
                   }
                   Relationships: [
                     
                   ]
                 },"positions": {
                   Row: {
-                    "closed_at": string | null,"comment": string | null,"commission": number,"current_price": number | null,"magic": number | null,"open_price": number,"opened_at": string,"profit": number,"session_id": string,"stop_loss": number | null,"swap": number,"symbol": string,"take_profit": number | null,"ticket": number,"type": string,"updated_at": string,"user_id": string,"volume": number
+                    "closed_at": string | null,"comment": string | null,"commission": number,"current_price": number | null,"magic": number | null,"open_price": number,"opened_at": string,"profit": number,"session_id": string,"stop_loss": number | null,"swap": number,"symbol": string,"take_profit": number | null,"ticket": number,"type": Database["public"]['Enums']["trade_side"],"updated_at": string,"user_id": string,"volume": number
                   }
                   ComputedFields: never
                   Insert: {
-                    "closed_at"?: string | null,"comment"?: string | null,"commission"?: number,"current_price"?: number | null,"magic"?: number | null,"open_price": number,"opened_at": string,"profit"?: number,"session_id": string,"stop_loss"?: number | null,"swap"?: number,"symbol": string,"take_profit"?: number | null,"ticket": number,"type": string,"updated_at"?: string,"user_id": string,"volume": number
+                    "closed_at"?: string | null,"comment"?: string | null,"commission"?: number,"current_price"?: number | null,"magic"?: number | null,"open_price": number,"opened_at": string,"profit"?: number,"session_id": string,"stop_loss"?: number | null,"swap"?: number,"symbol": string,"take_profit"?: number | null,"ticket": number,"type": Database["public"]['Enums']["trade_side"],"updated_at"?: string,"user_id": string,"volume": number
                   }
                   Update: {
-                    "closed_at"?: string | null,"comment"?: string | null,"commission"?: number,"current_price"?: number | null,"magic"?: number | null,"open_price"?: number,"opened_at"?: string,"profit"?: number,"session_id"?: string,"stop_loss"?: number | null,"swap"?: number,"symbol"?: string,"take_profit"?: number | null,"ticket"?: number,"type"?: string,"updated_at"?: string,"user_id"?: string,"volume"?: number
+                    "closed_at"?: string | null,"comment"?: string | null,"commission"?: number,"current_price"?: number | null,"magic"?: number | null,"open_price"?: number,"opened_at"?: string,"profit"?: number,"session_id"?: string,"stop_loss"?: number | null,"swap"?: number,"symbol"?: string,"take_profit"?: number | null,"ticket"?: number,"type"?: Database["public"]['Enums']["trade_side"],"updated_at"?: string,"user_id"?: string,"volume"?: number
                   }
                   Relationships: [
                     {
@@ -171,14 +171,14 @@ isOneToOne: false
                   ]
                 },"trading_accounts": {
                   Row: {
-                    "attempts": number,"broker_id": string,"claimed_at": string | null,"connected_at": string | null,"created_at": string,"deleted_at": string | null,"error_code": string | null,"error_message": string | null,"external_account_id": string,"id": string,"last_seen_at": string | null,"lease_expires_at": string | null,"login": number,"next_retry_at": string | null,"paused_at": string | null,"platform": string,"server": string,"status": string,"terminal_build": number | null,"terminal_state": string | null,"updated_at": string,"user_id": string,"vps_host_id": string | null
+                    "attempts": number,"broker_id": string,"claimed_at": string | null,"connected_at": string | null,"created_at": string,"deleted_at": string | null,"error_code": string | null,"error_message": string | null,"external_account_id": string,"id": string,"last_seen_at": string | null,"lease_expires_at": string | null,"login": number,"next_retry_at": string | null,"paused_at": string | null,"platform": Database["public"]['Enums']["platform"],"server": string,"status": Database["public"]['Enums']["account_status"],"terminal_build": number | null,"terminal_state": Database["public"]['Enums']["terminal_state"] | null,"updated_at": string,"user_id": string,"vps_host_id": string | null
                   }
                   ComputedFields: never
                   Insert: {
-                    "attempts"?: number,"broker_id": string,"claimed_at"?: string | null,"connected_at"?: string | null,"created_at"?: string,"deleted_at"?: string | null,"error_code"?: string | null,"error_message"?: string | null,"external_account_id"?: string,"id"?: string,"last_seen_at"?: string | null,"lease_expires_at"?: string | null,"login": number,"next_retry_at"?: string | null,"paused_at"?: string | null,"platform": string,"server": string,"status"?: string,"terminal_build"?: number | null,"terminal_state"?: string | null,"updated_at"?: string,"user_id": string,"vps_host_id"?: string | null
+                    "attempts"?: number,"broker_id": string,"claimed_at"?: string | null,"connected_at"?: string | null,"created_at"?: string,"deleted_at"?: string | null,"error_code"?: string | null,"error_message"?: string | null,"external_account_id"?: string,"id"?: string,"last_seen_at"?: string | null,"lease_expires_at"?: string | null,"login": number,"next_retry_at"?: string | null,"paused_at"?: string | null,"platform": Database["public"]['Enums']["platform"],"server": string,"status"?: Database["public"]['Enums']["account_status"],"terminal_build"?: number | null,"terminal_state"?: Database["public"]['Enums']["terminal_state"] | null,"updated_at"?: string,"user_id": string,"vps_host_id"?: string | null
                   }
                   Update: {
-                    "attempts"?: number,"broker_id"?: string,"claimed_at"?: string | null,"connected_at"?: string | null,"created_at"?: string,"deleted_at"?: string | null,"error_code"?: string | null,"error_message"?: string | null,"external_account_id"?: string,"id"?: string,"last_seen_at"?: string | null,"lease_expires_at"?: string | null,"login"?: number,"next_retry_at"?: string | null,"paused_at"?: string | null,"platform"?: string,"server"?: string,"status"?: string,"terminal_build"?: number | null,"terminal_state"?: string | null,"updated_at"?: string,"user_id"?: string,"vps_host_id"?: string | null
+                    "attempts"?: number,"broker_id"?: string,"claimed_at"?: string | null,"connected_at"?: string | null,"created_at"?: string,"deleted_at"?: string | null,"error_code"?: string | null,"error_message"?: string | null,"external_account_id"?: string,"id"?: string,"last_seen_at"?: string | null,"lease_expires_at"?: string | null,"login"?: number,"next_retry_at"?: string | null,"paused_at"?: string | null,"platform"?: Database["public"]['Enums']["platform"],"server"?: string,"status"?: Database["public"]['Enums']["account_status"],"terminal_build"?: number | null,"terminal_state"?: Database["public"]['Enums']["terminal_state"] | null,"updated_at"?: string,"user_id"?: string,"vps_host_id"?: string | null
                   }
                   Relationships: [
                     {
@@ -191,14 +191,14 @@ isOneToOne: false
                   ]
                 },"trading_orders": {
                   Row: {
-                    "comment": string | null,"created_at": string,"executed_at": string | null,"id": string,"price": number | null,"requested_at": string | null,"result": string,"retcode": number | null,"session_id": string,"signal_id": string,"ticket": number | null,"user_id": string,"volume": number | null
+                    "comment": string | null,"created_at": string,"executed_at": string | null,"id": string,"price": number | null,"requested_at": string | null,"result": Database["public"]['Enums']["signal_status"],"retcode": number | null,"session_id": string,"signal_id": string,"ticket": number | null,"user_id": string,"volume": number | null
                   }
                   ComputedFields: never
                   Insert: {
-                    "comment"?: string | null,"created_at"?: string,"executed_at"?: string | null,"id"?: string,"price"?: number | null,"requested_at"?: string | null,"result": string,"retcode"?: number | null,"session_id": string,"signal_id": string,"ticket"?: number | null,"user_id": string,"volume"?: number | null
+                    "comment"?: string | null,"created_at"?: string,"executed_at"?: string | null,"id"?: string,"price"?: number | null,"requested_at"?: string | null,"result": Database["public"]['Enums']["signal_status"],"retcode"?: number | null,"session_id": string,"signal_id": string,"ticket"?: number | null,"user_id": string,"volume"?: number | null
                   }
                   Update: {
-                    "comment"?: string | null,"created_at"?: string,"executed_at"?: string | null,"id"?: string,"price"?: number | null,"requested_at"?: string | null,"result"?: string,"retcode"?: number | null,"session_id"?: string,"signal_id"?: string,"ticket"?: number | null,"user_id"?: string,"volume"?: number | null
+                    "comment"?: string | null,"created_at"?: string,"executed_at"?: string | null,"id"?: string,"price"?: number | null,"requested_at"?: string | null,"result"?: Database["public"]['Enums']["signal_status"],"retcode"?: number | null,"session_id"?: string,"signal_id"?: string,"ticket"?: number | null,"user_id"?: string,"volume"?: number | null
                   }
                   Relationships: [
                     {
@@ -217,14 +217,14 @@ isOneToOne: false
                   ]
                 },"trading_signals": {
                   Row: {
-                    "client_signal_id": string | null,"completed_at": string | null,"confidence": number | null,"created_at": string,"delivered_at": string | null,"entry_price": number | null,"expires_at": string | null,"id": string,"order_ticket": number | null,"risk_percent": number | null,"session_id": string,"signal_time": string,"source": string,"status": string,"status_message": string | null,"stop_loss": number | null,"symbol": string,"take_profit": number | null,"timeframe": string | null,"type": string,"updated_at": string,"user_id": string,"volume": number | null
+                    "client_signal_id": string | null,"completed_at": string | null,"confidence": number | null,"created_at": string,"delivered_at": string | null,"entry_price": number | null,"expires_at": string | null,"id": string,"order_ticket": number | null,"risk_percent": number | null,"session_id": string,"signal_time": string,"source": Database["public"]['Enums']["signal_source"],"status": string,"status_message": string | null,"stop_loss": number | null,"symbol": string,"take_profit": number | null,"timeframe": Database["public"]['Enums']["timeframe"] | null,"type": Database["public"]['Enums']["signal_type"],"updated_at": string,"user_id": string,"volume": number | null
                   }
                   ComputedFields: never
                   Insert: {
-                    "client_signal_id"?: string | null,"completed_at"?: string | null,"confidence"?: number | null,"created_at"?: string,"delivered_at"?: string | null,"entry_price"?: number | null,"expires_at"?: string | null,"id"?: string,"order_ticket"?: number | null,"risk_percent"?: number | null,"session_id": string,"signal_time"?: string,"source"?: string,"status"?: string,"status_message"?: string | null,"stop_loss"?: number | null,"symbol": string,"take_profit"?: number | null,"timeframe"?: string | null,"type": string,"updated_at"?: string,"user_id": string,"volume"?: number | null
+                    "client_signal_id"?: string | null,"completed_at"?: string | null,"confidence"?: number | null,"created_at"?: string,"delivered_at"?: string | null,"entry_price"?: number | null,"expires_at"?: string | null,"id"?: string,"order_ticket"?: number | null,"risk_percent"?: number | null,"session_id": string,"signal_time"?: string,"source"?: Database["public"]['Enums']["signal_source"],"status"?: string,"status_message"?: string | null,"stop_loss"?: number | null,"symbol": string,"take_profit"?: number | null,"timeframe"?: Database["public"]['Enums']["timeframe"] | null,"type": Database["public"]['Enums']["signal_type"],"updated_at"?: string,"user_id": string,"volume"?: number | null
                   }
                   Update: {
-                    "client_signal_id"?: string | null,"completed_at"?: string | null,"confidence"?: number | null,"created_at"?: string,"delivered_at"?: string | null,"entry_price"?: number | null,"expires_at"?: string | null,"id"?: string,"order_ticket"?: number | null,"risk_percent"?: number | null,"session_id"?: string,"signal_time"?: string,"source"?: string,"status"?: string,"status_message"?: string | null,"stop_loss"?: number | null,"symbol"?: string,"take_profit"?: number | null,"timeframe"?: string | null,"type"?: string,"updated_at"?: string,"user_id"?: string,"volume"?: number | null
+                    "client_signal_id"?: string | null,"completed_at"?: string | null,"confidence"?: number | null,"created_at"?: string,"delivered_at"?: string | null,"entry_price"?: number | null,"expires_at"?: string | null,"id"?: string,"order_ticket"?: number | null,"risk_percent"?: number | null,"session_id"?: string,"signal_time"?: string,"source"?: Database["public"]['Enums']["signal_source"],"status"?: string,"status_message"?: string | null,"stop_loss"?: number | null,"symbol"?: string,"take_profit"?: number | null,"timeframe"?: Database["public"]['Enums']["timeframe"] | null,"type"?: Database["public"]['Enums']["signal_type"],"updated_at"?: string,"user_id"?: string,"volume"?: number | null
                   }
                   Relationships: [
                     {
@@ -258,7 +258,7 @@ isOneToOne: false
             [_ in never]: never
           }
           Enums: {
-            [_ in never]: never
+            "account_status": "pending_vps_setup"|"provisioning"|"connected"|"error"|"disconnected","ea_scope": "connect"|"ping"|"signals"|"positions","notification_kind": "account_connected"|"account_disconnected"|"account_error"|"cashback_settled","platform": "MT4"|"MT5","session_status": "active"|"stale"|"disconnected","signal_source": "dashboard"|"api"|"ea","signal_status": "PENDING"|"DELIVERED"|"EXECUTED"|"REJECTED"|"FAILED"|"EXPIRED"|"CANCELLED","signal_type": "BUY"|"SELL"|"CLOSE_BUY"|"CLOSE_SELL","terminal_state": "launching"|"running"|"stopped"|"crashed","timeframe": "M1"|"M5"|"M15"|"M30"|"H1"|"H4"|"D1"|"W1"|"MN1","trade_side": "BUY"|"SELL"
           }
           CompositeTypes: {
             [_ in never]: never
@@ -374,7 +374,7 @@ export type CompositeTypes<
 export const Constants = {
   "public": {
           Enums: {
-            
+            "account_status": ["pending_vps_setup", "provisioning", "connected", "error", "disconnected"],"ea_scope": ["connect", "ping", "signals", "positions"],"notification_kind": ["account_connected", "account_disconnected", "account_error", "cashback_settled"],"platform": ["MT4", "MT5"],"session_status": ["active", "stale", "disconnected"],"signal_source": ["dashboard", "api", "ea"],"signal_status": ["PENDING", "DELIVERED", "EXECUTED", "REJECTED", "FAILED", "EXPIRED", "CANCELLED"],"signal_type": ["BUY", "SELL", "CLOSE_BUY", "CLOSE_SELL"],"terminal_state": ["launching", "running", "stopped", "crashed"],"timeframe": ["M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MN1"],"trade_side": ["BUY", "SELL"]
           }
         }
 } as const

@@ -13,4 +13,6 @@ export {
 export { isPgError, type PgError } from './pg-error.ts';
 export { createPostgresDb, type PostgresDb, type PostgresDbOptions } from './postgres-db.ts';
 // PGlite and the migrator live at '@rubi/db/pglite'.
-export type { Database, Json } from './database.types.ts';
+// The generated schema types (`npm run db:types`); the values of its enums are at '@rubi/db/types'
+// (`Constants`), which has no runtime dependency.
+export type { Database, Enums, Json, Tables } from './database.types.ts';

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import process from 'node:process';
+import { VOCABULARY, type Vocabulary } from '@rubi/contracts/vocabulary.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConnectorEa, type ConnectorEvent } from './connector-ea.ts';
 import { PriceFeed, STANDARD_SYMBOLS } from './price-feed.ts';
@@ -83,14 +84,14 @@ program
   .option('--config <file>', 'rendr_ea_config.ini, when not using --terminal')
   .option('--login <n>', 'account login, when not using --terminal', positiveInt('--login'))
   .option('--server <name>', 'trade server, when not using --terminal')
-  .addOption(new Option('--platform <p>', 'MT4 or MT5, when not using --terminal').choices(['MT4', 'MT5']).default('MT5'))
+  .addOption(new Option('--platform <p>', 'MT4 or MT5, when not using --terminal').choices(VOCABULARY.platform).default('MT5'))
   .option('--state-file <file>', 'keep the api secret and the outbox here between runs')
   .option('--interval <seconds>', 'seconds between reports (default: what register says, 60)', positiveNumber('--interval'))
   .option('--ticks <n>', 'stop after this many reports (default: run until Ctrl-C)', positiveInt('--ticks'))
   .option('--trades-per-tick <n>', 'closed trades the simulated trader makes between reports', positiveInt('--trades-per-tick'), 1)
   .option('--json', 'one JSON object per event', false)
   .action(
-    async (o: { terminal?: string; config?: string; login?: number; server?: string; platform: 'MT4' | 'MT5'; stateFile?: string; interval?: number; ticks?: number; tradesPerTick: number; json: boolean }) => {
+    async (o: { terminal?: string; config?: string; login?: number; server?: string; platform: Vocabulary<'platform'>; stateFile?: string; interval?: number; ticks?: number; tradesPerTick: number; json: boolean }) => {
       const print = printer(o.json);
       const onEvent = (e: ProvisionedEvent) => print(describeProvisionedEvent(e), e);
       const options = { ...(o.stateFile ? { stateFile: o.stateFile } : {}), onEvent };

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { RegisterResponse } from '@rubi/contracts/register.ts';
 import { MAX_TRADES_PER_BATCH, ReportTradesResponse, type ClosedTradeInput } from '@rubi/contracts/trades.ts';
+import type { Vocabulary } from '@rubi/contracts/vocabulary.ts';
 import { EaHttpError, requestJson, SignedHttp, type HttpOptions } from './signed-http.ts';
 import { sleep } from './sleep.ts';
 import { appendEaLog, readEaConfigFile, readTerminalFolder, type EaConfigFile } from './terminal-files.ts';
@@ -28,7 +29,7 @@ export type ProvisionedEvent =
   | { type: 'send_failed'; error: EaHttpError; kept: number };
 
 export interface ProvisionedIdentity {
-  platform: 'MT4' | 'MT5';
+  platform: Vocabulary<'platform'>;
   login: number;
   server: string;
 }

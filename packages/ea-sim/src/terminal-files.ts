@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Vocabulary } from '@rubi/contracts/vocabulary.ts';
 
 /**
  * Reading what the VPS agent wrote into a terminal folder, the way the EA reads it: line by line,
@@ -63,7 +64,7 @@ export async function readEaConfigFile(path: string): Promise<EaConfigFile> {
 
 /** What the EA learns from its terminal (AccountInfoInteger(ACCOUNT_LOGIN), ACCOUNT_SERVER, ...). */
 export interface TerminalIdentity {
-  platform: 'MT4' | 'MT5';
+  platform: Vocabulary<'platform'>;
   login: number;
   server: string;
   eaConfigPath: string;
@@ -93,7 +94,7 @@ const pad = (n: number, w = 2) => String(n).padStart(w, '0');
  * `CS\t<level>\t<time>\t<EA (symbol,period)>\t<message>`; MT4: ANSI `<level>\t<time>\t<message>`).
  * The VPS agent reads these logs: "registered" there is how it learns the EA is up.
  */
-export async function appendEaLog(folder: string, platform: 'MT4' | 'MT5', message: string, now = new Date()): Promise<void> {
+export async function appendEaLog(folder: string, platform: Vocabulary<'platform'>, message: string, now = new Date()): Promise<void> {
   const dir = join(folder, platform === 'MT5' ? 'MQL5' : 'MQL4', 'Logs');
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}.log`);

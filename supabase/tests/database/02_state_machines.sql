@@ -429,7 +429,7 @@ select tests.authenticate_as_service_role();
 update public.trading_accounts set status = 'connected', terminal_state = 'running' where id = '00000000-0000-0000-0000-0000000000c5';
 select tests.clear_authentication();
 select results_eq(
-  $$ select status, attempts, next_retry_at, error_code, error_message, connected_at = now(), vps_host_id::text
+  $$ select status::text, attempts, next_retry_at, error_code, error_message, connected_at = now(), vps_host_id::text
      from public.trading_accounts where id = '00000000-0000-0000-0000-0000000000c5' $$,
   $$ values ('connected', 0, null::timestamptz, null::text, null::text, true, '00000000-0000-0000-0000-0000000000f1') $$,
   'entering connected resets attempts, clears error fields, stamps connected_at and keeps the host'
@@ -439,7 +439,7 @@ select lives_ok(
   'account connected -> pending_vps_setup (system)'
 );
 select results_eq(
-  $$ select vps_host_id, lease_expires_at, claimed_at, terminal_state from public.trading_accounts
+  $$ select vps_host_id, lease_expires_at, claimed_at, terminal_state::text from public.trading_accounts
      where id = '00000000-0000-0000-0000-0000000000c5' $$,
   $$ values (null::uuid, null::timestamptz, null::timestamptz, null::text) $$,
   'connected -> pending_vps_setup releases host, lease, claim and terminal state'
@@ -475,12 +475,12 @@ update public.trading_accounts set status = 'error', error_message = 'crash' whe
 
 select tests.authenticate_as('00000000-0000-0000-0000-000000000001');
 select results_eq(
-  $$ select status, paused_at = now() from private.account_action('00000000-0000-0000-0000-0000000000c6', 'pause') $$,
+  $$ select status::text, paused_at = now() from private.account_action('00000000-0000-0000-0000-0000000000c6', 'pause') $$,
   $$ values ('disconnected', true) $$,
   'pause: connected -> disconnected with paused_at set'
 );
 select results_eq(
-  $$ select status, paused_at from private.account_action('00000000-0000-0000-0000-0000000000c6', 'resume') $$,
+  $$ select status::text, paused_at from private.account_action('00000000-0000-0000-0000-0000000000c6', 'resume') $$,
   $$ values ('pending_vps_setup', null::timestamptz) $$,
   'resume: back to pending_vps_setup, paused_at cleared'
 );
@@ -490,7 +490,7 @@ select throws_ok(
   'retry is refused for an account that is not in error'
 );
 select results_eq(
-  $$ select status, attempts, next_retry_at from private.account_action('00000000-0000-0000-0000-0000000000c7', 'retry') $$,
+  $$ select status::text, attempts, next_retry_at from private.account_action('00000000-0000-0000-0000-0000000000c7', 'retry') $$,
   $$ values ('pending_vps_setup', 0, null::timestamptz) $$,
   'retry: error -> pending_vps_setup with attempts reset'
 );
@@ -526,13 +526,13 @@ select is(
   'delete removes an account no host holds at once'
 );
 select results_eq(
-  $$ select deleted_at = now(), paused_at is not null, status, vps_host_id::text
+  $$ select deleted_at = now(), paused_at is not null, status::text, vps_host_id::text
      from public.trading_accounts where id = '00000000-0000-0000-0000-0000000000c9' $$,
   $$ values (true, true, 'provisioning', '00000000-0000-0000-0000-0000000000f1') $$,
   'delete of a held account only marks it (deleted_at) until the host tears it down'
 );
 select results_eq(
-  $$ select status, paused_at from public.trading_accounts where id = '00000000-0000-0000-0000-0000000000c6' $$,
+  $$ select status::text, paused_at from public.trading_accounts where id = '00000000-0000-0000-0000-0000000000c6' $$,
   $$ values ('pending_vps_setup', null::timestamptz) $$,
   'another user''s pause changed nothing'
 );

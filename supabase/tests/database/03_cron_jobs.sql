@@ -60,7 +60,7 @@ select is(private.sweep_stale_sessions(), 0, 'sweep: honours session_stale_multi
 update private.settings set value = 3 where key = 'session_stale_multiplier';
 select is(private.sweep_stale_sessions(), 1, 'sweep: returns the number of sessions marked stale');
 select results_eq(
-  $$ select id::text, status from public.mt5_sessions where account_number between 2001 and 2004 order by account_number $$,
+  $$ select id::text, status::text from public.mt5_sessions where account_number between 2001 and 2004 order by account_number $$,
   $$ values ('00000000-0000-0000-0000-0000000000a1', 'stale'),
             ('00000000-0000-0000-0000-0000000000a2', 'active'),
             ('00000000-0000-0000-0000-0000000000a3', 'active'),
@@ -134,7 +134,7 @@ select is(
 );
 select is(private.retry_errored_accounts(), 1, 'retry: returns the number of accounts requeued');
 select results_eq(
-  $$ select id::text, status, next_retry_at is null from public.trading_accounts
+  $$ select id::text, status::text, next_retry_at is null from public.trading_accounts
      where id::text like '00000000-0000-0000-0000-000000000c1_' order by id $$,
   $$ values ('00000000-0000-0000-0000-000000000c11', 'pending_vps_setup', true),
             ('00000000-0000-0000-0000-000000000c12', 'error', false),
@@ -232,7 +232,7 @@ where id::text like '00000000-0000-0000-0000-000000000c2_'
 
 select is(private.reclaim_expired_leases(), 3, 'reclaim: returns the number of accounts requeued');
 select results_eq(
-  $$ select id::text, status, vps_host_id::text, lease_expires_at is null
+  $$ select id::text, status::text, vps_host_id::text, lease_expires_at is null
      from public.trading_accounts where id::text like '00000000-0000-0000-0000-000000000c2_' order by id $$,
   $$ values ('00000000-0000-0000-0000-000000000c21', 'pending_vps_setup', null, true),
             ('00000000-0000-0000-0000-000000000c22', 'pending_vps_setup', null, true),
@@ -276,7 +276,7 @@ update public.trading_accounts set last_seen_at = now() - interval '1 hour' wher
 
 select is(private.disconnect_silent_accounts(), 3, 'silent: returns the number of accounts disconnected');
 select results_eq(
-  $$ select id::text, status from public.trading_accounts where id::text like '00000000-0000-0000-0000-000000000c3_' order by id $$,
+  $$ select id::text, status::text from public.trading_accounts where id::text like '00000000-0000-0000-0000-000000000c3_' order by id $$,
   $$ values ('00000000-0000-0000-0000-000000000c31', 'disconnected'),
             ('00000000-0000-0000-0000-000000000c32', 'connected'),
             ('00000000-0000-0000-0000-000000000c33', 'disconnected'),
@@ -285,7 +285,7 @@ select results_eq(
   'silent: connected accounts silent past account_silent_seconds are disconnected, a recent one stays connected'
 );
 select results_eq(
-  $$ select account_id::text, user_id::text, kind, title from public.notifications order by account_id $$,
+  $$ select account_id::text, user_id::text, kind::text, title from public.notifications order by account_id $$,
   $$ values ('00000000-0000-0000-0000-000000000c31', '00000000-0000-0000-0000-000000000001', 'account_disconnected', 'Account 8031 went silent'),
             ('00000000-0000-0000-0000-000000000c33', '00000000-0000-0000-0000-000000000001', 'account_disconnected', 'Account 8033 went silent'),
             ('00000000-0000-0000-0000-000000000c35', '00000000-0000-0000-0000-000000000002', 'account_disconnected', 'Account 8035 went silent') $$,

@@ -89,13 +89,13 @@ select is_empty(
   'claim: a negative p_limit returns nothing'
 );
 select results_eq(
-  $$ select id::text, status, vps_host_id::text from private.claim_accounts('00000000-0000-0000-0000-0000000000f1', 10) order by created_at $$,
+  $$ select id::text, status::text, vps_host_id::text from private.claim_accounts('00000000-0000-0000-0000-0000000000f1', 10) order by created_at $$,
   $$ values ('00000000-0000-0000-0000-0000000000c1', 'provisioning', '00000000-0000-0000-0000-0000000000f1'),
             ('00000000-0000-0000-0000-0000000000c2', 'provisioning', '00000000-0000-0000-0000-0000000000f1') $$,
   'claim: the oldest pending accounts first, never more than the host''s capacity (2)'
 );
 select results_eq(
-  $$ select status, vps_host_id::text, lease_expires_at, claimed_at from public.trading_accounts
+  $$ select status::text, vps_host_id::text, lease_expires_at, claimed_at from public.trading_accounts
      where id in ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000c2') $$,
   $$ select 'provisioning', '00000000-0000-0000-0000-0000000000f1',
             now() + make_interval(secs => private.setting('account_lease_seconds')), now()
@@ -121,7 +121,7 @@ select results_eq(
   'claim: takes what is left (only pending accounts) with the current lease setting'
 );
 select results_eq(
-  $$ select id::text, status, vps_host_id from public.trading_accounts
+  $$ select id::text, status::text, vps_host_id from public.trading_accounts
      where id in ('00000000-0000-0000-0000-0000000000c3', '00000000-0000-0000-0000-0000000000c4', '00000000-0000-0000-0000-0000000000c9')
      order by id $$,
   $$ values ('00000000-0000-0000-0000-0000000000c3', 'pending_vps_setup', null::uuid),
@@ -189,7 +189,7 @@ select is_empty(
   'claim: a host with no platform takes nothing'
 );
 select results_eq(
-  $$ select id::text, platform from private.claim_accounts('00000000-0000-0000-0000-0000000000f2', 10, array['MT4']) $$,
+  $$ select id::text, platform::text from private.claim_accounts('00000000-0000-0000-0000-0000000000f2', 10, array['MT4']) $$,
   $$ values ('00000000-0000-0000-0000-0000000000e4', 'MT4') $$,
   'claim: an MT4 host takes it'
 );

@@ -219,7 +219,7 @@ select results_eq(
 );
 select tests.clear_authentication();
 select results_eq(
-  $$ select id::text, terminal_state from public.trading_accounts
+  $$ select id::text, terminal_state::text from public.trading_accounts
      where id in ('00000000-0000-0000-0007-0000000000c1', '00000000-0000-0000-0007-0000000000c3', '00000000-0000-0000-0007-0000000000c7')
      order by id $$,
   $$ values ('00000000-0000-0000-0007-0000000000c1', 'launching'), ('00000000-0000-0000-0007-0000000000c3', null),
@@ -284,7 +284,7 @@ select is_empty(
 );
 select tests.clear_authentication();
 select results_eq(
-  $$ select id::text, status, terminal_state, error_code from public.trading_accounts
+  $$ select id::text, status::text, terminal_state::text, error_code from public.trading_accounts
      where id in ('00000000-0000-0000-0007-0000000000c1', '00000000-0000-0000-0007-0000000000c3', '00000000-0000-0000-0007-0000000000c8')
      order by id $$,
   $$ values ('00000000-0000-0000-0007-0000000000c1', 'provisioning', 'running', null::text),
@@ -329,12 +329,12 @@ select results_eq(
 );
 select tests.clear_authentication();
 select results_eq(
-  $$ select vps_host_id, lease_expires_at, terminal_state from public.trading_accounts where id = '00000000-0000-0000-0007-0000000000c2' $$,
+  $$ select vps_host_id, lease_expires_at, terminal_state::text from public.trading_accounts where id = '00000000-0000-0000-0007-0000000000c2' $$,
   $$ values (null::uuid, null::timestamptz, 'stopped') $$,
   'report error: the account is no longer held'
 );
 select results_eq(
-  $$ select user_id::text, kind, title, body like '7002@VpsApi-Live: Invalid account (login or password) (E_AUTH) Next automatic attempt at %'
+  $$ select user_id::text, kind::text, title, body like '7002@VpsApi-Live: Invalid account (login or password) (E_AUTH) Next automatic attempt at %'
      from public.notifications where account_id = '00000000-0000-0000-0007-0000000000c2' $$,
   $$ values ('00000000-0000-0000-0007-000000000001', 'account_error', 'Account 7002 could not be started', true) $$,
   'report error: the owner is notified'
@@ -438,7 +438,7 @@ select throws_ok(
 );
 select tests.clear_authentication();
 select results_eq(
-  $$ select status, attempts from public.trading_accounts where id = '00000000-0000-0000-0007-0000000000c3' $$,
+  $$ select status::text, attempts from public.trading_accounts where id = '00000000-0000-0000-0007-0000000000c3' $$,
   $$ values ('provisioning', 0) $$,
   'report: refused reports changed nothing'
 );

@@ -36,7 +36,7 @@ select results_eq(
   'a dedicated host claims its user''s accounts and nobody else''s, oldest first'
 );
 select results_eq(
-  $$ select id::text, status from public.trading_accounts where user_id = (select bob from people) order by created_at $$,
+  $$ select id::text, status::text from public.trading_accounts where user_id = (select bob from people) order by created_at $$,
   $$ values ('00000000-0000-0000-0000-0000000008b1', 'pending_vps_setup'), ('00000000-0000-0000-0000-0000000008b2', 'pending_vps_setup') $$,
   'another user''s queued accounts are left exactly as they were'
 );
@@ -87,7 +87,7 @@ select tests.clear_authentication();
 delete from private.vps_hosts where id = '00000000-0000-0000-0000-0000000008f1';
 select private.reclaim_expired_leases();
 select results_eq(
-  $$ select id::text, status, vps_host_id from public.trading_accounts where user_id = (select bob from people) order by created_at $$,
+  $$ select id::text, status::text, vps_host_id from public.trading_accounts where user_id = (select bob from people) order by created_at $$,
   $$ values ('00000000-0000-0000-0000-0000000008b1', 'pending_vps_setup', null::uuid), ('00000000-0000-0000-0000-0000000008b2', 'pending_vps_setup', null::uuid) $$,
   'accounts of a deleted host go back to the queue at the next lease sweep'
 );

@@ -1,4 +1,5 @@
 // Register a trading account: broker (from GET /accounts/brokers), platform, login, server, investor password.
+import { VOCABULARY } from '@rubi/contracts/vocabulary.ts';
 import { useState } from 'preact/hooks';
 import { api, type RegisterAccount } from '../api.ts';
 import { ErrorNote } from '../components/Async.tsx';
@@ -8,7 +9,7 @@ import { useAction, useReconciled } from '../hooks.ts';
 export function RegisterAccountForm({ onRegistered }: { onRegistered: () => void }) {
   const brokers = useReconciled(() => api.brokers(), []);
   const [open, setOpen] = useState(false);
-  const [form, setForm] = useState({ broker_id: '', platform: 'MT5' as 'MT4' | 'MT5', login: '', server: '', investor_password: '' });
+  const [form, setForm] = useState({ broker_id: '', platform: 'MT5' as RegisterAccount['platform'], login: '', server: '', investor_password: '' });
   const set = (k: keyof typeof form) => (e: Event) => setForm({ ...form, [k]: (e.currentTarget as HTMLInputElement).value });
   const list = brokers.data?.brokers ?? [];
   const broker = list.find((b) => b.id === form.broker_id);
@@ -45,7 +46,7 @@ export function RegisterAccountForm({ onRegistered }: { onRegistered: () => void
           <label>
             Platform
             <select name="platform" value={form.platform} onChange={set('platform')}>
-              {(broker?.platforms ?? ['MT5', 'MT4']).map((p) => (
+              {(broker?.platforms ?? [...VOCABULARY.platform].reverse()).map((p) => (
                 <option key={p} value={p}>
                   {p}
                 </option>

@@ -1,5 +1,6 @@
 // The signal form: terminal (an active session), side, symbol (from the specifications the EA
 // reported), and either lots or a risk percent with the size previewed by the server's formula.
+import { VOCABULARY, type Vocabulary } from '@rubi/contracts/vocabulary.ts';
 import { useMemo, useState } from 'preact/hooks';
 import { api, type CreateSignalRequest } from '../api.ts';
 import { ErrorNote } from '../components/Async.tsx';
@@ -7,7 +8,7 @@ import { money } from '../format.ts';
 import { useAction, useReconciled } from '../hooks.ts';
 import { previewRisk } from '../risk.ts';
 
-type Side = 'BUY' | 'SELL' | 'CLOSE_BUY' | 'CLOSE_SELL';
+type Side = Vocabulary<'signal_type'>;
 const num = (s: string): number | undefined => (s.trim() === '' || !Number.isFinite(Number(s)) ? undefined : Number(s));
 
 export function SignalForm({ onCreated }: { onCreated: () => void }) {
@@ -62,7 +63,7 @@ export function SignalForm({ onCreated }: { onCreated: () => void }) {
         <label>
           Side
           <select name="type" value={f.type} onChange={set('type')}>
-            {(['BUY', 'SELL', 'CLOSE_BUY', 'CLOSE_SELL'] as const).map((t) => (
+            {VOCABULARY.signal_type.map((t) => (
               <option key={t}>{t}</option>
             ))}
           </select>
