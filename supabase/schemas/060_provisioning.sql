@@ -1,0 +1,535 @@
+-- Provisioning: brokers, VPS hosts, trading accounts and their secrets, claiming and leases.
+--
+-- Flow: a user registers an account (pending_vps_setup) -> a VPS host claims it (provisioning,
+-- with a lease it renews by heartbeating) -> the terminal's EA registers and reports trades
+-- (connected) | the host reports a failure (error, retried with backoff by cron).
+-- The VPS agent's other calls are in 070_vps_api.sql, the provisioned EA's in 080_account_ea.sql.
+
+-- ---------------------------------------------------------------------------------------------
+-- The vocabulary of this domain (see 010_foundation.sql).
+create type public.platform as enum ('MT4', 'MT5');
+comment on type public.platform is 'MetaTrader platform of a trading account (and those a broker offers)';
+create cast (text as public.platform) with inout as assignment;
+
+create type public.account_status as enum ('pending_vps_setup', 'provisioning', 'connected', 'error', 'disconnected');
+comment on type public.account_status is 'State of a trading account (machine `account` in private.state_transitions)';
+create cast (text as public.account_status) with inout as assignment;
+
+create type public.terminal_state as enum ('launching', 'running', 'stopped', 'crashed');
+comment on type public.terminal_state is 'What the terminal process of a trading account is doing, as its VPS agent reports it';
+create cast (text as public.terminal_state) with inout as assignment;
+
+-- ---------------------------------------------------------------------------------------------
+create table public.brokers (
+  id uuid primary key default gen_random_uuid(),
+  name text not null unique check (length(name) between 1 and 100),
+  platforms public.platform[] not null check (cardinality(platforms) > 0),
+  rebate_per_lot numeric not null default 0 check (rebate_per_lot >= 0),
+  currency text not null default 'USD' check (currency ~ '^[A-Z]{3}$'),
+  active boolean not null default true,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+alter table public.brokers enable row level security;
+-- Reference data: any signed-in user reads active brokers; only the service role edits them.
+create policy "signed-in users read active brokers" on public.brokers
+  for select to authenticated using (active);
+create trigger brokers_updated_at before update on public.brokers
+  for each row execute function private.set_updated_at();
+
+-- ---------------------------------------------------------------------------------------------
+-- VPS hosts: one key per host, stored as a SHA-256 hash (the key itself is shown once by the
+-- admin script). Infrastructure only: not exposed.
+--
+-- A host may be dedicated to one user: it runs that user's accounts and nobody else's, and the
+-- shared hosts leave that user's accounts to it (a trader who brings their own VPS, an operator
+-- who reserves one for a client, the local demo's throwaway agent).
+create table private.vps_hosts (
+  id uuid primary key default gen_random_uuid(),
+  name text not null unique,
+  key_hash text not null unique check (key_hash ~ '^[0-9a-f]{64}$'),
+  capacity integer not null default 5 check (capacity >= 0),
+  version text,
+  last_heartbeat_at timestamptz,
+  created_at timestamptz not null default now(),
+  revoked_at timestamptz,
+  dedicated_user_id uuid references auth.users (id) on delete cascade
+);
+create index vps_hosts_dedicated_user_id_idx on private.vps_hosts (dedicated_user_id)
+  where dedicated_user_id is not null;
+alter table private.vps_hosts enable row level security;
+comment on column private.vps_hosts.dedicated_user_id is
+  'When set, the host claims only this user''s accounts, and shared hosts (null) never claim them while the host is not revoked. Deleted with the user.';
+
+create function private.authenticate_vps_host(p_key_hash text) returns uuid
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select h.id from private.vps_hosts h where h.key_hash = p_key_hash and h.revoked_at is null
+$$;
+grant execute on function private.authenticate_vps_host(text) to service_role;
+
+-- ---------------------------------------------------------------------------------------------
+create table public.trading_accounts (
+  id uuid primary key default gen_random_uuid(),
+  -- The id the terminal and its EA know the account by (folder name, EA config, register).
+  external_account_id uuid not null unique default gen_random_uuid(),
+  user_id uuid not null references auth.users (id) on delete cascade,
+  broker_id uuid not null references public.brokers (id),
+  platform public.platform not null,
+  login bigint not null check (login > 0),
+  server text not null check (length(server) between 1 and 128),
+  status public.account_status not null default 'pending_vps_setup',
+  error_code text check (error_code ~ '^E_[A-Z0-9_]+$'),
+  error_message text,
+  attempts integer not null default 0 check (attempts >= 0),
+  next_retry_at timestamptz,
+  -- `on delete set null`: accounts of a deleted host are requeued by private.reclaim_expired_leases.
+  vps_host_id uuid references private.vps_hosts (id) on delete set null,
+  lease_expires_at timestamptz,
+  claimed_at timestamptz,
+  terminal_state public.terminal_state,
+  terminal_build integer,
+  connected_at timestamptz,
+  last_seen_at timestamptz,
+  paused_at timestamptz,
+  deleted_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+create index trading_accounts_user_id_idx on public.trading_accounts (user_id, created_at desc);
+create index trading_accounts_broker_id_idx on public.trading_accounts (broker_id);
+create index trading_accounts_vps_host_id_idx on public.trading_accounts (vps_host_id);
+-- Claim order: oldest pending first.
+create index trading_accounts_pending_idx on public.trading_accounts (created_at)
+  where status = 'pending_vps_setup' and deleted_at is null and paused_at is null;
+-- One live registration per login on a server, across all users.
+create unique index trading_accounts_login_server_key on public.trading_accounts (server, login)
+  where deleted_at is null;
+alter table public.trading_accounts enable row level security;
+
+-- Users read their accounts; every change goes through the functions below (the password must
+-- be encrypted, state changes must follow the machine).
+create policy "owners read their trading accounts" on public.trading_accounts
+  for select to authenticated using (user_id = (select auth.uid()));
+
+-- The account state machine (enforced by private.enforce_transition, 010_foundation.sql).
+-- disconnected -> error: a terminal that has been running for an account whose EA went silent can
+-- still fail for good (a changed investor password, a crash loop); the host reports it like a
+-- failure during provisioning (counted, retried with backoff, host released).
+insert into private.state_transitions (machine, from_state, to_state, actor) values
+  ('account', '(new)', 'pending_vps_setup', 'any'),
+  ('account', 'pending_vps_setup', 'provisioning', 'system'),
+  ('account', 'pending_vps_setup', 'disconnected', 'system'),
+  ('account', 'provisioning', 'connected', 'any'),
+  ('account', 'provisioning', 'error', 'system'),
+  ('account', 'provisioning', 'pending_vps_setup', 'system'),
+  ('account', 'provisioning', 'disconnected', 'system'),
+  ('account', 'connected', 'disconnected', 'system'),
+  ('account', 'connected', 'error', 'system'),
+  ('account', 'connected', 'pending_vps_setup', 'system'),
+  ('account', 'error', 'pending_vps_setup', 'system'),
+  ('account', 'error', 'disconnected', 'system'),
+  ('account', 'disconnected', 'pending_vps_setup', 'system'),
+  ('account', 'disconnected', 'connected', 'any'),
+  ('account', 'disconnected', 'error', 'system');
+
+-- Side effects of entering a state.
+create function private.account_lifecycle() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_delay numeric;
+begin
+  if tg_op = 'UPDATE' and new.status is not distinct from old.status then
+    return new;
+  end if;
+  case new.status
+    when 'pending_vps_setup' then
+      -- Back in the queue: no host holds it.
+      new.vps_host_id := null;
+      new.lease_expires_at := null;
+      new.claimed_at := null;
+      new.terminal_state := null;
+      new.next_retry_at := null;
+    when 'provisioning' then
+      new.claimed_at := now();
+      new.error_code := null;
+      new.error_message := null;
+    when 'connected' then
+      -- Connecting is hearing from the EA: the silence clock starts now, not at the last report
+      -- of a previous connection.
+      new.connected_at := now();
+      new.last_seen_at := now();
+      new.attempts := 0;
+      new.next_retry_at := null;
+      new.error_code := null;
+      new.error_message := null;
+    when 'error' then
+      -- Exponential backoff: base * 2^(attempts-1), capped; no automatic retry past the limit.
+      new.attempts := coalesce(old.attempts, 0) + 1;
+      new.vps_host_id := null;
+      new.lease_expires_at := null;
+      if new.attempts < private.setting('account_retry_max_attempts') then
+        v_delay := least(
+          private.setting('account_retry_base_seconds') * power(2, new.attempts - 1),
+          private.setting('account_retry_max_delay_seconds'));
+        new.next_retry_at := now() + make_interval(secs => v_delay);
+      else
+        new.next_retry_at := null;
+      end if;
+    else
+      null;
+  end case;
+  return new;
+end;
+$$;
+create trigger trading_accounts_a_lifecycle before insert or update of status on public.trading_accounts
+  for each row execute function private.account_lifecycle();
+create trigger trading_accounts_transition before insert or update of status on public.trading_accounts
+  for each row execute function private.enforce_transition('account');
+create trigger trading_accounts_updated_at before update on public.trading_accounts
+  for each row execute function private.set_updated_at();
+
+-- Realtime: no message for bookkeeping-only updates. Every VPS heartbeat renews the lease of every
+-- account the host holds, and every report from an EA moves last_seen_at: with 500 accounts on a
+-- host that would be 1,000 messages a minute telling dashboards nothing. An update that changes
+-- only lease_expires_at, last_seen_at and updated_at is not broadcast; any other change is, with
+-- the whole record. A dashboard showing "last seen" refreshes it from the API.
+create trigger trading_accounts_broadcast after insert or delete on public.trading_accounts
+  for each row execute function private.broadcast_to_owner();
+create trigger trading_accounts_broadcast_update after update on public.trading_accounts
+  for each row
+  when ((to_jsonb(old) - array['lease_expires_at', 'last_seen_at', 'updated_at'])
+        is distinct from (to_jsonb(new) - array['lease_expires_at', 'last_seen_at', 'updated_at']))
+  execute function private.broadcast_to_owner();
+
+-- The doorbell: when an account enters the queue, wake the VPS agents. The payload carries no
+-- account data (agents fetch work through the vps function); the topic is public because agents
+-- hold no user JWT, and there is nothing in it to protect.
+create function private.ring_vps_doorbell() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform realtime.send('{}'::jsonb, 'account_pending', 'vps:doorbell', false);
+  return null;
+end;
+$$;
+create trigger trading_accounts_doorbell_insert after insert on public.trading_accounts
+  for each row when (new.status = 'pending_vps_setup')
+  execute function private.ring_vps_doorbell();
+create trigger trading_accounts_doorbell_update after update of status on public.trading_accounts
+  for each row when (new.status = 'pending_vps_setup' and old.status is distinct from new.status)
+  execute function private.ring_vps_doorbell();
+
+-- Notification `account_connected`: an account enters `connected` (its EA registered, the agent saw
+-- the terminal log in, or a silent account's EA reports again). A trigger, so every path into
+-- `connected` is covered, but only for changes made by a request (an EA, a VPS agent, a user:
+-- `auth.role()` is set); a status the database owner sets by hand is not news to the user.
+-- Security definer: the transition is made by API roles (the EA's principal, service_role) that
+-- cannot insert notifications themselves.
+create function private.notify_account_connected() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if auth.role() is null then
+    return null;
+  end if;
+  insert into public.notifications (user_id, kind, title, body, account_id)
+  values (
+    new.user_id,
+    'account_connected',
+    case when old.status = 'disconnected' then 'Account ' || new.login || ' reconnected'
+         else 'Account ' || new.login || ' connected' end,
+    case when old.status = 'disconnected'
+         then new.login || '@' || new.server || ' is reporting again.'
+         else new.login || '@' || new.server || ' is connected: its EA reports closed trades and cashback accrues.' end,
+    new.id
+  );
+  return null;
+end;
+$$;
+create trigger trading_accounts_notify_connected after update of status on public.trading_accounts
+  for each row
+  when (new.status = 'connected' and old.status is distinct from 'connected' and new.deleted_at is null)
+  execute function private.notify_account_connected();
+
+-- ---------------------------------------------------------------------------------------------
+-- Secrets of a trading account; no API role can read this table.
+create table private.account_secrets (
+  account_id uuid primary key references public.trading_accounts (id) on delete cascade,
+  investor_password_ciphertext text not null,
+  encryption_key_id text not null,
+  api_secret_ciphertext text,
+  api_secret_key_id text,
+  provisioning_token_hash text check (provisioning_token_hash ~ '^[0-9a-f]{64}$'),
+  provisioning_token_expires_at timestamptz,
+  updated_at timestamptz not null default now()
+);
+alter table private.account_secrets enable row level security;
+create trigger account_secrets_updated_at before update on private.account_secrets
+  for each row execute function private.set_updated_at();
+
+-- ---------------------------------------------------------------------------------------------
+-- The user's side.
+
+-- Registers an account for the calling user with its encrypted investor password (the caller may
+-- choose the id, to bind the ciphertext to it).
+-- A login already registered on that server (by anyone) raises unique_violation; a platform the
+-- broker does not offer (or no platform at all), foreign_key_violation.
+create function private.register_trading_account(
+  p_broker_id uuid,
+  p_platform text,
+  p_login bigint,
+  p_server text,
+  p_password_ciphertext text,
+  p_encryption_key_id text,
+  p_id uuid default gen_random_uuid()
+) returns public.trading_accounts
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := auth.uid();
+  v_account public.trading_accounts;
+begin
+  if v_user is null then
+    raise exception 'not authenticated' using errcode = 'insufficient_privilege';
+  end if;
+  if not exists (select 1 from public.brokers b where b.id = p_broker_id and b.active and p_platform = any (b.platforms::text[])) then
+    raise exception 'broker % does not offer %', p_broker_id, p_platform using errcode = 'foreign_key_violation';
+  end if;
+  insert into public.trading_accounts (id, user_id, broker_id, platform, login, server)
+  values (coalesce(p_id, gen_random_uuid()), v_user, p_broker_id, p_platform::public.platform, p_login, p_server)
+  returning * into v_account;
+  insert into private.account_secrets (account_id, investor_password_ciphertext, encryption_key_id)
+  values (v_account.id, p_password_ciphertext, p_encryption_key_id);
+  return v_account;
+end;
+$$;
+grant execute on function private.register_trading_account(uuid, text, bigint, text, text, text, uuid) to authenticated;
+
+-- A user's actions on their own account: pause, resume, retry (an errored account, resetting
+-- its attempts) and delete (soft: the holding host tears the terminal down first).
+create function private.account_action(p_account_id uuid, p_action text) returns public.trading_accounts
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_account public.trading_accounts;
+begin
+  select * into v_account from public.trading_accounts a
+  where a.id = p_account_id and a.user_id = auth.uid() and a.deleted_at is null
+  for update;
+  if not found then
+    raise exception 'account not found' using errcode = 'no_data_found';
+  end if;
+
+  case p_action
+    when 'pause' then
+      if v_account.paused_at is not null then
+        return v_account;
+      end if;
+      update public.trading_accounts set status = 'disconnected', paused_at = now()
+      where id = p_account_id returning * into v_account;
+    when 'resume' then
+      if v_account.paused_at is null then
+        return v_account;
+      end if;
+      update public.trading_accounts set paused_at = null, status = 'pending_vps_setup', attempts = 0
+      where id = p_account_id returning * into v_account;
+    when 'retry' then
+      if v_account.status <> 'error' then
+        raise exception 'only an account in error can be retried (it is %)', v_account.status
+          using errcode = 'check_violation';
+      end if;
+      update public.trading_accounts set status = 'pending_vps_setup', attempts = 0
+      where id = p_account_id returning * into v_account;
+    when 'delete' then
+      update public.trading_accounts set deleted_at = now(), paused_at = coalesce(paused_at, now())
+      where id = p_account_id returning * into v_account;
+      -- Nothing runs it: remove it now. Otherwise the holding host removes it after teardown.
+      if v_account.vps_host_id is null then
+        delete from public.trading_accounts where id = p_account_id;
+      end if;
+    else
+      raise exception 'unknown action %', p_action using errcode = 'invalid_parameter_value';
+  end case;
+  return v_account;
+end;
+$$;
+grant execute on function private.account_action(uuid, text) to authenticated;
+
+-- ---------------------------------------------------------------------------------------------
+-- Claiming: a host takes up to p_limit pending accounts, never more than its free capacity, and
+-- only accounts of the platforms it can run (p_platforms; older agents send none: every platform;
+-- a name that is no platform matches nothing). A host dedicated to a user claims only that user's
+-- accounts; a shared host never claims the accounts of a user who has a (not revoked) dedicated host.
+-- FOR UPDATE SKIP LOCKED lets concurrent claimers pass each other without ever taking the same
+-- row; locking the host row first serialises claims of one host so capacity holds.
+create function private.claim_accounts(
+  p_host_id uuid,
+  p_limit integer,
+  p_platforms text[] default enum_range(null::public.platform)::text[]
+)
+returns setof public.trading_accounts
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_capacity integer;
+  v_dedicated uuid;
+  v_held integer;
+  v_take integer;
+begin
+  select h.capacity, h.dedicated_user_id into v_capacity, v_dedicated from private.vps_hosts h
+  where h.id = p_host_id and h.revoked_at is null
+  for update;
+  if not found then
+    raise exception 'unknown VPS host' using errcode = 'insufficient_privilege';
+  end if;
+  select count(*) into v_held from public.trading_accounts a where a.vps_host_id = p_host_id;
+  v_take := least(greatest(p_limit, 0), greatest(v_capacity - v_held, 0));
+  if v_take = 0 or coalesce(cardinality(p_platforms), 0) = 0 then
+    return;
+  end if;
+  return query
+  with picked as (
+    select a.id from public.trading_accounts a
+    where a.status = 'pending_vps_setup' and a.deleted_at is null and a.paused_at is null
+      and a.platform::text = any (p_platforms)
+      and case
+            when v_dedicated is not null then a.user_id = v_dedicated
+            else not exists (select 1 from private.vps_hosts d
+                             where d.dedicated_user_id = a.user_id and d.revoked_at is null)
+          end
+    order by a.created_at
+    limit v_take
+    for update skip locked
+  )
+  update public.trading_accounts a
+  set status = 'provisioning',
+      vps_host_id = p_host_id,
+      lease_expires_at = now() + make_interval(secs => private.setting('account_lease_seconds'))
+  from picked
+  where a.id = picked.id
+  returning a.*;
+end;
+$$;
+grant execute on function private.claim_accounts(uuid, integer, text[]) to service_role;
+comment on function private.claim_accounts(uuid, integer, text[]) is
+  'Hands a VPS host up to p_limit queued accounts (within its free capacity) of the platforms it runs, oldest first, FOR UPDATE SKIP LOCKED: a dedicated host only its user''s, a shared host everyone else''s. Sets provisioning and a lease.';
+
+-- A host's heartbeat: records it and renews the leases of every account it holds.
+create function private.vps_heartbeat(p_host_id uuid, p_version text, p_capacity integer) returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  n integer;
+begin
+  update private.vps_hosts
+  set last_heartbeat_at = now(), version = coalesce(p_version, version), capacity = coalesce(p_capacity, capacity)
+  where id = p_host_id and revoked_at is null;
+  if not found then
+    raise exception 'unknown VPS host' using errcode = 'insufficient_privilege';
+  end if;
+  update public.trading_accounts
+  set lease_expires_at = now() + make_interval(secs => private.setting('account_lease_seconds'))
+  where vps_host_id = p_host_id;
+  get diagnostics n = row_count;
+  return n;
+end;
+$$;
+grant execute on function private.vps_heartbeat(uuid, text, integer) to service_role;
+
+-- ---------------------------------------------------------------------------------------------
+-- Cron sweeps (each a pg_cron job, every minute: 900_cron_jobs.sql).
+
+-- Job rubi-reclaim-expired-leases. An expired lease is reclaimed whether or not its host row still
+-- exists (vps_host_id is `on delete set null`), and a provisioning or connected account with no
+-- host at all is reclaimed too.
+create function private.reclaim_expired_leases() returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  n integer;
+begin
+  update public.trading_accounts
+  set status = 'pending_vps_setup'
+  where (lease_expires_at < now() and status in ('provisioning', 'connected', 'disconnected')
+         or vps_host_id is null and status in ('provisioning', 'connected'))
+    and paused_at is null
+    and deleted_at is null;
+  get diagnostics n = row_count;
+  -- Paused or deleted accounts held by a dead host: nothing to tear down any more.
+  update public.trading_accounts
+  set vps_host_id = null, lease_expires_at = null
+  where vps_host_id is not null and lease_expires_at < now() and paused_at is not null;
+  delete from public.trading_accounts where deleted_at is not null and vps_host_id is null;
+  return n;
+end;
+$$;
+comment on function private.reclaim_expired_leases() is
+  'Cron (every minute): accounts whose host stopped renewing its lease, or whose host row is gone, return to the queue; paused ones are released; deleted ones without a host are removed.';
+
+-- Job rubi-retry-errored-accounts: errored accounts whose backoff elapsed are queued again.
+create function private.retry_errored_accounts() returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  n integer;
+begin
+  update public.trading_accounts
+  set status = 'pending_vps_setup'
+  where status = 'error' and next_retry_at <= now() and paused_at is null and deleted_at is null;
+  get diagnostics n = row_count;
+  return n;
+end;
+$$;
+
+-- Job rubi-disconnect-silent-accounts: a connected account whose EA has been silent too long
+-- becomes disconnected, and its owner gets a notification.
+create function private.disconnect_silent_accounts() returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  n integer;
+begin
+  with silent as (
+    update public.trading_accounts a
+    set status = 'disconnected'
+    where a.status = 'connected'
+      and greatest(a.last_seen_at, a.connected_at) < now() - make_interval(secs => private.setting('account_silent_seconds'))
+    returning a.id, a.user_id, a.login, a.server, greatest(a.last_seen_at, a.connected_at) as last_seen_at
+  )
+  insert into public.notifications (user_id, kind, title, body, account_id)
+  select s.user_id, 'account_disconnected',
+         'Account ' || s.login || ' went silent',
+         'No report from the EA on ' || s.login || '@' || s.server || ' since '
+           || to_char(s.last_seen_at at time zone 'utc', 'YYYY-MM-DD HH24:MI') || ' UTC.',
+         s.id
+  from silent s;
+  get diagnostics n = row_count;
+  return n;
+end;
+$$;
+
+-- Nothing in `private` is executable by PUBLIC; the grants above are the only way in.
+revoke execute on all functions in schema private from public;
