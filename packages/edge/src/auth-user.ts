@@ -1,4 +1,8 @@
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import type { JSONWebKeySet, JWTPayload, JWTVerifyGetKey } from 'jose';
+import { loadJose, type Jose } from './load-jose.ts';
+
+// jose is imported on the first token to verify, not at boot: a function's cold start pays for it
+// only when a user token arrives (EA, VPS-host and health requests never need it); see bench/README.md, "Boot".
 
 /** Claims of a verified Supabase Auth access token (only the ones we rely on are typed). */
 export interface UserClaims extends JWTPayload {
@@ -31,21 +35,28 @@ export function createUserTokenVerifier(opts: {
   fetch?: typeof fetch;
 }): UserTokenVerifier {
   const issuer = `${opts.supabaseUrl.replace(/\/+$/, '')}/auth/v1`;
-  const keySet = opts.jwks
-    ? createLocalJWKSet(JSON.parse(opts.jwks) as Parameters<typeof createLocalJWKSet>[0])
-    : createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`), opts.fetch ? { [customFetch]: opts.fetch } : {});
+  // Checked here, at start, as jose's createLocalJWKSet would: a malformed SUPABASE_JWKS still fails the boot.
+  const localJwks = opts.jwks ? parseLocalJwks(opts.jwks) : undefined;
+  const remoteJwksUrl = localJwks ? undefined : new URL(`${issuer}/.well-known/jwks.json`);
   const secret = opts.jwtSecret ? new TextEncoder().encode(opts.jwtSecret) : undefined;
+  let keySet: JWTVerifyGetKey | undefined;
+  const getKeySet = (j: Jose): JWTVerifyGetKey =>
+    (keySet ??= localJwks
+      ? j.createLocalJWKSet(localJwks)
+      : j.createRemoteJWKSet(remoteJwksUrl as URL, opts.fetch ? { [j.customFetch]: opts.fetch } : {}));
 
   return async (token) => {
     let payload: JWTPayload;
     try {
+      const j = await loadJose();
+      const { decodeProtectedHeader, jwtVerify } = j;
       const { alg } = decodeProtectedHeader(token);
       const options = { issuer, audience: 'authenticated', clockTolerance: 30 };
       if (alg === 'HS256') {
         if (!secret) throw new InvalidTokenError('HS256 tokens are not accepted');
         ({ payload } = await jwtVerify(token, secret, { ...options, algorithms: ['HS256'] }));
       } else {
-        ({ payload } = await jwtVerify(token, keySet, { ...options, algorithms: ['ES256', 'RS256', 'EdDSA'] }));
+        ({ payload } = await jwtVerify(token, getKeySet(j), { ...options, algorithms: ['ES256', 'RS256', 'EdDSA'] }));
       }
     } catch (error) {
       if (error instanceof InvalidTokenError) throw error;
@@ -55,4 +66,20 @@ export function createUserTokenVerifier(opts: {
     if (typeof payload.sub !== 'string' || !UUID.test(payload.sub)) throw new InvalidTokenError('token has no user id');
     return payload as UserClaims;
   };
+}
+
+/** A plain object (what JSON.parse gives for `{...}`), as jose's isObject checks it. */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Object.prototype.toString.call(value) !== '[object Object]') return false;
+  const prototype = Object.getPrototypeOf(value) as object | null;
+  return prototype === null || Object.getPrototypeOf(prototype) === null;
+}
+
+/** SUPABASE_JWKS parsed and checked the way jose's createLocalJWKSet checks it (same message), without loading jose. */
+function parseLocalJwks(text: string): JSONWebKeySet {
+  const parsed = JSON.parse(text) as unknown;
+  if (!isPlainObject(parsed) || !Array.isArray(parsed.keys) || !Array.from(parsed.keys as unknown[]).every(isPlainObject)) {
+    throw Object.assign(new Error('JSON Web Key Set malformed'), { name: 'JWKSInvalid', code: 'ERR_JWKS_INVALID' });
+  }
+  return parsed as unknown as JSONWebKeySet;
 }
