@@ -32,13 +32,17 @@ async function call<T>(res: Promise<Response>, what: string, expected: number): 
   return JSON.parse(text) as T;
 }
 
-/** `count` connector EAs of one user, each with its own key and a session opened by POST /connect. */
-export async function connectTerminals(stack: E2eStack, userToken: string, count: number): Promise<Terminal[]> {
+/**
+ * `count` connector EAs of one user, each with its own key and a session opened by POST /connect.
+ * `urlOf` maps a function path (`/keys`, `/connect`) to its URL: `stack.deno.url` for the e2e
+ * stack, `${url}/functions/v1${path}` for `npm start`.
+ */
+export async function connectTerminals(urlOf: (path: string) => string, userToken: string, count: number): Promise<Terminal[]> {
   const terminals: Terminal[] = [];
   const firstAccount = 60_000_000 + Math.floor(Math.random() * 1_000_000);
   for (let i = 0; i < count; i += 1) {
     const key = await call<{ id: string; secret: string }>(
-      fetch(stack.deno.url('/keys'), {
+      fetch(urlOf('/keys'), {
         method: 'POST',
         headers: { authorization: `Bearer ${userToken}`, 'content-type': 'application/json' },
         body: JSON.stringify({ name: `bench terminal ${i}` }),
@@ -64,7 +68,7 @@ export async function connectTerminals(stack: E2eStack, userToken: string, count
       ],
     });
     const session = await call<{ session_id: string }>(
-      fetch(stack.deno.url('/connect'), { method: 'POST', headers: { ...signer.sign(body), 'content-type': 'application/json' }, body }),
+      fetch(urlOf('/connect'), { method: 'POST', headers: { ...signer.sign(body), 'content-type': 'application/json' }, body }),
       'POST /connect',
       200,
     );

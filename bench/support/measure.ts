@@ -1,4 +1,5 @@
 import autocannon from 'autocannon';
+import type { CpuUse } from './cpu.ts';
 
 /**
  * The two load generators of the benchmarks, measured the same way so their figures compare:
@@ -16,6 +17,8 @@ export interface Figures {
   errors: number;
   /** What the first failure said, to make a failing run explain itself. */
   firstError?: string;
+  /** Where the CPU went meanwhile (./cpu.ts), when it was measured. */
+  cpu?: CpuUse;
 }
 
 /** Nearest-rank percentile of an ascending list (NaN when empty). */
@@ -142,36 +145,106 @@ export async function runSql(load: SqlLoad): Promise<Figures> {
   return figures(latencies, performance.now() - started, errors, firstError);
 }
 
+/** A reference measured beside a scenario: its figures and what it is. */
+export interface Reference {
+  label: string;
+  figures: Figures;
+}
+
+/** One scenario of one concurrency: the function and what it is compared with. */
 export interface Row {
   scenario: string;
   fn: Figures;
-  sql: Figures;
+  /** The one-call SQL doing the same work, through the same adapter. */
+  baseline: Figures;
+  /** The ceiling: a bare round trip through the same stack, or the raw insert. */
+  ceiling?: Reference;
+  /** The request path before issue #13 (SQL only). */
+  legacy?: Reference;
 }
 
-const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(2) : '–');
-const rate = (value: number): string => (Number.isFinite(value) ? Math.round(value).toString() : '–');
+export const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(2) : '–');
+export const rate = (value: number): string => (Number.isFinite(value) ? Math.round(value).toString() : '–');
+const ratio = (a: number, b: number | undefined): string => (b !== undefined && Number.isFinite(a / b) && b > 0 ? `${(a / b).toFixed(2)}×` : '–');
 
-/** The summary as a Markdown table (pasted as is into bench/README.md). */
-export function formatTable(rows: readonly Row[]): string {
-  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'SQL baseline ops/s', 'SQL p50 ms', 'SQL p99 ms', 'overhead (p50 / SQL p50)'];
-  const lines = rows.map((r) => [
-    r.scenario,
-    rate(r.fn.perSecond),
-    ms(r.fn.p50),
-    ms(r.fn.p99),
-    r.sql.errors > 0 ? `${r.fn.errors} (+${r.sql.errors} SQL)` : String(r.fn.errors),
-    rate(r.sql.perSecond),
-    ms(r.sql.p50),
-    ms(r.sql.p99),
-    Number.isFinite(r.fn.p50 / r.sql.p50) ? `${(r.fn.p50 / r.sql.p50).toFixed(1)}×` : '–',
-  ]);
+/** A Markdown table, first column left-aligned, the others right-aligned (pasted as is into bench/README.md). */
+export function markdownTable(header: readonly string[], lines: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
   const fmt = (cells: readonly string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
   const rule = `| ${widths.map((w, i) => (i === 0 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`;
   return [fmt(header), rule, ...lines.map(fmt)].join('\n');
 }
 
+/** Errors of a row: the function's, then failed references as `+N SQL`. */
+function errorsOf(r: Row): string {
+  const others = r.baseline.errors + (r.ceiling?.figures.errors ?? 0) + (r.legacy?.figures.errors ?? 0);
+  return others > 0 ? `${r.fn.errors} (+${others} ref)` : String(r.fn.errors);
+}
+
+/** One concurrency's scenarios beside their SQL baseline, ceiling and legacy path. */
+export function formatTable(rows: readonly Row[]): string {
+  const header = [
+    'scenario',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    'errors',
+    'baseline ops/s',
+    'ceiling ops/s',
+    'legacy ops/s',
+    'fn/baseline',
+    'fn/ceiling',
+    'fn/legacy',
+  ];
+  const lines = rows.map((r) => [
+    r.scenario,
+    rate(r.fn.perSecond),
+    ms(r.fn.p50),
+    ms(r.fn.p99),
+    errorsOf(r),
+    rate(r.baseline.perSecond),
+    r.ceiling ? rate(r.ceiling.figures.perSecond) : '–',
+    r.legacy ? rate(r.legacy.figures.perSecond) : '–',
+    ratio(r.fn.perSecond, r.baseline.perSecond),
+    ratio(r.fn.perSecond, r.ceiling?.figures.perSecond),
+    ratio(r.fn.perSecond, r.legacy?.figures.perSecond),
+  ]);
+  return markdownTable(header, lines);
+}
+
+/** A measurement of the run, for the table of every measurement. */
+export interface Measured {
+  label: string;
+  figures: Figures;
+}
+
+const pct = (value: number | undefined): string => (value !== undefined && Number.isFinite(value) ? Math.round(value).toString() : '–');
+/** CPU milliseconds per operation from a CPU percentage (of one core) and a throughput. */
+const perOp = (percent: number | undefined, perSecond: number): string =>
+  percent !== undefined && Number.isFinite(percent) && percent > 0 && perSecond > 0 ? ((percent / 100 / perSecond) * 1000).toFixed(2) : '–';
+
+/** Every measurement of one concurrency with its latencies and where the CPU went (percent of one core). */
+export function formatMeasurements(list: readonly Measured[]): string {
+  return markdownTable(
+    ['measurement', 'ops/s', 'p50 ms', 'p99 ms', 'errors', 'client CPU %', 'Deno CPU %', 'PG CPU %', 'others CPU %', 'Deno CPU ms/op', 'PG CPU ms/op'],
+    list.map(({ label, figures: f }) => [
+      label,
+      rate(f.perSecond),
+      ms(f.p50),
+      ms(f.p99),
+      String(f.errors),
+      pct(f.cpu?.client),
+      pct(f.cpu?.deno),
+      pct(f.cpu?.postgres),
+      pct(f.cpu?.others),
+      perOp(f.cpu?.deno, f.perSecond),
+      perOp(f.cpu?.postgres, f.perSecond),
+    ]),
+  );
+}
+
 /** One line per measurement while the run goes on. */
 export function describeFigures(label: string, f: Figures): string {
-  return `${label}: ${f.count} ops, ${rate(f.perSecond)}/s, p50 ${ms(f.p50)} ms, p99 ${ms(f.p99)} ms, errors ${f.errors}${f.firstError ? ` (first: ${f.firstError})` : ''}`;
+  const cpu = f.cpu ? `; CPU % client ${pct(f.cpu.client)}, Deno ${pct(f.cpu.deno)}, PG ${pct(f.cpu.postgres)}, others ${pct(f.cpu.others)}` : '';
+  return `${label}: ${f.count} ops, ${rate(f.perSecond)}/s, p50 ${ms(f.p50)} ms, p99 ${ms(f.p99)} ms, errors ${f.errors}${f.firstError ? ` (first: ${f.firstError})` : ''}${cpu}`;
 }
