@@ -48,11 +48,18 @@ declare
   v_steps numeric;
   v_volume numeric;
 begin
+  if p_entry_price is null then
+    raise exception 'a risk-sized signal needs an entry_price to measure the stop-loss distance'
+      using errcode = 'invalid_parameter_value', column = 'body.entry_price';
+  end if;
+  if p_stop_loss is null then
+    raise exception 'a risk-sized signal needs a stop_loss' using errcode = 'invalid_parameter_value', column = 'body.stop_loss';
+  end if;
   if not v_distance > 0 then
     raise exception 'the stop-loss is at the entry price: nothing to size against'
       using errcode = 'invalid_parameter_value', column = 'body.risk_percent';
   end if;
-  if not v_risk > 0 then
+  if not coalesce(v_risk > 0, false) then
     raise exception 'the session''s equity (%) leaves nothing to risk', trim_scale(p_equity)
       using errcode = 'invalid_parameter_value', column = 'body.risk_percent';
   end if;
@@ -154,8 +161,9 @@ declare
   v_positions integer;
   v_waiting integer;
 begin
-  if v_user is null then
-    raise exception 'not authenticated' using errcode = 'insufficient_privilege';
+  -- A dashboard user or a connector EA; a provisioned account's EA reports trades, nothing else.
+  if v_user is null or coalesce(auth.jwt() ->> 'ea_account_id', '') <> '' then
+    raise exception 'not allowed to create signals' using errcode = 'insufficient_privilege';
   end if;
   if v_from_ea and p_source is not null then
     raise exception 'source is set by the server: signals created with an EA key are ''ea'''
@@ -192,6 +200,9 @@ begin
     end if;
     v_expires := p_expires_at;
   elsif p_ttl_seconds is not null then
+    if p_ttl_seconds <= 0 then
+      raise exception 'ttl_seconds must be positive' using errcode = 'invalid_parameter_value', column = 'body.ttl_seconds';
+    end if;
     v_expires := now() + make_interval(secs => p_ttl_seconds);
   end if;
 
@@ -269,6 +280,9 @@ as $$
 declare
   v_row public.trading_signals;
 begin
+  if coalesce(auth.jwt() ->> 'ea_account_id', '') <> '' then
+    raise exception 'not allowed to cancel signals' using errcode = 'insufficient_privilege';
+  end if;
   select * into v_row from public.trading_signals where id = p_signal_id for update;
   if v_row.id is null then
     raise exception 'signal not found' using errcode = 'no_data_found';
@@ -343,9 +357,13 @@ begin
 
   if jsonb_array_length(coalesce(p_terminal -> 'symbols', '[]'::jsonb)) > 0 then
     insert into public.symbol_specs (session_id, user_id, symbol, tick_size, tick_value, contract_size, volume_min, volume_max, volume_step, digits)
-    select v_session.id, v_user, sp.symbol, sp.tick_size, sp.tick_value, sp.contract_size, sp.volume_min, sp.volume_max, sp.volume_step, sp.digits
-    from jsonb_to_recordset(p_terminal -> 'symbols') as sp(symbol text, tick_size numeric, tick_value numeric, contract_size numeric,
-      volume_min numeric, volume_max numeric, volume_step numeric, digits integer)
+    -- A symbol listed twice: the last entry counts (one row per symbol for the upsert).
+    select distinct on (sp.symbol) v_session.id, v_user, sp.symbol, sp.tick_size, sp.tick_value, sp.contract_size, sp.volume_min,
+      sp.volume_max, sp.volume_step, sp.digits
+    from rows from (jsonb_to_recordset(p_terminal -> 'symbols') as (symbol text, tick_size numeric, tick_value numeric,
+      contract_size numeric, volume_min numeric, volume_max numeric, volume_step numeric, digits integer)) with ordinality
+      as sp(symbol, tick_size, tick_value, contract_size, volume_min, volume_max, volume_step, digits, n)
+    order by sp.symbol, sp.n desc
     on conflict (session_id, symbol) do update set
       tick_size = excluded.tick_size, tick_value = excluded.tick_value, contract_size = excluded.contract_size,
       volume_min = excluded.volume_min, volume_max = excluded.volume_max, volume_step = excluded.volume_step,
@@ -382,7 +400,8 @@ begin
     errors = coalesce((p_counters ->> 'errors')::integer, s.errors)
   where s.id = p_session_id
   returning s.id, s.disconnected_at into v_id, v_at;
-  -- The session's UPDATE policy admits only the key it is connected with.
+  -- The session's UPDATE policy lets only the key it is connected with write it (another key of
+  -- the same owner fails the policy's check with 42501 before this).
   if v_id is null then
     raise exception 'session not found' using errcode = 'no_data_found';
   end if;

@@ -327,9 +327,13 @@ begin
 
   if jsonb_array_length(coalesce(p_terminal -> 'symbols', '[]'::jsonb)) > 0 then
     insert into public.symbol_specs (session_id, user_id, symbol, tick_size, tick_value, contract_size, volume_min, volume_max, volume_step, digits)
-    select v_session.id, v_user, sp.symbol, sp.tick_size, sp.tick_value, sp.contract_size, sp.volume_min, sp.volume_max, sp.volume_step, sp.digits
-    from jsonb_to_recordset(p_terminal -> 'symbols') as sp(symbol text, tick_size numeric, tick_value numeric, contract_size numeric,
-      volume_min numeric, volume_max numeric, volume_step numeric, digits integer)
+    -- A symbol listed twice: the last entry counts (one row per symbol for the upsert).
+    select distinct on (sp.symbol) v_session.id, v_user, sp.symbol, sp.tick_size, sp.tick_value, sp.contract_size, sp.volume_min,
+      sp.volume_max, sp.volume_step, sp.digits
+    from rows from (jsonb_to_recordset(p_terminal -> 'symbols') as (symbol text, tick_size numeric, tick_value numeric,
+      contract_size numeric, volume_min numeric, volume_max numeric, volume_step numeric, digits integer)) with ordinality
+      as sp(symbol, tick_size, tick_value, contract_size, volume_min, volume_max, volume_step, digits, n)
+    order by sp.symbol, sp.n desc
     on conflict (session_id, symbol) do update set
       tick_size = excluded.tick_size, tick_value = excluded.tick_value, contract_size = excluded.contract_size,
       volume_min = excluded.volume_min, volume_max = excluded.volume_max, volume_step = excluded.volume_step,
@@ -367,7 +371,8 @@ begin
     errors = coalesce((p_counters ->> 'errors')::integer, s.errors)
   where s.id = p_session_id
   returning s.id, s.disconnected_at into v_id, v_at;
-  -- The session's UPDATE policy admits only the key it is connected with.
+  -- The session's UPDATE policy lets only the key it is connected with write it (another key of
+  -- the same owner fails the policy's check with 42501 before this).
   if v_id is null then
     raise exception 'session not found' using errcode = 'no_data_found';
   end if;

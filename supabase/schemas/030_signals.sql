@@ -229,11 +229,18 @@ declare
   v_steps numeric;
   v_volume numeric;
 begin
+  if p_entry_price is null then
+    raise exception 'a risk-sized signal needs an entry_price to measure the stop-loss distance'
+      using errcode = 'invalid_parameter_value', column = 'body.entry_price';
+  end if;
+  if p_stop_loss is null then
+    raise exception 'a risk-sized signal needs a stop_loss' using errcode = 'invalid_parameter_value', column = 'body.stop_loss';
+  end if;
   if not v_distance > 0 then
     raise exception 'the stop-loss is at the entry price: nothing to size against'
       using errcode = 'invalid_parameter_value', column = 'body.risk_percent';
   end if;
-  if not v_risk > 0 then
+  if not coalesce(v_risk > 0, false) then
     raise exception 'the session''s equity (%) leaves nothing to risk', trim_scale(p_equity)
       using errcode = 'invalid_parameter_value', column = 'body.risk_percent';
   end if;
@@ -339,8 +346,9 @@ declare
   v_positions integer;
   v_waiting integer;
 begin
-  if v_user is null then
-    raise exception 'not authenticated' using errcode = 'insufficient_privilege';
+  -- A dashboard user or a connector EA; a provisioned account's EA reports trades, nothing else.
+  if v_user is null or coalesce(auth.jwt() ->> 'ea_account_id', '') <> '' then
+    raise exception 'not allowed to create signals' using errcode = 'insufficient_privilege';
   end if;
   if v_from_ea and p_source is not null then
     raise exception 'source is set by the server: signals created with an EA key are ''ea'''
@@ -377,6 +385,9 @@ begin
     end if;
     v_expires := p_expires_at;
   elsif p_ttl_seconds is not null then
+    if p_ttl_seconds <= 0 then
+      raise exception 'ttl_seconds must be positive' using errcode = 'invalid_parameter_value', column = 'body.ttl_seconds';
+    end if;
     v_expires := now() + make_interval(secs => p_ttl_seconds);
   end if;
 
@@ -456,6 +467,9 @@ as $$
 declare
   v_row public.trading_signals;
 begin
+  if coalesce(auth.jwt() ->> 'ea_account_id', '') <> '' then
+    raise exception 'not allowed to cancel signals' using errcode = 'insufficient_privilege';
+  end if;
   select * into v_row from public.trading_signals where id = p_signal_id for update;
   if v_row.id is null then
     raise exception 'signal not found' using errcode = 'no_data_found';

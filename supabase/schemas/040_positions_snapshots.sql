@@ -158,7 +158,8 @@ declare
 begin
   perform private.ea_caller(p_caller, 'ea_key_id');
   -- A newer last_ping_at revives a stale session (trigger mt5_sessions_a_lifecycle). The session's
-  -- UPDATE policy admits only the key it is connected with.
+  -- UPDATE policy lets only the key it is connected with write it (another key of the same owner
+  -- fails the policy's check: 42501).
   update public.mt5_sessions
   set last_ping_at = greatest(now(), last_ping_at + interval '1 microsecond'),
       balance = (p_figures ->> 'balance')::numeric, equity = (p_figures ->> 'equity')::numeric,
