@@ -102,13 +102,16 @@ describe('connect', () => {
       asOwner(),
       `select id, session_id from public.trading_signals where id in ('00000000-0000-4000-8000-0000000010a1', '00000000-0000-4000-8000-0000000010a2') order by id`,
     );
+    // The PENDING one and the DELIVERED one (still unreported) follow the terminal: the next poll
+    // returns the DELIVERED one again, and the EA looks its id up before executing anything.
     expect(signals).toEqual([
       { id: '00000000-0000-4000-8000-0000000010a1', session_id: fresh },
-      { id: '00000000-0000-4000-8000-0000000010a2', session_id: old },
+      { id: '00000000-0000-4000-8000-0000000010a2', session_id: fresh },
     ]);
+    expect(await countRows(h, 'public.trading_signals', "id = '00000000-0000-4000-8000-0000000010a2' and status = 'DELIVERED'")).toBe(1);
     expect(await countRows(h, 'public.positions', 'session_id = $1 and closed_at is not null', [old])).toBe(1);
     // Another terminal of the same user is left alone.
-    expect(await countRows(h, 'public.trading_signals', 'session_id = $1', [fresh])).toBe(1);
+    expect(await countRows(h, 'public.trading_signals', 'session_id = $1', [fresh])).toBe(2);
   });
 
   it('rejects bad input naming the fields and writes nothing', async () => {

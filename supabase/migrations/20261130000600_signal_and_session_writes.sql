@@ -309,9 +309,12 @@ $$;
 -- POST /connect: one live session per terminal (user, account number, server). A reconnect
 -- resumes it, so signals already aimed at it are not lost. A terminal that comes back after a
 -- disconnect gets a new session, which takes over what its earlier sessions left behind: signals
--- never delivered move to it (a DELIVERED one stays: the terminal may already have executed it,
--- and re-sending could open a second order), and positions still marked open are closed, since the
--- new session pushes the true list. The symbol specifications are upserted in one statement.
+-- not yet delivered move to it, and so do DELIVERED ones not yet reported, delivered within
+-- `signal_redelivery_window_seconds` (the next poll returns them again; the EA looks each signal id
+-- up in its journal and in the terminal's history, where the order comment carries it, and reports
+-- an order it already placed instead of placing a second one; older ones are expired by
+-- private.expire_signals). Positions still marked open are closed, since the new session pushes the
+-- true list. The symbol specifications are upserted in one statement.
 create function private.open_session(p_caller uuid, p_terminal jsonb)
 returns table (id uuid, resumed boolean, ping_interval_seconds integer, max_open_positions integer, max_risk_percent numeric)
 language plpgsql
@@ -346,7 +349,10 @@ begin
     returning * into v_session;
 
     update public.trading_signals g set session_id = v_session.id
-    where g.status = 'PENDING' and (g.expires_at is null or g.expires_at > now())
+    where (g.expires_at is null or g.expires_at > now())
+      and (g.status = 'PENDING'
+           or (g.status = 'DELIVERED'
+               and g.delivered_at > now() - make_interval(secs => private.setting('signal_redelivery_window_seconds'))))
       and g.session_id in (select s.id from public.mt5_sessions s
                            where s.user_id = v_user and s.account_number = v_account and s.server = v_server and s.status = 'disconnected');
     update public.positions p set closed_at = now()
@@ -406,6 +412,42 @@ begin
     raise exception 'session not found' using errcode = 'no_data_found';
   end if;
   return query select v_id, v_at;
+end;
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- A DELIVERED signal whose session ended follows the terminal to its next session (open_session)
+-- for a while; after that, or past its expiry, nobody will report it: it expires, with a message
+-- that says so (the EA may have executed it: the terminal's history tells).
+insert into private.settings (key, value, description) values
+  ('signal_redelivery_window_seconds', 3600,
+   'A DELIVERED signal of a session that ended follows the terminal to its next session for this long after delivery');
+insert into private.state_transitions (machine, from_state, to_state, actor) values
+  ('signal', 'DELIVERED', 'EXPIRED', 'system');
+
+create or replace function private.expire_signals() returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  n integer;
+  m integer;
+begin
+  update public.trading_signals
+  set status = 'EXPIRED', status_message = coalesce(status_message, 'expired before delivery')
+  where status = 'PENDING' and expires_at <= now();
+  get diagnostics n = row_count;
+  update public.trading_signals g
+  set status = 'EXPIRED',
+      status_message = 'expired unreported: its session ended and the terminal did not report it '
+        || 'within the redelivery window (check the terminal''s history for an order with this signal id)'
+  from public.mt5_sessions s
+  where s.id = g.session_id and s.status = 'disconnected' and g.status = 'DELIVERED'
+    and (g.expires_at <= now()
+         or g.delivered_at <= now() - make_interval(secs => private.setting('signal_redelivery_window_seconds')));
+  get diagnostics m = row_count;
+  return n + m;
 end;
 $$;
 

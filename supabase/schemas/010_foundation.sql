@@ -77,7 +77,9 @@ insert into private.settings (key, value, description) values
   ('seen_request_ttl_seconds', 900, 'How long signed request ids are kept for replay protection (> 2 x 300 s tolerance)'),
   ('snapshot_retention_days', 30, 'Account snapshots older than this are dropped with their partition'),
   ('snapshot_partitions_ahead_days', 7, 'Daily snapshot partitions created ahead of time'),
-  ('cron_history_days', 7, 'cron.job_run_details rows older than this are deleted');
+  ('cron_history_days', 7, 'cron.job_run_details rows older than this are deleted'),
+  ('signal_redelivery_window_seconds', 3600,
+   'A DELIVERED signal of a session that ended follows the terminal to its next session for this long after delivery');
 
 -- Security definer: triggers fired by API roles read settings too.
 create function private.setting(p_key text) returns numeric

@@ -277,9 +277,12 @@ create trigger symbol_specs_updated_at before update on public.symbol_specs
 -- POST /connect: one live session per terminal (user, account number, server). A reconnect
 -- resumes it, so signals already aimed at it are not lost. A terminal that comes back after a
 -- disconnect gets a new session, which takes over what its earlier sessions left behind: signals
--- never delivered move to it (a DELIVERED one stays: the terminal may already have executed it,
--- and re-sending could open a second order), and positions still marked open are closed, since the
--- new session pushes the true list. The symbol specifications are upserted in one statement.
+-- not yet delivered move to it, and so do DELIVERED ones not yet reported, delivered within
+-- `signal_redelivery_window_seconds` (the next poll returns them again; the EA looks each signal id
+-- up in its journal and in the terminal's history, where the order comment carries it, and reports
+-- an order it already placed instead of placing a second one; older ones are expired by
+-- private.expire_signals). Positions still marked open are closed, since the new session pushes the
+-- true list. The symbol specifications are upserted in one statement.
 -- Both run as the EA (security invoker), the caller being what the gate admitted (private.ea_caller,
 -- 025_ea_request_path.sql); the session's policies and state machine decide as for any write.
 create function private.open_session(p_caller uuid, p_terminal jsonb)
@@ -316,7 +319,10 @@ begin
     returning * into v_session;
 
     update public.trading_signals g set session_id = v_session.id
-    where g.status = 'PENDING' and (g.expires_at is null or g.expires_at > now())
+    where (g.expires_at is null or g.expires_at > now())
+      and (g.status = 'PENDING'
+           or (g.status = 'DELIVERED'
+               and g.delivered_at > now() - make_interval(secs => private.setting('signal_redelivery_window_seconds'))))
       and g.session_id in (select s.id from public.mt5_sessions s
                            where s.user_id = v_user and s.account_number = v_account and s.server = v_server and s.status = 'disconnected');
     update public.positions p set closed_at = now()

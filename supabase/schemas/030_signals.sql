@@ -100,7 +100,8 @@ insert into private.state_transitions (machine, from_state, to_state, actor) val
   ('signal', 'PENDING', 'CANCELLED', 'any'),
   ('signal', 'DELIVERED', 'EXECUTED', 'ea'),
   ('signal', 'DELIVERED', 'REJECTED', 'ea'),
-  ('signal', 'DELIVERED', 'FAILED', 'ea');
+  ('signal', 'DELIVERED', 'FAILED', 'ea'),
+  ('signal', 'DELIVERED', 'EXPIRED', 'system');
 
 create function private.signal_lifecycle() returns trigger
 language plpgsql
@@ -127,7 +128,10 @@ create trigger trading_signals_broadcast after insert or update or delete on pub
 -- The counters' statement triggers (trading_signals_stats_*) are defined with the counters below.
 
 -- Cron (job rubi-expire-signals, every minute): pending signals past their expiry become EXPIRED
--- (never delivered late).
+-- (never delivered late). A DELIVERED signal whose session ended follows the terminal to its next
+-- session for `signal_redelivery_window_seconds` (private.open_session); after that, or past its
+-- expiry, nobody will report it: it expires, with a message that says so (the EA may have executed
+-- it: the terminal's history tells).
 create function private.expire_signals() returns integer
 language plpgsql
 security definer
@@ -135,12 +139,22 @@ set search_path = ''
 as $$
 declare
   n integer;
+  m integer;
 begin
   update public.trading_signals
   set status = 'EXPIRED', status_message = coalesce(status_message, 'expired before delivery')
   where status = 'PENDING' and expires_at <= now();
   get diagnostics n = row_count;
-  return n;
+  update public.trading_signals g
+  set status = 'EXPIRED',
+      status_message = 'expired unreported: its session ended and the terminal did not report it '
+        || 'within the redelivery window (check the terminal''s history for an order with this signal id)'
+  from public.mt5_sessions s
+  where s.id = g.session_id and s.status = 'disconnected' and g.status = 'DELIVERED'
+    and (g.expires_at <= now()
+         or g.delivered_at <= now() - make_interval(secs => private.setting('signal_redelivery_window_seconds')));
+  get diagnostics m = row_count;
+  return n + m;
 end;
 $$;
 

@@ -21,7 +21,7 @@
 begin;
 \ir helpers/setup.psql
 
-select plan(104);
+select plan(105);
 
 select tests.clear_authentication();
 
@@ -454,9 +454,9 @@ select results_eq(
                     '00000000-0000-0000-0012-0000000000c4', '00000000-0000-0000-0012-0000000000e6')
      order by g.id $$,
   $$ values ('00000000-0000-0000-0012-0000000000c1', true, 'PENDING'), ('00000000-0000-0000-0012-0000000000c2', true, 'PENDING'),
-            ('00000000-0000-0000-0012-0000000000c3', false, 'PENDING'), ('00000000-0000-0000-0012-0000000000c4', false, 'DELIVERED'),
+            ('00000000-0000-0000-0012-0000000000c3', false, 'PENDING'), ('00000000-0000-0000-0012-0000000000c4', true, 'DELIVERED'),
             ('00000000-0000-0000-0012-0000000000e6', false, 'PENDING') $$,
-  'takeover: the unexpired PENDING signals move to the new session; the expired and the DELIVERED one stay, as does another terminal''s');
+  'takeover: the unexpired PENDING signals and the unreported DELIVERED one move to the new session; the expired one stays, as does another terminal''s');
 select results_eq(
   $$ select ticket, closed_at from public.positions where session_id = (select id from first_session) order by ticket $$,
   $$ values (11::bigint, now()), (12, '2026-11-02T00:00:00Z'::timestamptz) $$,
@@ -514,6 +514,29 @@ select tests.clear_authentication();
 select is((select string_agg(sp.tick_value::text, ',') from public.symbol_specs sp
            where sp.session_id = (select id from second_session) and sp.symbol = 'USDCHF'), '1.13',
   '...the last entry counts');
+
+-- A DELIVERED signal of an ended session, delivered longer ago than the redelivery window, stays
+-- behind on takeover and is expired by the cron sweep with a message that says so; one past its
+-- expiry too; one still within the window is left for the terminal's next session.
+insert into public.trading_signals (id, user_id, session_id, type, symbol, volume, expires_at)
+select v.id::uuid, '00000000-0000-0000-0012-0000000000a1', (select id from first_session), 'BUY', 'EURUSD', 0.1, v.expires_at
+from (values
+  ('00000000-0000-0000-0012-0000000000d1', null::timestamptz),
+  ('00000000-0000-0000-0012-0000000000d2', now() + interval '1 minute'),
+  ('00000000-0000-0000-0012-0000000000d3', null)
+) as v (id, expires_at);
+update public.trading_signals set status = 'DELIVERED'
+where id in ('00000000-0000-0000-0012-0000000000d1', '00000000-0000-0000-0012-0000000000d2', '00000000-0000-0000-0012-0000000000d3');
+update public.trading_signals set delivered_at = now() - interval '2 hours' where id = '00000000-0000-0000-0012-0000000000d1';
+update public.trading_signals set expires_at = now() - interval '1 second' where id = '00000000-0000-0000-0012-0000000000d2';
+select private.expire_signals();
+select results_eq(
+  $$ select id::text, status, status_message like 'expired unreported: its session ended%' from public.trading_signals
+     where id in ('00000000-0000-0000-0012-0000000000d1', '00000000-0000-0000-0012-0000000000d2', '00000000-0000-0000-0012-0000000000d3')
+     order by id $$,
+  $$ values ('00000000-0000-0000-0012-0000000000d1', 'EXPIRED', true), ('00000000-0000-0000-0012-0000000000d2', 'EXPIRED', true),
+            ('00000000-0000-0000-0012-0000000000d3', 'DELIVERED', null) $$,
+  'expiry: a DELIVERED signal of an ended session expires past the redelivery window or its expiry, with a message that says so');
 
 select * from finish();
 rollback;
