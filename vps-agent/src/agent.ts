@@ -2,13 +2,14 @@ import type { Server } from 'node:http';
 import type { TerminalState } from '@rubi/contracts/vps.ts';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { acquireAgentLock, type AgentLock } from './agent-lock.ts';
 import { ApiError, VpsApi, type ClaimedAccount, type HeldAccount, type StateReport } from './api.ts';
 import type { AgentConfig, Platform } from './config.ts';
 import { compileFailureMessage, EaBuilds } from './ea-build.ts';
 import type { Logger, SecretRegistry } from './log.ts';
 import { provisionFolder, terminalFolder } from './layout.ts';
 import { serveMetrics, TERMINAL_STATES, type AgentMetrics } from './metrics.ts';
-import { findTerminalProcesses, isAlive, stopProcess } from './process.ts';
+import { findTerminalProcesses, stopProcess } from './process.ts';
 import { subscribeDoorbell, type Doorbell } from './realtime.ts';
 import { newRecord, StateStore, type StateFile, type TerminalRecord } from './state-store.ts';
 import { Terminal } from './terminal.ts';
@@ -56,6 +57,7 @@ export class Agent {
   private timer: NodeJS.Timeout | null = null;
   private doorbell: Doorbell | null = null;
   private metricsServer: Server | null = null;
+  private lock: AgentLock | null = null;
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
@@ -90,13 +92,27 @@ export class Agent {
   async start(): Promise<void> {
     const { config } = this.options;
     await mkdir(config.terminalsBasePath, { recursive: true });
-    this.state = await this.store.load();
-    const other = this.state.host_pid;
-    if (other !== null && other !== process.pid && isAlive(other)) {
-      throw new Error(
-        `another agent (pid ${other}) is running on ${config.terminalsBasePath}: two agents on one terminals folder would launch duplicates`,
-      );
+    // One agent per terminals folder: an OS-held lock, taken before the state file is read (throws
+    // AgentLockedError at once when another agent holds it; released however this process ends).
+    this.lock = await acquireAgentLock(config.terminalsBasePath);
+    try {
+      await this.startLocked();
+    } catch (error) {
+      await this.releaseLock();
+      throw error;
     }
+  }
+
+  private async releaseLock(): Promise<void> {
+    const lock = this.lock;
+    this.lock = null;
+    await lock?.release();
+  }
+
+  private async startLocked(): Promise<void> {
+    const { config } = this.options;
+    this.state = await this.store.load();
+    // host_pid is for `status` and `doctor`; the lock, not this field, keeps a second agent out.
     this.state.host_pid = process.pid;
     this.options.metrics.capacity.set(config.capacity);
     this.log.info(
@@ -532,6 +548,7 @@ export class Agent {
     if (this.state) this.state.host_pid = null;
     await this.saveNow().catch((error: unknown) => this.log.error({ err: error }, 'cannot write the state file'));
     if (this.metricsServer) await new Promise<void>((r) => this.metricsServer!.close(() => r()));
+    await this.releaseLock();
     this.log.info('agent stopped');
   }
 }

@@ -3,18 +3,21 @@ import { join } from 'node:path';
 import { isInVocabulary, VOCABULARY } from '@rubi/contracts/vocabulary.ts';
 import { Command } from 'commander';
 import { Agent } from './agent.ts';
+import { AgentLockedError, lockHolder } from './agent-lock.ts';
 import { ConfigError, loadConfig, orList, readEnvFile, type AgentConfig, type Platform } from './config.ts';
 import { formatDoctor, runDoctor } from './doctor.ts';
 import { compileEa, formatCompile } from './ea-build.ts';
 import { LAYOUTS } from './layout.ts';
 import { createLogger, SecretRegistry } from './log.ts';
 import { createMetrics } from './metrics.ts';
+import { isAlive } from './process.ts';
 import { StateStore } from './state-store.ts';
 import { formatStatus } from './status.ts';
 import { VERSION } from './version.ts';
 
 /**
- * rubi-vps-agent run | status | doctor | compile. Configuration comes from the environment and from a
+ * rubi-vps-agent run | status | doctor | compile. `run` exits 2 on a bad configuration, 3 when another
+ * agent runs on the same terminals folder (src/agent-lock.ts), 1 on any other failure to start. Configuration comes from the environment and from a
  * `.env` file (`--dotenv <file>`, default ./.env); the environment wins.
  */
 
@@ -69,6 +72,11 @@ program
     try {
       await agent.start();
     } catch (error) {
+      if (error instanceof AgentLockedError) {
+        // Before the first log line: nothing was read, claimed or launched.
+        process.stderr.write(`rubi-vps-agent: ${error.message}\n`);
+        process.exit(3);
+      }
       log.fatal({ err: error }, 'agent could not start');
       process.exit(1);
     }
@@ -87,7 +95,8 @@ program
     }
     const store = new StateStore(base);
     const state = await store.load();
-    process.stdout.write(opts.json ? JSON.stringify(state, null, 2) + '\n' : formatStatus(state, store.path));
+    // Only reads: the running agent's pid comes from its lock, which status never takes.
+    process.stdout.write(opts.json ? JSON.stringify(state, null, 2) + '\n' : formatStatus(state, store.path, isAlive, await lockHolder(base)));
   });
 
 program

@@ -10,7 +10,7 @@ import { ConfigError, loadConfig, type AgentConfig, type LoadOptions, type Platf
 import { compileEa } from './ea-build.ts';
 import { LAYOUTS } from './layout.ts';
 import { heartbeatState } from './agent.ts';
-import { isAlive } from './process.ts';
+import { lockHolder } from './agent-lock.ts';
 import { StateStore } from './state-store.ts';
 import { VERSION } from './version.ts';
 
@@ -164,8 +164,9 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<CheckResul
   try {
     const state = await store.load();
     terminals = Object.values(state.terminals).map((r) => ({ account_id: r.account_id, state: heartbeatState(r), ...(r.pid !== null ? { pid: r.pid } : {}) }));
-    const running = state.host_pid !== null && isAlive(state.host_pid);
-    ok('state file', `${store.path}: ${terminals.length} terminal(s)${running ? `, agent running (pid ${state.host_pid})` : ''}`);
+    // The running agent is whoever holds the folder's lock (doctor never takes it: it works beside a running agent).
+    const agentPid = await lockHolder(config.terminalsBasePath);
+    ok('state file', `${store.path}: ${terminals.length} terminal(s)${agentPid !== null ? `, agent running (pid ${agentPid})` : ''}`);
   } catch (error) {
     fail('state file', (error as Error).message, `move ${store.path} away; the next agent rebuilds it from GET /vps/accounts`);
   }

@@ -1,5 +1,6 @@
 // The agent as a library (tests, the demo, the EA simulator reading the EA config).
 export { Agent, heartbeatState, type AgentOptions } from './agent.ts';
+export { acquireAgentLock, AgentLockedError, lockHolder, type AgentLock } from './agent-lock.ts';
 export { ApiError, VpsApi } from './api.ts';
 export { ConfigError, loadConfig, parseConfig, type AgentConfig, type Platform } from './config.ts';
 export { EA_CONFIG_FILE, formatEaConfig, parseEaConfig, type EaConfig } from './ea-config.ts';

@@ -1,12 +1,21 @@
 import { isAlive } from './process.ts';
 import type { StateFile } from './state-store.ts';
 
-/** `rubi-vps-agent status`: this host's terminals, from the state file (no backend call). */
-export function formatStatus(state: StateFile, statePath: string, alive: (pid: number) => boolean = isAlive): string {
+/**
+ * `rubi-vps-agent status`: this host's terminals, from the state file (no backend call).
+ * `agentPid`: who holds the folder's lock (src/agent-lock.ts `lockHolder`, asked by the CLI); without
+ * it, the state file's `host_pid` if that process is alive.
+ */
+export function formatStatus(
+  state: StateFile,
+  statePath: string,
+  alive: (pid: number) => boolean = isAlive,
+  agentPid?: number | null,
+): string {
   const lines: string[] = [];
-  const agent = state.host_pid;
+  const agent = agentPid !== undefined ? agentPid : state.host_pid !== null && alive(state.host_pid) ? state.host_pid : null;
   lines.push(`State file: ${statePath} (updated ${state.updated_at})`);
-  lines.push(agent !== null && alive(agent) ? `Agent: running (pid ${agent})` : 'Agent: not running');
+  lines.push(agent !== null ? `Agent: running (pid ${agent})` : 'Agent: not running');
   const records = Object.values(state.terminals).sort((a, b) => a.folder.localeCompare(b.folder));
   if (records.length === 0) {
     lines.push('No terminals.');

@@ -130,6 +130,54 @@ describe('rubi-vps-agent CLI', () => {
     expect(backend.reportsFor(account.account_id).at(-1)).toBe('stopped');
   });
 
+  it('run twice at once on one terminals folder: exactly one runs, the other exits 3 at once with one line; status and doctor still work', async () => {
+    const s = setup(2);
+    const accounts = [backend.addAccount(), backend.addAccount()];
+    const both = [run(s.env), run(s.env)];
+    const firstExit = await Promise.race([
+      ...both.map((p, i) => p.exited.then((code) => ({ i, code }))),
+      new Promise<null>((r) => setTimeout(() => r(null), 10_000)),
+    ]);
+    expect(firstExit, 'one of two agents started at once on one folder must exit').not.toBeNull();
+    const loser = both[firstExit!.i]!;
+    const winner = both[1 - firstExit!.i]!;
+    expect(firstExit!.code).toBe(3);
+    expect(loser.err.join('')).toBe(
+      `rubi-vps-agent: another agent (pid ${winner.child.pid}) is running on ${s.base}: two agents on one terminals folder would launch duplicates\n`,
+    );
+    expect(loser.out.join('')).toBe(''); // it stopped before its first log line: nothing claimed, nothing launched
+    const store = new StateStore(s.base);
+    await waitFor('both logged in', async () => {
+      if (!existsSync(store.path)) return false;
+      const st = await store.load();
+      return accounts.every((a) => st.terminals[a.account_id]?.password_removed);
+    });
+    expect(winner.child.exitCode).toBeNull();
+    expect(aliveLaunched(s.base)).toHaveLength(2);
+
+    // status and doctor only read: they work while the agent runs.
+    const status = await runCli(s.env, ['status']);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain(`Agent: running (pid ${winner.child.pid})`);
+    expect(status.stdout).toContain('2 terminal(s): 2 running');
+    const doctor = await runCli({ ...s.env, DISPLAY: ':99' }, ['doctor']);
+    expect(doctor.stdout).toContain(`✔ state file: ${store.path}: 2 terminal(s), agent running (pid ${winner.child.pid})`);
+    expect(winner.child.exitCode).toBeNull();
+
+    winner.child.kill('SIGTERM');
+    expect(await winner.exited).toBe(0);
+    // Released on exit: the next agent starts and adopts the terminals.
+    const next = run(s.env);
+    await waitFor('adopted', () => next.lines().filter((l) => l.includes('adopted a running terminal')).length === 2);
+    next.child.kill('SIGKILL');
+    await next.exited;
+    // Killed without a chance to clean up: the OS released the lock, the next start is not blocked.
+    const afterKill = run(s.env);
+    await waitFor('adopted after a kill', () => afterKill.lines().filter((l) => l.includes('adopted a running terminal')).length === 2);
+    afterKill.child.kill('SIGTERM');
+    expect(await afterKill.exited).toBe(0);
+  });
+
   it('doctor: checks everything and says what to fix', async () => {
     const s = setup(1);
     const prefix = s.env.WINEPREFIX!;

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AgentLockedError } from '../src/agent-lock.ts';
 import { decodeText } from '../src/ini.ts';
 import { isAlive, sleep } from '../src/process.ts';
 import { StateStore } from '../src/state-store.ts';
@@ -355,14 +356,40 @@ describe('supervising terminals', () => {
     expect(after - before).toBe(2);
   });
 
-  it('refuses to start a second agent on the same terminals folder', async () => {
+  it('two agents started at the same moment on one terminals folder: exactly one runs, the other refuses before reading anything', async () => {
+    const h = host(2);
+    backend.addAccount();
+    backend.addAccount();
+    const results = await Promise.allSettled([startAgent(h.env), startAgent(h.env)]);
+    const won = results.filter((r): r is PromiseFulfilledResult<TestAgent> => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    for (const w of won) agents.push(w.value);
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]!.reason).toBeInstanceOf(AgentLockedError);
+    expect(String(lost[0]!.reason.message)).toBe(
+      `another agent (pid ${process.pid}) is running on ${h.base}: two agents on one terminals folder would launch duplicates`,
+    );
+    expect(won[0]!.value.agent.terminals.size).toBe(2);
+    await waitFor('both launched', () => aliveLaunched(h.base).length === 2);
+    // Released on shutdown: the next agent starts and adopts.
+    await won[0]!.value.agent.shutdown('test');
+    agents.splice(agents.indexOf(won[0]!.value), 1);
+    const next = await agent(h.env);
+    expect(next.agent.terminals.size).toBe(2);
+    expect(next.log.text()).toContain('adopted a running terminal');
+    expect(aliveLaunched(h.base)).toHaveLength(2);
+  });
+
+  it('a host_pid left in the state file (a killed agent, its pid reused) does not block the next start', async () => {
     const h = host();
     const store = new StateStore(h.base);
     const { spawn } = await import('node:child_process');
     const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
     try {
       await store.save({ version: 1, host_pid: other.pid!, updated_at: new Date().toISOString(), terminals: {} });
-      await expect(startAgent(h.env)).rejects.toThrow(/another agent \(pid \d+\) is running on/);
+      await agent(h.env);
+      await waitFor('the state file names this agent', async () => (await store.load()).host_pid === process.pid);
     } finally {
       other.kill('SIGKILL');
     }
