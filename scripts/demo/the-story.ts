@@ -231,12 +231,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       trade('EURUSD', 'SELL', 0.5, today, new Date(Math.min(today.getTime() + 1_800_000, now)));
       await ea!.ea.enqueue(acct.history);
       story.say(`outbox: ${acct.history.map((t) => `#${t.ticket} ${t.type} ${t.lots} ${t.symbol}`).join(', ')}`);
+      // The answer is lost: the EA retries under the same X-Trade-Id, which the server refuses as a
+      // replay (it had committed that request), so the EA sends the batch again under a fresh id.
+      const dropped = network.dropped;
       network.dropNextResponses(1, matching('POST', '/functions/v1/trades'));
-      const lost = await ea!.ea.flush();
-      if (!lost.error) throw new Error('expected the simulated loss');
       const resent = await ea!.ea.flush();
+      if (network.dropped !== dropped + 1) throw new Error('expected the simulated loss');
       if (resent.remaining !== 0 || resent.duplicates.length !== 4) throw new Error(`resend: ${JSON.stringify(resent)}`);
-      return `stored once: the lost request had been processed, so the resend came back as ${resent.duplicates.length} duplicates and accrued nothing more`;
+      return `stored once: the lost request had been processed, so the resend came back as ${resent.duplicates.length} duplicates and accrued nothing more (its same-id retry was refused as a replay)`;
     });
 
     await story.step('Cashback accrues per lot at insert', async () => {

@@ -3,7 +3,7 @@ import { PingResponse } from '@rubi/contracts/ping.ts';
 import { UpdatePositionsResponse } from '@rubi/contracts/positions.ts';
 import type { z } from 'zod';
 import { PendingSignals, Signal, type ReportSignalStatusRequest } from '@rubi/contracts/signals.ts';
-import { EaHttpError, SignedHttp, type HttpOptions } from './signed-http.ts';
+import { EaHttpError, SignedHttp, type HttpEvent, type HttpOptions } from './signed-http.ts';
 import type { OrderResult, SimulatedAccount } from './simulated-account.ts';
 import { sleep } from './sleep.ts';
 
@@ -19,7 +19,8 @@ import { sleep } from './sleep.ts';
  *
  * A signal is executed once: its report is kept until the server has it, and a signal delivered
  * again (the server redelivers DELIVERED-but-unreported signals) gets the kept report resent, never
- * a second order. A session the server no longer knows (404 or 409 on ping) is reopened.
+ * a second order. A session the server no longer knows (404 or 409 on ping) is reopened. Each
+ * request is retried and its clock resynced as signed-http.ts describes.
  */
 
 type ConnectResponse = z.infer<typeof ConnectResponse>;
@@ -34,7 +35,8 @@ export type ConnectorEvent =
   | { type: 'signal_executed'; signal: Signal; result: OrderResult; reported: Signal }
   | { type: 'positions_pushed'; open: number; closed: number; ticketsClosed: number[] }
   | { type: 'disconnected'; sessionId: string }
-  | { type: 'error'; during: string; error: Error };
+  | { type: 'error'; during: string; error: Error }
+  | HttpEvent;
 
 export interface ConnectorEaOptions {
   /** `<SUPABASE_URL>/functions/v1`. */
@@ -71,7 +73,21 @@ export class ConnectorEa {
   constructor(private readonly o: ConnectorEaOptions) {
     this.account = o.account;
     this.base = o.functionsUrl.replace(/\/+$/, '');
-    this.http = new SignedHttp({ header: 'x-ea-key-id', id: o.keyId, secret: o.secret }, o.http);
+    this.http = new SignedHttp(
+      { header: 'x-ea-key-id', id: o.keyId, secret: o.secret },
+      {
+        ...o.http,
+        onEvent: (event) => {
+          o.http?.onEvent?.(event);
+          this.emit(event);
+        },
+      },
+    );
+  }
+
+  /** The offset (s) this EA adds to its clock when signing, learnt from the server after a timestamp 401. */
+  get clockOffsetSeconds(): number {
+    return this.http.clockOffsetMs / 1000;
   }
 
   private emit(event: ConnectorEvent): void {
@@ -216,14 +232,24 @@ export class ConnectorEa {
     await this.pushPositions();
   }
 
-  async disconnect(): Promise<DisconnectResponse> {
+  /**
+   * POST /connect/disconnect. Not idempotent (a second one is a 409), so after a lost answer the
+   * retry's replayed-id 401 is taken as the proof it was applied: undefined is returned then.
+   */
+  async disconnect(): Promise<DisconnectResponse | undefined> {
     const sessionId = this.session();
-    const res = await this.http.send('POST', `${this.base}/connect/disconnect`, DisconnectResponse, {
-      session_id: sessionId,
-      signals_received: this.counters.signals_received,
-      orders_executed: this.counters.orders_executed,
-      errors: this.counters.errors,
-    });
+    let res: DisconnectResponse | undefined;
+    try {
+      res = await this.http.send(
+        'POST',
+        `${this.base}/connect/disconnect`,
+        DisconnectResponse,
+        { session_id: sessionId, signals_received: this.counters.signals_received, orders_executed: this.counters.orders_executed, errors: this.counters.errors },
+        { idempotent: false },
+      );
+    } catch (error) {
+      if (!(error instanceof EaHttpError && error.appliedEarlier)) throw error;
+    }
     this.sessionId = undefined;
     this.emit({ type: 'disconnected', sessionId });
     return res;
@@ -232,8 +258,9 @@ export class ConnectorEa {
   /**
    * Runs the EA: connect, then tick every `intervalMs` (default: the ping interval the server
    * gave) until `ticks` have run or `signal` aborts; disconnects at the end. Failures the server
-   * may recover from (no response, 429, 5xx) are counted and retried on the next tick; anything
-   * else (a revoked key: 401) ends the run with the error.
+   * may recover from (no response, 429, 5xx) that outlast a request's own retries are counted and
+   * tried again on the next tick; a clock more than 300 s off is corrected within the request;
+   * anything else (a revoked key: 401 'unknown or revoked EA key') ends the run with the error.
    */
   async run(options: { ticks?: number; intervalMs?: number; signal?: AbortSignal } = {}): Promise<ConnectorCounters> {
     await this.connect();

@@ -1,5 +1,6 @@
 import type { ConnectorEvent } from './connector-ea.ts';
 import type { ProvisionedEvent } from './provisioned-ea.ts';
+import type { HttpEvent } from './signed-http.ts';
 
 /** One line per event, as the CLI and `npm run demo` print them. Never includes a secret. */
 
@@ -24,6 +25,20 @@ export function describeConnectorEvent(e: ConnectorEvent): string {
       return `disconnected: session ${e.sessionId}`;
     case 'error':
       return `error during ${e.during}: ${e.error.message}`;
+    default:
+      return describeHttpEvent(e);
+  }
+}
+
+/** Retries, clock resyncs and resends of the signed requests (signed-http.ts). */
+export function describeHttpEvent(e: HttpEvent): string {
+  switch (e.type) {
+    case 'retrying':
+      return `${e.method} ${e.path}: ${e.status === 0 ? 'no response' : `HTTP ${e.status}`}, attempt ${e.attempt}; retrying ${e.requestId} in ${e.delayMs} ms`;
+    case 'clock_resynced':
+      return `${e.method} ${e.path}: refused for the clock: now signing with the server's time (${e.offsetSeconds >= 0 ? '+' : ''}${e.offsetSeconds} s) and sending again`;
+    case 'resent_fresh_id':
+      return `${e.method} ${e.path}: the lost attempt ${e.replayedId} was applied; sending again as ${e.requestId} for its answer`;
   }
 }
 
@@ -39,5 +54,7 @@ export function describeProvisionedEvent(e: ProvisionedEvent): string {
       return `set aside ${e.tickets.length} malformed trade(s): ${e.reasons.join('; ')}`;
     case 'send_failed':
       return `report failed (${e.error.message}); ${e.kept} trade(s) stay in the outbox`;
+    default:
+      return describeHttpEvent(e);
   }
 }

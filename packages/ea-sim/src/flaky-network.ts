@@ -12,15 +12,19 @@ interface Cue {
  * A network that fails on cue, for the unhappy paths an EA on a VPS meets every day:
  * `dropNextResponses(n)`: the next n matching requests reach the server and are processed, but
  * their responses are lost (the EA sees a timeout); `failNextRequests(n)`: the next n matching
- * requests never reach the server.
+ * requests never reach the server; `serverErrorNext(n, status)`: the next n matching requests get
+ * a 5xx (503 by default) from a gateway in front of the server, which never sees them.
  */
 export class FlakyNetwork {
   private readonly drops: Cue[] = [];
   private readonly fails: Cue[] = [];
+  private readonly errors: (Cue & { status: number })[] = [];
   /** Requests the server processed but whose response was lost. */
   dropped = 0;
   /** Requests that never reached the server. */
   failed = 0;
+  /** Requests answered with a simulated 5xx (they never reached the server). */
+  serverErrors = 0;
 
   constructor(private readonly inner: FetchLike = (input, init) => fetch(input, init)) {}
 
@@ -30,6 +34,10 @@ export class FlakyNetwork {
 
   failNextRequests(n = 1, match: RequestMatch = () => true): void {
     this.fails.push({ left: n, match });
+  }
+
+  serverErrorNext(n = 1, status = 503, match: RequestMatch = () => true): void {
+    this.errors.push({ left: n, match, status });
   }
 
   private take(cues: Cue[], url: string, init: RequestInit): boolean {
@@ -43,6 +51,15 @@ export class FlakyNetwork {
     if (this.take(this.fails, input, init)) {
       this.failed++;
       throw new TypeError('network error: connection refused (simulated)');
+    }
+    const error = this.errors.find((c) => c.left > 0 && c.match(input, init));
+    if (error) {
+      error.left--;
+      this.serverErrors++;
+      return Response.json(
+        { error: { code: 'unavailable', message: 'service unavailable (simulated)' } },
+        { status: error.status, headers: { date: new Date().toUTCString() } },
+      );
     }
     const res = await this.inner(input, init);
     if (this.take(this.drops, input, init)) {

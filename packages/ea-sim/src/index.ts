@@ -8,7 +8,17 @@ export {
   type ProvisionedEvent,
   type ProvisionedIdentity,
 } from './provisioned-ea.ts';
-export { EaHttpError, requestJson, SignedHttp, type EaSigner, type FetchLike, type HttpOptions } from './signed-http.ts';
+export {
+  backoffMs,
+  EaHttpError,
+  requestJson,
+  SignedHttp,
+  type EaSigner,
+  type FetchLike,
+  type HttpEvent,
+  type HttpOptions,
+  type RetryOptions,
+} from './signed-http.ts';
 export { RETCODE, SimulatedAccount, type OrderRequest, type OrderResult, type Side, type SimPosition, type SimulatedAccountOptions } from './simulated-account.ts';
 export {
   appendEaLog,
@@ -21,4 +31,4 @@ export {
   type EaConfigFile,
   type TerminalIdentity,
 } from './terminal-files.ts';
-export { describeConnectorEvent, describeProvisionedEvent } from './describe.ts';
+export { describeConnectorEvent, describeHttpEvent, describeProvisionedEvent } from './describe.ts';

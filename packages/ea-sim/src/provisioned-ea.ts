@@ -3,7 +3,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { RegisterResponse } from '@rubi/contracts/register.ts';
 import { MAX_TRADES_PER_BATCH, ReportTradesResponse, type ClosedTradeInput } from '@rubi/contracts/trades.ts';
 import type { Vocabulary } from '@rubi/contracts/vocabulary.ts';
-import { EaHttpError, requestJson, SignedHttp, type HttpOptions } from './signed-http.ts';
+import { EaHttpError, requestJson, SignedHttp, type HttpEvent, type HttpOptions } from './signed-http.ts';
 import { sleep } from './sleep.ts';
 import { appendEaLog, readEaConfigFile, readTerminalFolder, type EaConfigFile } from './terminal-files.ts';
 
@@ -20,13 +20,16 @@ import { appendEaLog, readEaConfigFile, readTerminalFolder, type EaConfigFile } 
  * ticket once, so the resend is harmless. A trade the server refuses as malformed (400 naming
  * `body.trades.<i>`) is set aside instead of blocking the rest forever. With a state file the
  * api secret and the outbox survive a restart (the MQL EA keeps them in its Files folder).
+ * Within one flush each request is retried and its clock resynced as signed-http.ts describes (a
+ * clock more than 300 s off is corrected, not taken for a re-provisioned account).
  */
 
 export type ProvisionedEvent =
   | { type: 'registered'; status: string; pollIntervalSeconds: number }
   | { type: 'trades_sent'; sent: number; accepted: number[]; duplicates: number[]; cashbackAccrued: number }
   | { type: 'trades_set_aside'; tickets: number[]; reasons: string[] }
-  | { type: 'send_failed'; error: EaHttpError; kept: number };
+  | { type: 'send_failed'; error: EaHttpError; kept: number }
+  | HttpEvent;
 
 export interface ProvisionedIdentity {
   platform: Vocabulary<'platform'>;
@@ -80,6 +83,7 @@ export class ProvisionedEa {
   private acknowledged: number[] = [];
   private readonly acknowledgedSet = new Set<number>();
   private setAside: ClosedTradeInput[] = [];
+  private clockOffsetMs = 0;
 
   constructor(private readonly o: ProvisionedEaOptions) {
     this.config = o.config;
@@ -138,9 +142,28 @@ export class ProvisionedEa {
     if (this.o.terminalFolder) await appendEaLog(this.o.terminalFolder, this.identity.platform, message);
   }
 
+  /** The offset (s) this EA adds to its clock when signing, learnt from the server after a timestamp 401. */
+  get clockOffsetSeconds(): number {
+    return (this.http?.clockOffsetMs ?? this.clockOffsetMs) / 1000;
+  }
+
   private useSecret(secret: string | null): void {
+    // A new secret keeps the clock offset learnt with the old one.
+    if (this.http) this.clockOffsetMs = this.http.clockOffsetMs;
     this.apiSecret = secret;
-    this.http = secret ? new SignedHttp({ header: 'x-account-id', id: this.config.external_account_id, secret }, this.o.http) : undefined;
+    this.http = secret
+      ? new SignedHttp(
+          { header: 'x-account-id', id: this.config.external_account_id, secret },
+          {
+            ...this.o.http,
+            onEvent: (event) => {
+              this.o.http?.onEvent?.(event);
+              this.o.onEvent?.(event);
+            },
+          },
+        )
+      : undefined;
+    if (this.http) this.http.clockOffsetMs = this.clockOffsetMs;
   }
 
   /** POST register_url with the one-time token; keeps the api secret it returns. */
@@ -197,8 +220,9 @@ export class ProvisionedEa {
 
   /**
    * Sends the outbox in batches of at most max_trades_per_batch (an empty batch when it is
-   * empty). Stops at the first failed request and keeps what was not acknowledged. A 401 means
-   * the api secret no longer verifies (the account was provisioned again): it is thrown.
+   * empty). Stops at the first request that failed after its retries and keeps what was not
+   * acknowledged. A 401 left after the clock resync means the api secret no longer verifies (the
+   * account was provisioned again, or deleted): it is thrown.
    */
   async flush(): Promise<FlushResult> {
     if (!this.http) throw new Error('not registered: call register() first');

@@ -19,11 +19,15 @@ import {
   SimulatedAccount,
   STANDARD_SYMBOLS,
   type ConnectorEvent,
+  type EaConfigFile,
+  type FetchLike,
 } from '../src/index.ts';
 
 // The simulated EAs against the real functions, in process: the local server (`npm start`'s
 // stand-in for a Supabase project, PGlite in memory) serves every function; the simulators and the
-// dashboard reach it through its fetch, so requests are real Requests, signed and parsed.
+// dashboard reach it through its fetch, so requests are real Requests, signed and parsed. On the
+// wire every response carries a Date header (Deno.serve adds it: `npm start`, Supabase's Edge
+// Runtime); in process there is no transport, so `withDate` adds it as the transport would.
 
 const URL_BASE = 'http://127.0.0.1:54321';
 let server: LocalServer;
@@ -34,11 +38,43 @@ let tmp: string;
 
 beforeAll(async () => {
   server = await createLocalServer({ publicUrl: URL_BASE, cron: false, logSink: () => {} });
-  network = new FlakyNetwork((input, init) => Promise.resolve(server.fetch(new Request(input, init))));
+  network = new FlakyNetwork(async (input, init) => withDate(await server.fetch(new Request(input, init))));
   backend = new Backend(URL_BASE, network.fetch);
   dashboard = await backend.signUp('sim-trader@example.com', 'correct horse battery');
   tmp = await mkdtemp(join(tmpdir(), 'rubi-ea-sim-'));
 });
+function withDate(res: Response): Response {
+  if (res.headers.has('date')) return res;
+  const headers = new Headers(res.headers);
+  headers.set('date', new Date().toUTCString());
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+}
+
+/** The retries of a signed request without the real EA's seconds of backoff. */
+const FAST_RETRY = { baseDelayMs: 2, maxDelayMs: 10 };
+
+interface Sent {
+  method: string;
+  path: string;
+  id: string | null;
+  status: number;
+  message?: string;
+}
+
+/** What an EA sent and what came back (0: no response), seen from the EA's side of the network. */
+function recorder(inner: FetchLike): { fetch: FetchLike; sent: Sent[] } {
+  const sent: Sent[] = [];
+  const fetch: FetchLike = async (input, init) => {
+    const entry: Sent = { method: init.method ?? 'GET', path: new URL(input).pathname.replace('/functions/v1', ''), id: new Headers(init.headers).get('x-trade-id'), status: 0 };
+    sent.push(entry);
+    const res = await inner(input, init);
+    entry.status = res.status;
+    if (!res.ok) entry.message = ((await res.clone().json()) as { error?: { message?: string } }).error?.message;
+    return res;
+  };
+  return { fetch, sent };
+}
+
 afterAll(async () => {
   await server?.close();
   if (tmp) await rm(tmp, { recursive: true, force: true });
@@ -48,13 +84,21 @@ describe('connector EA', () => {
   let ea: ConnectorEa;
   let feed: PriceFeed;
   const events: ConnectorEvent[] = [];
+  const log = recorder((input, init) => network.fetch(input, init));
 
   beforeAll(async () => {
     const key = await dashboard.createEaKey('simulated terminal');
     feed = new PriceFeed(STANDARD_SYMBOLS, { seed: 3 });
     feed.set('EURUSD', 1.1);
     const account = new SimulatedAccount({ login: 61_000_001, server: 'RubiBroker-Demo', broker: 'Rubi Broker Ltd', balance: 10_000, feed, firstTicket: 5_000 });
-    ea = new ConnectorEa({ functionsUrl: backend.functionsUrl, keyId: key.id, secret: key.secret, account, http: { fetch: network.fetch }, onEvent: (e) => events.push(e) });
+    ea = new ConnectorEa({
+      functionsUrl: backend.functionsUrl,
+      keyId: key.id,
+      secret: key.secret,
+      account,
+      http: { fetch: log.fetch, retry: FAST_RETRY },
+      onEvent: (e) => events.push(e),
+    });
   });
 
   it('connects with its symbols and pings with nothing waiting', async () => {
@@ -79,16 +123,37 @@ describe('connector EA', () => {
     expect(events.map((e) => e.type)).toContain('signal_executed');
   });
 
-  it('resends its kept report when the response was lost, never placing the order twice', async () => {
-    const signal = await dashboard.createSignal({ session_id: ea.sessionId!, type: 'SELL', symbol: 'XAUUSD', volume: 0.1 });
+  it('a report whose answer was lost: the retry under the same id is refused as a replay, so it landed; a fresh id gets the answer', async () => {
+    const signal = await dashboard.createSignal({ session_id: ea.sessionId!, type: 'BUY', symbol: 'GBPUSD', volume: 0.1 });
     network.dropNextResponses(1, matching('POST', `/signals/${signal.id}/status`));
-    await expect(ea.tick()).rejects.toMatchObject({ status: 0, retryable: true });
+    const before = log.sent.length;
+    await ea.tick();
+    const reports = log.sent.slice(before).filter((r) => r.path.endsWith('/status'));
+    expect(reports.map((r) => [r.status, r.message])).toEqual([
+      [0, undefined],
+      [401, 'replayed request (X-Trade-Id already used)'],
+      [200, undefined],
+    ]);
+    expect(reports[1]!.id).toBe(reports[0]!.id);
+    expect(reports[2]!.id).not.toBe(reports[0]!.id);
+    expect(events.filter((e) => e.type === 'resent_fresh_id')).toHaveLength(1);
+    expect(await dashboard.signal(signal.id)).toMatchObject({ status: 'EXECUTED' });
+    const [orders] = await server.db.query<{ n: number }>(asOwner(), 'select count(*)::int as n from public.trading_orders where signal_id = $1', [signal.id]);
+    expect(orders!.n).toBe(1);
+    expect(ea.account.positions.filter((p) => p.symbol === 'GBPUSD')).toHaveLength(1);
+    expect(network.dropped).toBe(1);
+  });
+
+  it('resends its kept report on a later tick when every attempt lost its answer, never placing the order twice', async () => {
+    const signal = await dashboard.createSignal({ session_id: ea.sessionId!, type: 'SELL', symbol: 'XAUUSD', volume: 0.1 });
+    network.dropNextResponses(3, matching('POST', `/signals/${signal.id}/status`));
+    await expect(ea.tick()).rejects.toMatchObject({ status: 0, retryable: true, attempts: 3 });
     expect((await dashboard.signal(signal.id)).status).toBe('EXECUTED'); // the server got it; the EA does not know
     expect(ea.account.positions.filter((p) => p.symbol === 'XAUUSD')).toHaveLength(1);
     await ea.tick(); // a report is still owed: poll, get the signal again, resend the kept report
     expect(ea.account.positions.filter((p) => p.symbol === 'XAUUSD')).toHaveLength(1);
-    expect(ea.counters).toMatchObject({ signals_received: 2, orders_executed: 2 });
-    expect(network.dropped).toBe(1);
+    expect(ea.counters).toMatchObject({ signals_received: 3, orders_executed: 3 });
+    expect(network.dropped).toBe(4);
   });
 
   it('reports a broker refusal as REJECTED with its retcode', async () => {
@@ -115,8 +180,49 @@ describe('connector EA', () => {
     const second = ea.sessionId!;
     await ea.disconnect();
     const sessions = (await dashboard.sessions()).sessions;
-    expect(sessions.find((s) => s.id === second)).toMatchObject({ status: 'disconnected', counters: { orders_executed: 3 } });
+    expect(sessions.find((s) => s.id === second)).toMatchObject({ status: 'disconnected', counters: { orders_executed: 4 } });
   });
+});
+
+/** A trading account registered on the dashboard, claimed by a VPS host: its launch package. */
+async function launchPackage(login: number): Promise<{ accountId: string; pkg: Record<string, string> }> {
+  const host = await backend.operator(server.serviceRoleKey).createVpsHost(`sim-host-${login}`, { capacity: 1 });
+  const broker = (await dashboard.brokers()).brokers.find((b) => b.name === 'IC Markets')!;
+  const account = await dashboard.registerTradingAccount({ broker_id: broker.id, platform: 'MT5', login, server: 'ICMarketsSC-Demo', investor_password: 'Investor-Sim-1' });
+  const vps = (path: string, body?: unknown) =>
+    server.fetch(
+      new Request(`${URL_BASE}/functions/v1/vps${path}`, {
+        method: 'POST',
+        headers: { 'x-vps-api-key': host.api_key, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      }),
+    );
+  expect((await vps('/claim', { max: 1 })).status).toBe(200);
+  const pkg = (await (await vps(`/accounts/${account.id}/launch-package`)).json()) as Record<string, string>;
+  return { accountId: account.id, pkg };
+}
+
+const eaConfigOf = (pkg: Record<string, string>): EaConfigFile => ({
+  external_account_id: pkg.external_account_id!,
+  register_url: pkg.register_url!,
+  trades_url: pkg.trades_url!,
+  provisioning_token: pkg.provisioning_token!,
+  token_expires_at: pkg.token_expires_at,
+});
+
+const trade = (ticket: number, overrides: Record<string, unknown> = {}) => ({
+  ticket,
+  symbol: 'EURUSD',
+  type: 'BUY' as const,
+  lots: 1,
+  open_time: new Date(Date.now() - 7200_000).toISOString(),
+  close_time: new Date(Date.now() - 3600_000).toISOString(),
+  open_price: 1.1,
+  close_price: 1.101,
+  commission: -7,
+  swap: 0,
+  profit: 100,
+  ...overrides,
 });
 
 describe('provisioned EA', () => {
@@ -125,20 +231,9 @@ describe('provisioned EA', () => {
   const login = 62_000_001;
 
   beforeAll(async () => {
-    const host = await backend.operator(server.serviceRoleKey).createVpsHost('sim-host', { capacity: 2 });
-    const broker = (await dashboard.brokers()).brokers.find((b) => b.name === 'IC Markets')!;
-    const account = await dashboard.registerTradingAccount({ broker_id: broker.id, platform: 'MT5', login, server: 'ICMarketsSC-Demo', investor_password: 'Investor-Sim-1' });
-    accountId = account.id;
-    const vps = (path: string, body?: unknown) =>
-      server.fetch(
-        new Request(`${URL_BASE}/functions/v1/vps${path}`, {
-          method: 'POST',
-          headers: { 'x-vps-api-key': host.api_key, 'content-type': 'application/json' },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        }),
-      );
-    expect((await vps('/claim', { max: 1 })).status).toBe(200);
-    const pkg = (await (await vps(`/accounts/${accountId}/launch-package`)).json()) as Record<string, string>;
+    const launched = await launchPackage(login);
+    accountId = launched.accountId;
+    const pkg = launched.pkg;
     // The folder exactly as rubi-vps-agent builds it (its own code), from the launch package.
     const built = await provisionFolder({
       platform: 'MT5',
@@ -151,31 +246,16 @@ describe('provisioned EA', () => {
       server: pkg.server!,
       symbol: 'EURUSD',
       period: 'H1',
-      ea: { external_account_id: pkg.external_account_id!, register_url: pkg.register_url!, trades_url: pkg.trades_url!, provisioning_token: pkg.provisioning_token!, token_expires_at: pkg.token_expires_at },
+      ea: eaConfigOf(pkg),
     });
     folder = built.folder;
-  });
-
-  const trade = (ticket: number, overrides: Record<string, unknown> = {}) => ({
-    ticket,
-    symbol: 'EURUSD',
-    type: 'BUY' as const,
-    lots: 1,
-    open_time: new Date(Date.now() - 7200_000).toISOString(),
-    close_time: new Date(Date.now() - 3600_000).toISOString(),
-    open_price: 1.1,
-    close_price: 1.101,
-    commission: -7,
-    swap: 0,
-    profit: 100,
-    ...overrides,
   });
 
   let ea: ProvisionedEa;
   const stateFile = () => join(tmp, 'ea-state.json');
 
   it('reads the files the agent wrote and registers with the one-time token, which is then spent', async () => {
-    ea = await ProvisionedEa.fromTerminalFolder(folder, { stateFile: stateFile(), http: { fetch: network.fetch } });
+    ea = await ProvisionedEa.fromTerminalFolder(folder, { stateFile: stateFile(), http: { fetch: network.fetch, retry: FAST_RETRY } });
     expect(ea.identity).toEqual({ platform: 'MT5', login, server: 'ICMarketsSC-Demo' });
     expect(ea.registered).toBe(false);
     const res = await ea.register();
@@ -193,15 +273,16 @@ describe('provisioned EA', () => {
     await expect(again.register()).rejects.toMatchObject({ status: 401 });
   });
 
-  it('keeps trades in its outbox until acknowledged: a lost response is resent and counted once', async () => {
+  it('keeps trades in its outbox until acknowledged: a response lost on every attempt is resent after a restart and counted once', async () => {
     expect(await ea.enqueue([trade(1), trade(2), trade(3, { lots: 0.5 })])).toBe(3);
     expect(await ea.enqueue([trade(1)])).toBe(0);
-    network.dropNextResponses(1, matching('POST', '/functions/v1/trades'));
+    network.dropNextResponses(3, matching('POST', '/functions/v1/trades'));
     const lost = await ea.flush();
     expect(lost.error).toBeInstanceOf(EaHttpError);
+    expect(lost.error).toMatchObject({ status: 0, attempts: 3 });
     expect(lost.remaining).toBe(3);
     // A restart: the outbox and the secret come back from the state file.
-    ea = await ProvisionedEa.fromTerminalFolder(folder, { stateFile: stateFile(), http: { fetch: network.fetch } });
+    ea = await ProvisionedEa.fromTerminalFolder(folder, { stateFile: stateFile(), http: { fetch: network.fetch, retry: FAST_RETRY } });
     expect(ea.registered).toBe(true);
     expect(ea.outbox.map((t) => t.ticket)).toEqual([1, 2, 3]);
     const resent = await ea.flush();
@@ -219,5 +300,180 @@ describe('provisioned EA', () => {
     await server.db.query(asOwner(), `update public.trading_accounts set status = 'disconnected' where id = $1`, [accountId]);
     expect(await ea.flush()).toMatchObject({ sent: 0, accepted: [], duplicates: [] });
     expect((await dashboard.tradingAccount(accountId)).status).toBe('connected');
+  });
+});
+
+describe('clock skew, retries and revoked credentials', () => {
+  const TEN_MINUTES = 10 * 60_000;
+  const refusedFor = (skewMs: number) => (skewMs > 0 ? 'request timestamp is more than 300 s in the future' : 'request timestamp is more than 300 s old');
+
+  async function connectorEa(login: number, http: { skewMs?: number; fetch?: FetchLike } = {}) {
+    const key = await dashboard.createEaKey(`sim ${login}`);
+    const log = recorder(http.fetch ?? ((input, init) => network.fetch(input, init)));
+    const events: ConnectorEvent[] = [];
+    const feed = new PriceFeed(STANDARD_SYMBOLS, { seed: login });
+    const account = new SimulatedAccount({ login, server: 'RubiBroker-Demo', broker: 'Rubi Broker Ltd', balance: 10_000, feed, firstTicket: 7_000 });
+    const ea = new ConnectorEa({
+      functionsUrl: backend.functionsUrl,
+      keyId: key.id,
+      secret: key.secret,
+      account,
+      http: { fetch: log.fetch, retry: FAST_RETRY, now: () => Date.now() + (http.skewMs ?? 0) },
+      onEvent: (e) => events.push(e),
+    });
+    return { ea, key, log, events };
+  }
+
+  it.each([
+    ['fast', TEN_MINUTES],
+    ['slow', -TEN_MINUTES],
+  ])('a connector EA whose clock is 10 minutes %s resyncs after one refused request and keeps sending: every ping and report lands once', async (_, skewMs) => {
+    const { ea, log, events } = await connectorEa(skewMs > 0 ? 63_000_001 : 63_000_002, { skewMs });
+    await ea.connect();
+    expect(log.sent.filter((r) => r.status === 401)).toEqual([{ method: 'POST', path: '/connect', id: log.sent[0]!.id, status: 401, message: refusedFor(skewMs) }]);
+    expect(log.sent[1]).toMatchObject({ path: '/connect', id: log.sent[0]!.id, status: 200 }); // the same request, signed again
+    expect(Math.abs(ea.clockOffsetSeconds + skewMs / 1000)).toBeLessThanOrEqual(2);
+    expect(events.filter((e) => e.type === 'clock_resynced')).toHaveLength(1);
+
+    await ea.tick();
+    const signal = await dashboard.createSignal({ session_id: ea.sessionId!, type: 'BUY', symbol: 'EURUSD', volume: 0.2 });
+    await ea.tick();
+    await ea.tick();
+    const sessionId = ea.sessionId!;
+    await ea.disconnect();
+
+    // One refused request in all: every later one was signed with the corrected clock.
+    expect(log.sent.filter((r) => r.status !== 200)).toHaveLength(1);
+    expect(new Set(log.sent.map((r) => r.id)).size).toBe(log.sent.length - 1);
+    const [pings] = await server.db.query<{ n: number }>(asOwner(), 'select count(*)::int as n from public.account_snapshots where session_id = $1', [sessionId]);
+    expect(pings!.n).toBe(3);
+    expect(await dashboard.signal(signal.id)).toMatchObject({ status: 'EXECUTED' });
+    const [orders] = await server.db.query<{ n: number }>(asOwner(), 'select count(*)::int as n from public.trading_orders where signal_id = $1', [signal.id]);
+    expect(orders!.n).toBe(1);
+    expect(ea.account.positions).toHaveLength(1);
+    const session = (await dashboard.sessions()).sessions.find((s) => s.id === sessionId);
+    expect(session).toMatchObject({ status: 'disconnected', counters: { orders_executed: 1, errors: 0 } });
+  });
+
+  it.each([
+    ['fast', TEN_MINUTES],
+    ['slow', -TEN_MINUTES],
+  ])('a provisioned EA whose clock is 10 minutes %s resyncs instead of taking the 401 for a re-provisioned account: its trades land once', async (_, skewMs) => {
+    const login = skewMs > 0 ? 64_000_001 : 64_000_002;
+    const { accountId, pkg } = await launchPackage(login);
+    const log = recorder((input, init) => network.fetch(input, init));
+    const events: string[] = [];
+    const ea = new ProvisionedEa({
+      config: eaConfigOf(pkg),
+      identity: { platform: 'MT5', login, server: 'ICMarketsSC-Demo' },
+      http: { fetch: log.fetch, retry: FAST_RETRY, now: () => Date.now() + skewMs },
+      onEvent: (e) => events.push(e.type),
+    });
+    const trades = [trade(101), trade(102), trade(103)];
+    let tick = 0;
+    // Each report interval the trader closes one more trade.
+    await ea.run({ ticks: 3, intervalMs: 1, source: () => trades.slice(0, ++tick) });
+    expect(ea.outbox).toHaveLength(0);
+    const signed = log.sent.filter((r) => r.path === '/trades');
+    expect(signed.map((r) => r.status)).toEqual([401, 200, 200, 200]);
+    expect(signed[0]).toMatchObject({ message: refusedFor(skewMs) });
+    expect(signed[1]!.id).toBe(signed[0]!.id);
+    expect(Math.abs(ea.clockOffsetSeconds + skewMs / 1000)).toBeLessThanOrEqual(2);
+    expect(events.filter((t) => t === 'clock_resynced')).toHaveLength(1);
+    expect((await dashboard.tradingAccount(accountId)).figures).toMatchObject({ trades: 3, lots: 3 });
+  });
+
+  it('a clock skew 401 without a Date header (nor server_time) cannot be corrected: it is thrown', async () => {
+    const noDate: FetchLike = async (input, init) => {
+      const res = await network.fetch(input, init);
+      const headers = new Headers(res.headers);
+      headers.delete('date');
+      return new Response(res.body, { status: res.status, headers });
+    };
+    const { ea, log } = await connectorEa(63_000_003, { skewMs: TEN_MINUTES, fetch: noDate });
+    await expect(ea.connect()).rejects.toMatchObject({ status: 401, clockSkew: true, message: expect.stringContaining(refusedFor(TEN_MINUTES)) });
+    expect(log.sent).toHaveLength(1);
+  });
+
+  it('a revoked EA key still ends the run with its 401, after one request and no retry', async () => {
+    const { ea, key, log, events } = await connectorEa(63_000_004, { skewMs: TEN_MINUTES });
+    await ea.connect();
+    await server.db.query(asOwner(), 'update public.ea_keys set revoked_at = now() where id = $1', [key.id]);
+    const before = log.sent.length;
+    await expect(ea.run({ ticks: 2, intervalMs: 1 })).rejects.toMatchObject({ status: 401, message: expect.stringContaining('unknown or revoked EA key') });
+    expect(log.sent.slice(before)).toEqual([{ method: 'POST', path: '/connect', id: expect.any(String), status: 401, message: 'unknown or revoked EA key' }]);
+    expect(events.filter((e) => e.type === 'clock_resynced')).toHaveLength(1); // only the first connect's
+  });
+
+  it('a re-provisioned account (the stored api secret no longer verifies) still stops the provisioned EA', async () => {
+    const login = 64_000_003;
+    const { pkg } = await launchPackage(login);
+    const ea = new ProvisionedEa({ config: eaConfigOf(pkg), identity: { platform: 'MT5', login, server: 'ICMarketsSC-Demo' }, http: { fetch: network.fetch, retry: FAST_RETRY } });
+    await ea.register();
+    await ea.enqueue([trade(201)]);
+    await server.db.query(asOwner(), 'update private.account_secrets set api_secret_ciphertext = null where account_id = (select id from public.trading_accounts where external_account_id = $1)', [pkg.external_account_id]);
+    await expect(ea.flush()).rejects.toMatchObject({ status: 401, message: expect.stringContaining('unknown account or not registered') });
+    expect(ea.outbox.map((t) => t.ticket)).toEqual([201]);
+  });
+
+  it('a 503 is retried after a backoff with the same X-Trade-Id and body, and succeeds', async () => {
+    const { ea, log, events } = await connectorEa(63_000_005);
+    await ea.connect();
+    network.serverErrorNext(1, 503, matching('POST', '/functions/v1/ping'));
+    const before = log.sent.length;
+    await ea.ping();
+    const pings = log.sent.slice(before);
+    expect(pings.map((r) => [r.path, r.status])).toEqual([
+      ['/ping', 503],
+      ['/ping', 200],
+    ]);
+    expect(pings[1]!.id).toBe(pings[0]!.id);
+    expect(events.find((e) => e.type === 'retrying')).toMatchObject({ status: 503, attempt: 1, requestId: pings[0]!.id });
+    await ea.disconnect();
+  });
+
+  it('a trades batch refused with a 503 is sent again under the same X-Trade-Id and acknowledged once', async () => {
+    const login = 64_000_004;
+    const { accountId, pkg } = await launchPackage(login);
+    const log = recorder((input, init) => network.fetch(input, init));
+    const ea = new ProvisionedEa({ config: eaConfigOf(pkg), identity: { platform: 'MT5', login, server: 'ICMarketsSC-Demo' }, http: { fetch: log.fetch, retry: FAST_RETRY } });
+    await ea.register();
+    await ea.enqueue([trade(301), trade(302)]);
+    network.serverErrorNext(1, 503, matching('POST', '/functions/v1/trades'));
+    expect(await ea.flush()).toMatchObject({ accepted: [301, 302], duplicates: [], remaining: 0 });
+    const sent = log.sent.filter((r) => r.path === '/trades');
+    expect(sent.map((r) => r.status)).toEqual([503, 200]);
+    expect(sent[1]!.id).toBe(sent[0]!.id);
+    expect((await dashboard.tradingAccount(accountId)).figures).toMatchObject({ trades: 2 });
+  });
+
+  it('a trades answer lost once: the same-id retry is refused as a replay, a fresh id gets the answer (duplicates), counted once', async () => {
+    const login = 64_000_005;
+    const { accountId, pkg } = await launchPackage(login);
+    const log = recorder((input, init) => network.fetch(input, init));
+    const ea = new ProvisionedEa({ config: eaConfigOf(pkg), identity: { platform: 'MT5', login, server: 'ICMarketsSC-Demo' }, http: { fetch: log.fetch, retry: FAST_RETRY } });
+    await ea.register();
+    await ea.enqueue([trade(401), trade(402)]);
+    network.dropNextResponses(1, matching('POST', '/functions/v1/trades'));
+    expect(await ea.flush()).toMatchObject({ accepted: [], duplicates: [401, 402], remaining: 0 });
+    const sent = log.sent.filter((r) => r.path === '/trades');
+    expect(sent.map((r) => [r.status, r.message])).toEqual([
+      [0, undefined],
+      [401, 'replayed request (X-Trade-Id already used)'],
+      [200, undefined],
+    ]);
+    expect(sent[1]!.id).toBe(sent[0]!.id);
+    expect(sent[2]!.id).not.toBe(sent[0]!.id);
+    expect((await dashboard.tradingAccount(accountId)).figures).toMatchObject({ trades: 2 });
+  });
+
+  it('a disconnect whose answer was lost is not sent again: the replay refusal proves it was applied', async () => {
+    const { ea, log } = await connectorEa(63_000_006);
+    const { session_id } = await ea.connect();
+    network.dropNextResponses(1, matching('POST', '/connect/disconnect'));
+    expect(await ea.disconnect()).toBeUndefined();
+    expect(log.sent.filter((r) => r.path === '/connect/disconnect').map((r) => r.status)).toEqual([0, 401]);
+    expect(ea.sessionId).toBeUndefined();
+    expect((await dashboard.sessions()).sessions.find((s) => s.id === session_id)).toMatchObject({ status: 'disconnected' });
   });
 });
