@@ -188,6 +188,11 @@ create trigger cashback_ledger_broadcast after insert or update or delete on pub
 -- the amount this run added (a late trade added to a settled day is told as the addition). Ledger
 -- rows come only from this function, so the settlement itself writes the notification, in the same
 -- transaction.
+--
+-- Concurrency: one settlement at a time, by design (migration 20261130000800_settlement_lock_order):
+-- a transaction-scoped advisory lock taken first queues concurrent runs (the cron job, a manual
+-- re-run), and each sees what the previous one settled. Locking the due trades in scan order let
+-- concurrent runs deadlock (synchronized sequential scans start midway through the table).
 create function private.settle_cashback(p_day date default null) returns integer
 language plpgsql
 security definer
@@ -197,6 +202,9 @@ declare
   v_day date := coalesce(p_day, (now() at time zone 'utc')::date - 1);
   n integer;
 begin
+  -- One settlement at a time (see the top of 20261130000800_settlement_lock_order.sql): taken
+  -- before the statement below, so its snapshot already sees what an earlier run settled.
+  perform pg_advisory_xact_lock(hashtextextended('private.settle_cashback', 0));
   with due as (
     select t.id, t.account_id, t.user_id, t.lots, t.cashback_amount, t.currency
     from public.closed_trades t
