@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../scripts/lib/free-port.ts';
-import { denoBin, DENO_RUN_FLAGS } from '../../tests/integration/e2e/support/deno-functions.ts';
+import { denoBin, denoChildEnv, DENO_RUN_FLAGS } from '../../tests/integration/e2e/support/deno-functions.ts';
 import { repoRoot } from '../../tests/integration/support/paths.ts';
 
 /**
@@ -60,15 +60,7 @@ export async function bootOnce(target: BootTarget, timeoutMs = 30_000): Promise<
   if (!existsSync(join(root, target.entry))) throw new Error(`no ${join(root, target.entry)}`);
   installExitHook();
   const port = await freePort();
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? root,
-    ...(process.env.DENO_DIR ? { DENO_DIR: process.env.DENO_DIR } : {}),
-    NO_COLOR: '1',
-    DENO_NO_UPDATE_CHECK: '1',
-    DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`,
-    ...target.env,
-  };
+  const env = denoChildEnv(port, target.env ?? {}, root);
   const output: string[] = [];
   let onListening: () => void = () => {};
   const listening = new Promise<void>((resolveListening) => {

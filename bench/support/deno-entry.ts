@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from '../../scripts/lib/free-port.ts';
-import { denoBin, DENO_RUN_FLAGS } from '../../tests/integration/e2e/support/deno-functions.ts';
+import { denoBin, denoChildEnv, DENO_RUN_FLAGS } from '../../tests/integration/e2e/support/deno-functions.ts';
 import { repoRoot } from '../../tests/integration/support/paths.ts';
 
 /**
@@ -30,15 +30,7 @@ export async function serveDenoEntry(entry: string, readyPath: string, env: Reco
   const port = await freePort();
   const child = spawn(denoBin, ['run', ...DENO_RUN_FLAGS, entry], {
     cwd: repoRoot,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? repoRoot,
-      ...(process.env.DENO_DIR ? { DENO_DIR: process.env.DENO_DIR } : {}),
-      NO_COLOR: '1',
-      DENO_NO_UPDATE_CHECK: '1',
-      DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`,
-      ...env,
-    },
+    env: denoChildEnv(port, env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);

@@ -139,18 +139,27 @@ function installExitHook(): void {
   });
 }
 
-function spawnFunction(name: string, port: number, env: Record<string, string>, logs: LogLine[]): Running {
-  const entry = join('functions', name, 'index.ts');
-  if (!existsSync(join(repoRoot, entry))) throw new Error(`no ${entry}`);
-  const childEnv: Record<string, string> = {
+/**
+ * The environment a Deno child serving on `port` gets: nothing of ours leaks in but PATH, HOME and
+ * Deno's cache, plus `env` (the function's own settings). Shared with bench/ so it measures the
+ * processes the tests run.
+ */
+export function denoChildEnv(port: number, env: Record<string, string>, home = repoRoot): Record<string, string> {
+  return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? repoRoot,
+    HOME: process.env.HOME ?? home,
     ...(process.env.DENO_DIR ? { DENO_DIR: process.env.DENO_DIR } : {}),
     NO_COLOR: '1',
     DENO_NO_UPDATE_CHECK: '1',
     DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`,
     ...env,
   };
+}
+
+function spawnFunction(name: string, port: number, env: Record<string, string>, logs: LogLine[]): Running {
+  const entry = join('functions', name, 'index.ts');
+  if (!existsSync(join(repoRoot, entry))) throw new Error(`no ${entry}`);
+  const childEnv = denoChildEnv(port, env);
   const child = spawn(denoBin, ['run', ...DENO_RUN_FLAGS, entry], {
     cwd: repoRoot,
     env: childEnv,
