@@ -10,8 +10,8 @@ export {
   type JwtClaims,
   type Principal,
 } from './principal.ts';
-export { isPgError, type PgError } from './pg-error.ts';
-export { createPostgresDb, type PostgresDb, type PostgresDbOptions } from './postgres-db.ts';
+export { isDatabaseUnavailable, isPgError, type PgError } from './pg-error.ts';
+export { createPostgresDb, DatabaseUnavailableError, type PostgresDb, type PostgresDbOptions } from './postgres-db.ts';
 // PGlite and the migrator live at '@rubi/db/pglite'.
 // The generated schema types (`npm run db:types`); the values of its enums are at '@rubi/db/types'
 // (`Constants`), which has no runtime dependency.

@@ -8,10 +8,13 @@ import type { EdgeDeps } from './deps.ts';
 import type { EdgeEnv } from './env.ts';
 import { ApiError, apiErrorFromDatabase, badRequest } from './errors.ts';
 import { randomId } from '@rubi/crypto';
+import { isDatabaseUnavailable } from '@rubi/db';
 import { healthRoute } from '@rubi/contracts/health.ts';
 import { BACKEND_VERSION, checkHealth } from './health.ts';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
+/** Retry-After (seconds) on a 503 because the database is out of reach. */
+export const DB_RETRY_AFTER_SECONDS = 1;
 const EA_HEADERS = ['x-ea-key-id', 'x-account-id', 'x-trade-id', 'x-trade-timestamp', 'x-trade-signature', 'x-vps-api-key'];
 
 interface ZodIssueLike {
@@ -93,6 +96,17 @@ export function createFunctionApp(name: string, deps: EdgeDeps): OpenAPIHono<Edg
     if (error instanceof ApiError) {
       c.set('failure', `${error.code}: ${error.message}`);
       return errorResponse(c, error);
+    }
+    if (isDatabaseUnavailable(error)) {
+      // The database is out of reach (lost connection, restart, our deadline): a fast, retryable answer.
+      deps.logger.log('warn', 'database unavailable', {
+        fn: name,
+        request_id: c.get('requestId'),
+        error: { name: (error as Error).name, code: String((error as { code?: unknown }).code), message: (error as Error).message },
+      });
+      c.set('failure', 'unavailable: database unavailable');
+      c.header('retry-after', String(DB_RETRY_AFTER_SECONDS));
+      return errorResponse(c, new ApiError(503, 'unavailable', 'database temporarily unavailable, retry later'));
     }
     const fromDb = apiErrorFromDatabase(error);
     if (fromDb) {

@@ -11,7 +11,8 @@ export { createUserTokenVerifier, InvalidTokenError, type UserClaims, type UserT
 export { ConfigError, loadEdgeConfig, type EdgeConfig } from './config.ts';
 export { CURSOR_TIMESTAMP_SQL, CursorTimestamp, decodeCursor, encodeCursor } from './cursor.ts';
 export { callAsEa, iso, isoRequired, one, withDb } from './db.ts';
-export { createEdgeDeps, type EdgeDeps, type EdgeDepsOverrides } from './deps.ts';
+export { createEdgeDeps, DB_REQUEST_TIMEOUT_MS, type EdgeDeps, type EdgeDepsOverrides } from './deps.ts';
+export { installProcessGuard, isDriverSocketCrash } from './process-guard.ts';
 export type { Actor, Admission, EdgeEnv } from './env.ts';
 export { CredentialCache, CREDENTIAL_CACHE_MAX_ENTRIES, CREDENTIAL_CACHE_TTL_MS, type EaCredential } from './ea-credentials.ts';
 export { ApiError, apiErrorFromDatabase, badRequest, conflict, forbidden, notFound, unauthorized } from './errors.ts';

@@ -131,6 +131,10 @@ export interface Cluster {
   install: PgInstall;
   /** Stops the server (immediate) and removes the temp dir. Idempotent; never throws. */
   stop(): Promise<void>;
+  /** Stops the server `-m immediate` (a crash, as far as clients can tell), keeping the data: for fault tests. */
+  stopServer(): Promise<void>;
+  /** Starts a server stopped by stopServer, waiting until it accepts connections. */
+  startServer(): Promise<void>;
 }
 
 function tail(file: string, lines: number): string {
@@ -141,8 +145,12 @@ function tail(file: string, lines: number): string {
   }
 }
 
-/** Creates and starts a throwaway PostgreSQL 15 cluster with pg_cron preloaded. */
-export async function startCluster(install: PgInstall): Promise<Cluster> {
+/**
+ * Creates and starts a throwaway PostgreSQL 15 cluster with pg_cron preloaded. Fast and not crash
+ * safe by default (fsync and synchronous_commit off); `durable: true` keeps PostgreSQL's defaults,
+ * for tests that crash the server and count what survived a commit.
+ */
+export async function startCluster(install: PgInstall, opts: { durable?: boolean } = {}): Promise<Cluster> {
   const root = isRoot();
   // Postgres refuses to run as root: run the server tools as the Debian `postgres` user then.
   const asServerUser = (file: string, args: string[]): [string, string[]] =>
@@ -208,9 +216,7 @@ export async function startCluster(install: PgInstall): Promise<Cluster> {
         "cron.database_name = 'postgres'",
         'wal_level = logical',
         'max_connections = 200',
-        'fsync = off',
-        'synchronous_commit = off',
-        'full_page_writes = off',
+        ...(opts.durable ? [] : ['fsync = off', 'synchronous_commit = off', 'full_page_writes = off']),
         '',
       ].join('\n'),
     );
@@ -221,7 +227,17 @@ export async function startCluster(install: PgInstall): Promise<Cluster> {
     if (start.code !== 0) {
       throw new Error(`pg_ctl start failed\n${describeRun(start)}\n--- tail of ${logFile} ---\n${tail(logFile, 40)}`);
     }
-    return { url: `postgresql://postgres@127.0.0.1:${port}/postgres`, port, dir, dataDir, install, stop };
+    const stopServer = async (): Promise<void> => {
+      const [file, args] = asServerUser(pgCtl, ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+      const result = await run(file, args, { cwd: dir, timeoutMs: 60_000 });
+      if (result.code !== 0) throw new Error(`pg_ctl stop failed\n${describeRun(result)}`);
+    };
+    const startServer = async (): Promise<void> => {
+      const [file, args] = asServerUser(pgCtl, ['-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start']);
+      const result = await run(file, args, { cwd: dir, timeoutMs: 90_000 });
+      if (result.code !== 0) throw new Error(`pg_ctl start failed\n${describeRun(result)}\n${tail(logFile, 40)}`);
+    };
+    return { url: `postgresql://postgres@127.0.0.1:${port}/postgres`, port, dir, dataDir, install, stop, stopServer, startServer };
   } catch (error) {
     await stop();
     throw error;
