@@ -2,7 +2,9 @@
 //
 // Include it in a C++ test program AFTER the Rubi includes (it implements the Term* functions they
 // declare). The test drives the simulation through rubi_sim::sim():
-//   clock     gmt (UTC seconds), server_offset (trade server = gmt + offset), tick (GetTickCount)
+//   clock     gmt (UTC seconds), server_offset (trade server = gmt + offset), tick (GetTickCount),
+//             clock_skew: this computer's clock error (TermTimeGmt = gmt + clock_skew; the trade
+//             server and a test's backend keep the true gmt)
 //   sleeping  TermSleep records each delay in `sleeps` and advances the clock instead of waiting
 //   account   login/server/broker/currency/leverage/balance; equity follows the open positions
 //   symbols   add_symbol(...) with the SYMBOL_* figures and a quote; set_quote moves the market
@@ -32,6 +34,7 @@ struct State {
   int build = 4755;
   datetime gmt = 1763720100;  // 2025-11-21T10:15:00Z
   int server_offset = 7200;
+  long clock_skew = 0;  // s: TermTimeGmt() = gmt + clock_skew (a computer clock that is off)
   uint tick = 1000000;
   long sleep_remainder_ms = 0;
   std::vector<int> sleeps;
@@ -154,7 +157,7 @@ inline RubiDeal &book_deal(const RubiPosition &p, int entry, double volume, doub
 
 string TermPlatform() { return rubi_sim::is_mt5() ? "MT5" : "MT4"; }
 int TermBuild() { return rubi_sim::sim().build; }
-datetime TermTimeGmt() { return rubi_sim::sim().gmt; }
+datetime TermTimeGmt() { return (datetime)(rubi_sim::sim().gmt + rubi_sim::sim().clock_skew); }
 datetime TermTimeServer() { return rubi_sim::server_now(); }
 uint TermTickCount() { return rubi_sim::sim().tick; }
 bool TermIsStopped() { return rubi_sim::sim().stopped; }

@@ -54,11 +54,15 @@ interface Fake {
   failReports: Map<string, number>;
   /** Pings to answer 404 (the session was swept). */
   failPings: number;
+  /** The backend's clock (UTC s, in a Date header): timestamps more than 300 s off it are refused. Undefined: not checked. */
+  serverClock: number | undefined;
+  /** Every request: its path, X-Trade-Id, and whether its signature verified. */
+  log: { path: string; id: string; verified: boolean }[];
 }
 let fake: Fake;
 
 function reset(): void {
-  fake = { signals: [], reports: [], pushes: [], connects: [], pings: 0, disconnects: [], unsigned: 0, failReports: new Map(), failPings: 0 };
+  fake = { signals: [], reports: [], pushes: [], connects: [], pings: 0, disconnects: [], unsigned: 0, failReports: new Map(), failPings: 0, serverClock: undefined, log: [] };
 }
 reset();
 
@@ -100,12 +104,17 @@ beforeAll(async () => {
         secrets: [secret],
         headers: { id: (h['x-trade-id'] as string) ?? null, timestamp: (h['x-trade-timestamp'] as string) ?? null, signature: (h['x-trade-signature'] as string) ?? null },
         body: raw,
-        nowSeconds: Number.isFinite(ts) ? ts : 0, // the simulated clock: only the HMAC is checked
+        nowSeconds: fake.serverClock ?? (Number.isFinite(ts) ? ts : 0), // by default the simulated clock: only the HMAC is checked
       });
+      fake.log.push({ path: req.url ?? '', id: String(h['x-trade-id'] ?? ''), verified: verdict.ok });
       const send = (status: number, payload: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
+        const date = fake.serverClock === undefined ? {} : { date: new Date(fake.serverClock * 1000).toUTCString() };
+        res.writeHead(status, { 'content-type': 'application/json', ...date });
         res.end(JSON.stringify(payload));
       };
+      if (!verdict.ok && (verdict.reason === 'timestamp_too_old' || verdict.reason === 'timestamp_in_future')) {
+        return send(401, { error: { code: 'unauthorized', message: `request timestamp is more than 300 s ${verdict.reason === 'timestamp_too_old' ? 'old' : 'in the future'}` } });
+      }
       if (!verdict.ok || h['x-ea-key-id'] !== keyId || (raw !== '' && h['content-type'] !== 'application/json')) {
         fake.unsigned++;
         return send(401, { error: { code: 'unauthorized', message: 'bad signature' } });
@@ -494,6 +503,23 @@ describe('RubiStudioConnector logic (Rubi/Connector.mqh)', () => {
     expect(reports[0]).toMatchObject({ status: 'EXECUTED', volume: 0.1, retcode: 10009 });
     expect(reports[0]!.message).toContain("closing deal(s) found in the terminal's history after a restart");
     expect(run.journal.get(close.id)).toBe('reported');
+  }, 60_000);
+
+  it.each([
+    ['10 minutes fast', 600],
+    ['10 minutes slow', -600],
+  ])('a computer clock %s: connect is refused once for its timestamp, resent under the same id with the backend\'s clock; everything after verifies', async (_name, skew) => {
+    fake.serverClock = 1_763_720_100; // the sim's true UTC
+    const run = await scenario('clock-skew', [String(skew)]);
+    expect(fake.log[0]).toMatchObject({ path: '/connect', verified: false });
+    expect(fake.log[1]).toMatchObject({ path: '/connect', id: fake.log[0]!.id, verified: true });
+    expect(fake.log.slice(1).every((r) => r.verified)).toBe(true);
+    expect(fake.connects).toHaveLength(1);
+    expect(fake.pings).toBeGreaterThanOrEqual(3);
+    expect(fake.disconnects).toHaveLength(1);
+    expect(run.out).toContain(`clock ${-skew}`);
+    expect(run.out).toContain('counters 0 0 0');
+    expect(run.prints).toContain(`this computer's clock is 600 s ${skew > 0 ? 'ahead of' : 'behind'} the backend's`);
   }, 60_000);
 
   it('a session the backend no longer knows (404 on ping) is reopened', async () => {

@@ -44,6 +44,11 @@ class MockBackend {
   revoked = false;
   /** The register response's registered_at (UTC seconds); undefined: an older backend that omits it. */
   registeredAt: number | undefined = NOW - 90 * 86_400;
+  /**
+   * The backend's own clock (UTC seconds), in a Date header on every answer: signatures more than
+   * 300 s off it are refused as the functions refuse them. Undefined: any timestamp verifies.
+   */
+  serverClock: number | undefined;
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => {
@@ -57,11 +62,12 @@ class MockBackend {
           secrets: [this.secret],
           headers: { id: (h['x-trade-id'] as string) ?? null, timestamp: (h['x-trade-timestamp'] as string) ?? null, signature: (h['x-trade-signature'] as string) ?? null },
           body,
-          nowSeconds: Number(h['x-trade-timestamp'] ?? 0),
+          nowSeconds: this.serverClock ?? Number(h['x-trade-timestamp'] ?? 0),
         });
         this.seen.push({ path, headers: h, body, verified: verdict.ok });
         const send = (status: number, payload: unknown) => {
-          res.writeHead(status, { 'content-type': 'application/json' });
+          const date = this.serverClock === undefined ? {} : { date: new Date(this.serverClock * 1000).toUTCString() };
+          res.writeHead(status, { 'content-type': 'application/json', ...date });
           res.end(JSON.stringify(payload));
         };
         if (path === '/register') {
@@ -82,6 +88,10 @@ class MockBackend {
           return send(200, answer);
         }
         if (path !== '/trades') return send(404, { error: { code: 'not_found', message: 'no route' } });
+        if (!verdict.ok && (verdict.reason === 'timestamp_too_old' || verdict.reason === 'timestamp_in_future')) {
+          const message = `request timestamp is more than 300 s ${verdict.reason === 'timestamp_too_old' ? 'old' : 'in the future'}`;
+          return send(401, { error: { code: 'unauthorized', message } });
+        }
         if (!verdict.ok || this.revoked) return send(401, { error: { code: 'unauthorized', message: 'invalid signature' } });
         const parsed = ReportTradesRequest.safeParse(JSON.parse(body));
         if (!parsed.success) {
@@ -310,8 +320,9 @@ describe.each(['MQL5', 'MQL4'] as MqlPlatform[])('RubiTradeSync against a mock b
     }
     const batches = mock.trades().map((b) => b.trades.map((x) => x.ticket));
     for (const b of batches) expect(b.length).toBeLessThanOrEqual(2);
-    // backfill: oldest close first; the lost response's batch went again (duplicates); 1004 refused then set aside
-    expect(batches.slice(0, 4)).toEqual([[1002, 1003], [1002, 1003], [1005, 1004], [1005, 1006]]);
+    // the first cycle of a run sends first (an empty batch: the clock check), then the backfill:
+    // oldest close first; the lost response's batch went again (duplicates); 1004 refused then set aside
+    expect(batches.slice(0, 5)).toEqual([[], [1002, 1003], [1002, 1003], [1005, 1004], [1005, 1006]]);
     const first = out.status('cycle', 0);
     expect(first).toMatchObject({ outbox: 0, aside: 1, registered: 1, halted: 0, offset: OFFSET, poll: 60, batch: 2 });
     expect(first.scan_from).toBe(NOW + 5 + OFFSET - 30 * day);
@@ -326,7 +337,7 @@ describe.each(['MQL5', 'MQL4'] as MqlPlatform[])('RubiTradeSync against a mock b
     expect(t1002).toMatchObject({ type: 'SELL', lots: 0.2, open_time: iso(t(3 * day)), close_time: iso(t(3 * day - 600)), close_price: 1.099 });
 
     // the open position: nothing while open (or partly closed), one trade once fully closed
-    const afterOpen = batches.slice(4);
+    const afterOpen = batches.slice(5);
     const ticket = Number(out.of('open')[0]!.split(' ')[1]);
     const positionTrades = mock.trades().flatMap((b) => b.trades).filter((x) => x.ticket === ticket);
     expect(positionTrades.length).toBeGreaterThanOrEqual(1);
@@ -358,6 +369,47 @@ describe.each(['MQL5', 'MQL4'] as MqlPlatform[])('RubiTradeSync against a mock b
     expect(state).not.toContain(TOKEN);
     expect(readFileSync(join(files, 'RendR_debug.log'), 'utf8')).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ INFO RubiTradeSync MT[45] build 4755 /);
   }, 120_000);
+
+  it.each([
+    ['10 minutes fast', 600],
+    ['10 minutes slow', -600],
+  ])('a computer clock %s: one refused request, then the trades land once with true times; the EA does not stop (issue #14)', async (_name, skew) => {
+    mock.loseFirst = false;
+    mock.revoked = false;
+    mock.revokeAfterTicket = undefined;
+    mock.serverClock = NOW + 5; // the backend's clock: right (the sim's UTC after `sleep 5`)
+    try {
+      const account = randomUUID();
+      const closes = [3 * 3600, 2 * 3600, 3600];
+      const out = await play(exe, sandbox(), [
+        `clock ${NOW} ${OFFSET}`,
+        `skew ${skew}`,
+        'symbol EURUSD 5 0.00001 1.1 1.1001',
+        `config ${account} ${mock.base}/register ${mock.base}/trades ${TOKEN}`,
+        ...closes.map((ago, i) => `trade ${3001 + i} EURUSD BUY 0.1 ${NOW - ago - 600} ${NOW - ago} 1.1 1.1 0 0 0`),
+        'start 30 0',
+        'sleep 5',
+        'cycle',
+        'sleep 60',
+        'timer',
+      ]);
+      expect(out.stderr).toBe('');
+      expect(out.status('cycle', 0)).toMatchObject({ outbox: 0, halted: 0, registered: 1, offset: OFFSET, clock: -skew });
+      expect(out.status('timer', 0)).toMatchObject({ outbox: 0, halted: 0 });
+      const mine = mock.seen.filter((x) => x.path === '/trades' && x.headers['x-account-id'] === account);
+      // the first request is refused for its timestamp; the same id signed again with the backend's clock verifies; every later one too
+      expect(mine.map((x) => x.verified)).toEqual(mine.map((_, i) => i !== 0));
+      expect(mine[1]!.headers['x-trade-id']).toBe(mine[0]!.headers['x-trade-id']);
+      const sent = mine.filter((x) => x.verified).flatMap((x) => (JSON.parse(x.body) as { trades: { ticket: number; open_time: string; close_time: string }[] }).trades);
+      expect(sent.map((x) => x.ticket).sort()).toEqual([3001, 3002, 3003]);
+      expect([...mock.stored.get(account)!].sort()).toEqual([3001, 3002, 3003]);
+      for (const [i, ago] of closes.entries()) expect(sent.find((x) => x.ticket === 3001 + i)).toMatchObject({ open_time: iso(NOW - ago - 600), close_time: iso(NOW - ago) });
+      expect(out.logs.some((l) => l.startsWith('ERROR'))).toBe(false);
+      expect(out.logs.find((l) => l.includes("this computer's clock is"))).toContain(`600 s ${skew > 0 ? 'ahead of' : 'behind'} the backend's`);
+    } finally {
+      mock.serverClock = undefined;
+    }
+  }, 60_000);
 
   it('a spent token without a stored secret: one clear line, then nothing', async () => {
     mock.loseFirst = false;

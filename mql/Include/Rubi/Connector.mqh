@@ -626,25 +626,32 @@ private:
       if(r.blocked)
          return false;  // Http.mqh logged the allow-list line
       string what = method + " " + path + ": " + ErrorOf(r);
-      if(r.status == 401 && StringFind(r.body, "timestamp") >= 0)
-         Problem(what + " - this computer's clock is more than 300 s off: synchronise the Windows clock (the signature carries the UTC time)");
+      if(RubiHttpClockSkew(r))
+         Problem(what + " - this computer's clock is more than 300 s off and " +
+                 (r.clock_resynced ? "still refused after setting it from the backend's Date header" : "the answer carried no Date header to set it from") +
+                 ": synchronise the Windows clock (the signature carries the UTC time)");
       else
-         if(r.status == 401 && StringFind(r.body, "signature does not match") >= 0)
-            Problem(what + " - KeySecret does not belong to KeyId: paste the whsec_ secret shown when this key was created");
+         if(RubiHttpReplayed(r))
+            Problem(what + " - the backend refused the X-Trade-Id as already used: trying again on the next timer with a new one");
          else
-            if(r.status == 401 || r.status == 403)
-               Problem(what + " - the backend refused the EA key: check KeyId and KeySecret (dashboard, EA keys; a revoked key needs a new one)");
+            if(r.status == 401 && StringFind(r.body, "signature does not match") >= 0)
+               Problem(what + " - KeySecret does not belong to KeyId: paste the whsec_ secret shown when this key was created");
             else
-               if(r.status == -1 || r.status >= 500 || r.status == 429 || r.status == 408)
-                  Problem(what + " - the backend is unreachable or busy: retrying on the next timer");
+               if(r.status == 401 || r.status == 403)
+                  Problem(what + " - the backend refused the EA key: check KeyId and KeySecret (dashboard, EA keys; a revoked key needs a new one)");
                else
-                  if(r.status != 404 && r.status != 409)
-                     Problem(what);
+                  if(r.status == -1 || r.status >= 500 || r.status == 429 || r.status == 408)
+                     Problem(what + " - the backend is unreachable or busy: retrying on the next timer");
+                  else
+                     if(r.status != 404 && r.status != 409)
+                        Problem(what);
       return false;
      }
 
    //--- account and symbols -----------------------------------------------------------------------
-   int               ServerOffset() const { return RubiServerOffset(TermTimeServer(), TermTimeGmt()); }
+   // The trade server's UTC offset, against this computer's clock corrected by the offset learnt
+   // from the backend (a clock more than 300 s off would round to the wrong quarter hour).
+   int               ServerOffset() const { return RubiServerOffset(TermTimeServer(), RubiSigningTime()); }
    string            UtcOfServerTime(const datetime t) const { return RubiIsoTime((datetime)((long)t - ServerOffset())); }
 
    void              WriteMoney(RubiJsonWriter &w, const string key, const double v) const { w.KeyNumDigits(key, v, 2); }
@@ -1397,7 +1404,7 @@ private:
         }
       // The backend's clock decides expiry (this computer's clock may be off); its own otherwise.
       datetime server_utc = 0;
-      m_poll_utc = RubiIsoParse(j.GetStr(j.Root(), "server_time", ""), server_utc) ? server_utc : TermTimeGmt();
+      m_poll_utc = RubiIsoParse(j.GetStr(j.Root(), "server_time", ""), server_utc) ? server_utc : RubiSigningTime();
       int arr = j.Key(j.Root(), "signals");
       for(int node = j.First(arr); node >= 0; node = j.Next(node))
         {
@@ -1726,8 +1733,9 @@ public:
       RubiHttpOptions once;
       once.max_attempts = 1;
       once.timeout_ms = 3000;
+      once.idempotent = false;  // a second disconnect is a 409: a replayed id after a lost answer means it was applied
       RubiHttpResponse r;
-      bool ok = RubiHttpSigned("POST", m_url + "/connect/disconnect", w.Text(), RUBI_HEADER_KEY_ID, m_key_id, m_secret, once, r);
+      bool ok = RubiHttpSigned("POST", m_url + "/connect/disconnect", w.Text(), RUBI_HEADER_KEY_ID, m_key_id, m_secret, once, r) || r.applied_earlier;
       RubiLogInfo("disconnect (" + RubiDeinitReasonText(reason) + "): session " + m_session + (ok ? " closed" : " not closed (" + ErrorOf(r) + "): the backend marks it stale") +
                   "; signals received " + IntegerToString(m_signals_received) + ", orders executed " + IntegerToString(m_orders_executed) + ", errors " + IntegerToString(m_errors));
       m_session = "";

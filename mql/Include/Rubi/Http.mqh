@@ -13,8 +13,20 @@
 //|   "WebRequest not allowed (error 4014): add https://host under Tools -> Options -> ..."          |
 //| which the VPS agent recognises (vps-agent/src/terminal-log.ts), and never retried.               |
 //|                                                                                                  |
-//| Signed requests (RubiHttpSigned) are signed again for every attempt: a new X-Trade-Id and        |
-//| timestamp each time, since the server refuses a replayed id.                                     |
+//| Signed requests (RubiHttpSigned), as packages/ea-sim/src/signed-http.ts does them:               |
+//| - a retry (no response, 408, 429, 5xx) keeps the X-Trade-Id and body, re-signed with a fresh     |
+//|   timestamp: the server remembers an id only together with the work it committed, so a request |
+//|   it refused or failed is accepted again under the same id;                                      |
+//| - 401 "request timestamp is more than 300 s old / in the future": this computer's clock is off. |
+//|   The offset is set from the response's Date header (else a server_time in its body), the same  |
+//|   request (same id) is signed again with the corrected clock and sent once more, and every later |
+//|   request signs with the corrected clock (Webhooks.mqh: RubiSigningTime);                        |
+//| - 401 "replayed request" after a retry: the earlier attempt under that id was committed but its |
+//|   answer was lost. An idempotent route (the default) is sent once more under a fresh id and that |
+//|   answer is used; with idempotent = false (the disconnect) the response's applied_earlier is set |
+//|   and false returned (the caller counts it as done). On a first attempt it is an error;         |
+//| - any other 401 (unknown or revoked key, account not registered, signature does not match) and  |
+//|   any other 4xx are returned at once.                                                            |
 //+------------------------------------------------------------------+
 #ifndef RUBI_HTTP_MQH
 #define RUBI_HTTP_MQH
@@ -23,6 +35,7 @@
 #include <Rubi/Log.mqh>
 #include <Rubi/Terminal.mqh>
 #include <Rubi/Webhooks.mqh>
+#include <Rubi/Json.mqh>
 
 #define RUBI_ERR_WEBREQUEST_NOT_ALLOWED     4014  // MT5
 #define RUBI_ERR_WEBREQUEST_NOT_ALLOWED_MT4 4060  // MT4: "function is not confirmed"
@@ -34,8 +47,10 @@ struct RubiHttpOptions
    int               base_delay_ms;       // first backoff; doubles per attempt
    int               max_delay_ms;        // cap of one backoff
    int               max_retry_after_ms;  // a longer Retry-After ends the attempts
+   bool              idempotent;          // signed: may be resent under a fresh id after a replayed-id 401
                      RubiHttpOptions()
      {
+      idempotent = true;
       timeout_ms = 5000;
       max_attempts = 3;
       base_delay_ms = 1000;
@@ -53,6 +68,9 @@ struct RubiHttpResponse
    int               attempts;
    bool              blocked;         // the URL is not in the terminal's WebRequest allow-list
    int               retry_after_s;   // Retry-After of the last response, -1 when absent
+   string            request_id;      // signed: the X-Trade-Id of the last attempt
+   bool              clock_resynced;  // signed: a timestamp 401 set the clock offset during this request
+   bool              applied_earlier; // signed, idempotent = false: a replayed-id 401 after a retry (it was applied)
   };
 
 string g_rubi_http_blocked_logged = "";  // URLs already reported as blocked (one line each)
@@ -98,6 +116,53 @@ int RubiRetryAfterSeconds(const string headers)
          return -1;
      }
    return (int)StringToInteger(v);
+  }
+
+// The server's error message: `error.message` of the JSON body (or `error` when it is a string).
+string RubiHttpErrorMessage(const string body)
+  {
+   RubiJson j;
+   if(!j.Parse(body))
+      return "";
+   int e = j.Key(j.Root(), "error");
+   if(j.Type(e) == RUBI_JSON_OBJECT)
+      return j.GetStr(e, "message", "");
+   if(j.Type(e) == RUBI_JSON_STRING)
+      return j.Str(e);
+   return "";
+  }
+
+// A 401 for the timestamp: "request timestamp is more than <n> s old" / "... in the future".
+bool RubiHttpClockSkew(const RubiHttpResponse &r)
+  {
+   if(r.status != 401)
+      return false;
+   string m = RubiHttpErrorMessage(r.body);
+   string head = "request timestamp is more than ";
+   if(!RubiStartsWith(m, head))
+      return false;
+   string rest = StringSubstr(m, StringLen(head));
+   string tail = RubiEndsWith(rest, " s old") ? " s old" : RubiEndsWith(rest, " s in the future") ? " s in the future" : "";
+   if(tail == "")
+      return false;
+   string digits = StringSubstr(rest, 0, StringLen(rest) - StringLen(tail));
+   return StringLen(digits) > 0 && RubiDigitsAt(digits, 0, StringLen(digits)) >= 0;
+  }
+
+// A 401 for an X-Trade-Id the server already committed work for.
+bool RubiHttpReplayed(const RubiHttpResponse &r)
+  {
+   return r.status == 401 && RubiStartsWith(RubiHttpErrorMessage(r.body), "replayed request");
+  }
+
+// The server's clock when it answered: the Date header (1 s resolution), else a `server_time`
+// (ISO-8601) in the body. False when the response carries neither.
+bool RubiHttpServerTime(const RubiHttpResponse &r, datetime &t)
+  {
+   if(RubiHttpDateParse(RubiHeaderValue(r.headers, "Date"), t))
+      return true;
+   RubiJson j;
+   return j.Parse(r.body) && j.Type(j.Root()) == RUBI_JSON_OBJECT && RubiIsoParse(j.GetStr(j.Root(), "server_time", ""), t);
   }
 
 bool RubiHttpRetryable(const int status)
@@ -159,7 +224,8 @@ void RubiHttpOnce(const string method, const string url, const string headers, c
   }
 
 // The attempts loop. `signer_header` "" sends `headers` unsigned; otherwise every attempt is signed
-// with `key` and gets the signed header block. True when a response with status 2xx arrived.
+// with `key` and gets the signed header block (the rules at the top of this file). True when a
+// response with status 2xx arrived. r.attempts counts every request sent.
 bool RubiHttpAttempts(const string method, const string url, const string headers, const string signer_header, const string signer_id,
                       const uchar &key[], const uchar &body[], const int body_len, const RubiHttpOptions &o, RubiHttpResponse &r)
   {
@@ -170,14 +236,22 @@ bool RubiHttpAttempts(const string method, const string url, const string header
    r.attempts = 0;
    r.blocked = false;
    r.retry_after_s = -1;
+   r.request_id = "";
+   r.clock_resynced = false;
+   r.applied_earlier = false;
+   bool signed_request = signer_header != "";
    int attempts = o.max_attempts < 1 ? 1 : o.max_attempts;
-   for(int attempt = 1; attempt <= attempts; attempt++)
+   string id = signed_request ? RubiNewMessageId() : "";
+   bool may_be_applied = false;  // an attempt under `id` may have been committed without us seeing the answer
+   bool resent = false;
+   int attempt = 1;
+   for(;;)
      {
       string h = headers;
-      if(signer_header != "")
+      if(signed_request)
         {
          RubiSignature sig;
-         if(!RubiSignBytes(key, RubiNewMessageId(), (long)TermTimeGmt(), body, body_len, sig))
+         if(!RubiSignBytes(key, id, (long)RubiSigningTime(), body, body_len, sig))
            {
             RubiLogError("could not sign the request to " + RubiUrlOrigin(url) + ": the terminal's CryptEncode failed");
             return false;
@@ -188,8 +262,9 @@ bool RubiHttpAttempts(const string method, const string url, const string header
             RubiLogError("refusing a header value with a line break");
             return false;
            }
+         r.request_id = id;
         }
-      r.attempts = attempt;
+      r.attempts++;
       RubiHttpOnce(method, url, h, body, body_len, o.timeout_ms, r);
       if(r.blocked)
         {
@@ -198,14 +273,44 @@ bool RubiHttpAttempts(const string method, const string url, const string header
         }
       if(r.status >= 200 && r.status < 300)
          return true;
-      if(!RubiHttpRetryable(r.status) || attempt == attempts || TermIsStopped())
+      if(signed_request && !r.clock_resynced && RubiHttpClockSkew(r))
+        {
+         datetime server = 0;
+         if(!RubiHttpServerTime(r, server))
+            return false;  // nothing to set the clock from
+         long offset = (long)server - (long)TermTimeGmt();
+         RubiSetClockOffset(offset);
+         r.clock_resynced = true;
+         RubiLogWarn(method + " " + RubiUrlOrigin(url) + ": this computer's clock is " + IntegerToString(offset < 0 ? -offset : offset) + " s " +
+                     (offset < 0 ? "ahead of" : "behind") + " the backend's (HTTP 401 for the timestamp): signing with the backend's clock from now on; synchronise the Windows clock");
+         continue;  // same id: the server stored nothing for the refused request
+        }
+      if(signed_request && may_be_applied && !resent && RubiHttpReplayed(r))
+        {
+         if(!o.idempotent)
+           {
+            r.applied_earlier = true;
+            return false;
+           }
+         resent = true;
+         may_be_applied = false;
+         string replayed = id;
+         id = RubiNewMessageId();
+         RubiLogInfo(method + " " + RubiUrlOrigin(url) + ": request " + replayed + " was applied but its answer was lost; sending it again as " + id);
+         continue;
+        }
+      if(!RubiHttpRetryable(r.status) || attempt >= attempts || TermIsStopped())
          return false;
       if(r.retry_after_s >= 0 && (long)r.retry_after_s * 1000 > o.max_retry_after_ms)
          return false;
+      // No response or a server error: the work may have been committed (a lost answer, a gateway
+      // timeout), so a replayed-id 401 on a later attempt means it was.
+      may_be_applied = true;
       int delay = RubiBackoffMs(o, attempt, r.retry_after_s);
       RubiLogWarn(method + " " + RubiUrlOrigin(url) + ": " + (r.status == -1 ? "no response (error " + IntegerToString(r.error) + ")" : "HTTP " + IntegerToString(r.status)) +
                   ", attempt " + IntegerToString(attempt) + " of " + IntegerToString(attempts) + ", retrying in " + IntegerToString(delay) + " ms");
       TermSleep(delay);
+      attempt++;
      }
    return false;
   }
@@ -234,6 +339,9 @@ bool RubiHttpSigned(const string method, const string url, const string json, co
       r.body = "";
       r.headers = "";
       r.retry_after_s = -1;
+      r.request_id = "";
+      r.clock_resynced = false;
+      r.applied_earlier = false;
       RubiLogError("the signing secret is malformed (expected whsec_ and base64)");
       return false;
      }

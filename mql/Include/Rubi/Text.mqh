@@ -4,7 +4,7 @@
 //|     lone surrogates encode as U+FFFD (as TextEncoder does); invalid input decodes to U+FFFD      |
 //|   - decoding of text files as MetaTrader and the VPS agent write them (UTF-16LE, UTF-8, ANSI)    |
 //|   - numbers in the invariant culture: shortest round-trip form, or a fixed number of digits      |
-//|   - ISO-8601 UTC time, hex, ASCII trim/lower-case, FNV-1a checksums                              |
+//|   - ISO-8601 UTC time, HTTP-date (Date header), hex, ASCII trim/lower-case, FNV-1a checksums    |
 //| Pure logic: no terminal calls.                                                                   |
 //+------------------------------------------------------------------+
 #ifndef RUBI_TEXT_MQH
@@ -486,6 +486,36 @@ bool RubiIsoParse(const string text, datetime &t)
    if(secs < 0)
       return false;
    t = (datetime)secs;
+   return true;
+  }
+
+// Parses an HTTP-date in the IMF-fixdate form servers send in the `Date` header (RFC 9110:
+// "Sun, 06 Nov 1994 08:49:37 GMT") into `t` (UTC). False (t untouched) for anything else.
+bool RubiHttpDateParse(const string text, datetime &t)
+  {
+   string s = RubiTrim(text);
+   if(StringLen(s) != 29 || StringGetCharacter(s, 3) != ',' || StringGetCharacter(s, 4) != ' ' || StringGetCharacter(s, 7) != ' ' ||
+      StringGetCharacter(s, 11) != ' ' || StringGetCharacter(s, 16) != ' ' || StringGetCharacter(s, 19) != ':' ||
+      StringGetCharacter(s, 22) != ':' || StringSubstr(s, 25) != " GMT")
+      return false;
+   int month = StringFind("JanFebMarAprMayJunJulAugSepOctNovDec", StringSubstr(s, 8, 3));
+   if(month < 0 || month % 3 != 0)
+      return false;
+   month = month / 3 + 1;
+   long day = RubiDigitsAt(s, 5, 2);
+   long year = RubiDigitsAt(s, 12, 4);
+   long hour = RubiDigitsAt(s, 17, 2);
+   long minute = RubiDigitsAt(s, 20, 2);
+   long second = RubiDigitsAt(s, 23, 2);
+   if(year < 1970 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60)
+      return false;
+   bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+   long month_days = month == 2 ? (leap ? 29 : 28) : ((month == 4 || month == 6 || month == 9 || month == 11) ? 30 : 31);
+   if(day > month_days)
+      return false;
+   if(second == 60)
+      second = 59;  // a leap second: one second early is close enough for a clock offset
+   t = (datetime)(RubiDaysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second);
    return true;
   }
 

@@ -13,8 +13,11 @@
 //|            connected). A trade leaves the outbox when a response lists its ticket as accepted   |
 //|            or duplicate: a lost response is simply sent again, the server stores a ticket once. |
 //|   400      naming body.trades.<i>: those trades are set aside (set-aside.outbox, logged)         |
-//|   401      the secret no longer verifies (or, at register, the token is spent/expired): stop    |
-//|   5xx/none retried by Rubi/Http.mqh (backoff), then kept for the next cycle                     |
+//|   401      the secret no longer verifies (unknown account, signature does not match; at       |
+//|            register: the token is spent/expired): stop. Not a 401 for the timestamp: Http.mqh   |
+//|            sets the clock from the response's Date header and signs again; one left (no Date   |
+//|            header) or a replayed-id 401 keeps the trades for the next cycle                     |
+//|   5xx/none retried by Rubi/Http.mqh (backoff, same X-Trade-Id), then kept for the next cycle    |
 //|                                                                                                  |
 //| Trade mapping (RubiTradeFromDeals, the same for MT5 deals and MT4's IN+OUT pairs):               |
 //|   ticket   MT5: the position id (DEAL_POSITION_ID); MT4: OrderTicket() of a closed OP_BUY/       |
@@ -317,6 +320,7 @@ private:
    RubiOutbox        m_aside;
    bool              m_ready;
    bool              m_halted;
+   bool              m_clock_checked;  // the first cycle of this run has sent (clock checked)
    datetime          m_last_cycle;
    string            m_last_problem;
    int               m_requests;
@@ -474,13 +478,16 @@ private:
    //--- clock -----------------------------------------------------------------------------------
    // A clock sample confirms the server's UTC offset when the server clock moved since the previous
    // sample and both give the same offset (MT4's TimeCurrent() stands still without quotes, e.g.
-   // at weekends: then the stored offset is kept).
+   // at weekends: then the stored offset is kept). UTC is this computer's clock corrected by the
+   // offset learnt from the backend (Webhooks.mqh), applied to both samples: a clock more than
+   // 450 s off would otherwise round to the wrong quarter hour.
    void              SampleClock()
      {
       datetime server = TermTimeServer();
       datetime gmt = TermTimeGmt();
-      int now_offset = RubiServerOffset(server, gmt);
-      if(m_sample_server > 0 && server > m_sample_server && now_offset == RubiServerOffset(m_sample_server, m_sample_gmt) &&
+      long correction = RubiClockOffset();
+      int now_offset = RubiServerOffset(server, (datetime)((long)gmt + correction));
+      if(m_sample_server > 0 && server > m_sample_server && now_offset == RubiServerOffset(m_sample_server, (datetime)((long)m_sample_gmt + correction)) &&
          MathAbs(now_offset) <= RUBI_TS_MAX_OFFSET)
         {
          if(!m_offset_known || now_offset != m_offset)
@@ -539,6 +546,7 @@ public:
       m_sample_gmt = 0;
       m_ready = false;
       m_halted = false;
+      m_clock_checked = false;
       m_last_cycle = 0;
       m_last_problem = "";
       m_requests = 0;
@@ -579,6 +587,7 @@ public:
       m_opt.rescan_hours = o.rescan_hours;
       m_opt.config_file = o.config_file == "" ? RubiFileLabel(RUBI_EA_CONFIG_FILE) : o.config_file;
       RubiLogInit(RUBI_LOG_PROVISIONED, 0);
+      m_clock_checked = false;
       string error = "";
       if(!RubiEaConfigLoad(m_opt.config_file, m_config, error))
         {
@@ -673,7 +682,7 @@ public:
       datetime registered = 0;
       bool told = RubiIsoParse(j.GetStr(root, "registered_at", ""), registered);
       if(!told && !RubiIsoParse(j.GetStr(root, "server_time", ""), registered))
-         registered = TermTimeGmt();
+         registered = RubiSigningTime();
       m_registered_at = RubiIsoTime(registered);
       if(m_scan_from == 0)
         {
@@ -968,6 +977,14 @@ public:
                first = true;  // the rest of the batch goes again at once
                continue;
               }
+            if(RubiHttpClockSkew(r) || RubiHttpReplayed(r))
+              {
+               // Not a re-provisioned account: this computer's clock (Http.mqh resynced it when the
+               // answer said the time) or an id the server already knew. Kept for the next cycle.
+               Problem("WARN", "trades not delivered: " + NoAnswer(r) + (RubiHttpClockSkew(r) ? " (this computer's clock is more than 300 s off: synchronise the Windows clock)" : "") +
+                       "; " + IntegerToString(m_outbox.Count()) + " trade(s) kept in the outbox, next attempt in " + IntegerToString(PollSeconds()) + " s");
+               return false;
+              }
             if(r.status == 401)
               {
                Halt("trades refused (HTTP 401): the stored api secret no longer verifies: the account was provisioned again with a new token, or it was deleted. " +
@@ -1037,8 +1054,20 @@ public:
       m_last_cycle = TermTimeGmt();
       if(m_need_register && !Register() && (m_halted || m_secret == "" || m_need_register))
          return;
+      bool sent = false;
+      if(!m_clock_checked)
+        {
+         // The first cycle of a run sends first (what waits, or an empty batch): its answer checks
+         // this computer's clock against the backend's (a 401 for the timestamp sets the offset,
+         // Http.mqh) before trade times are converted to UTC with it.
+         m_clock_checked = true;
+         sent = Flush(1);
+         if(m_halted)
+            return;
+        }
       Collect(0);
-      Flush(0);
+      if(!sent || m_outbox.Count() > 0)
+         Flush(0);  // (the first cycle's empty batch already kept the account connected)
      }
 
    // OnTimer: a cycle when the poll interval has passed since the last one (the first at once).

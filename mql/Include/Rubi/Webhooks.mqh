@@ -8,8 +8,14 @@
 //|              X-Trade-Signature: v1,<base64 HMAC-SHA256(key, content)>                           |
 //|              plus who signs: X-EA-Key-Id (connector EA) or X-Account-Id (provisioned EA)        |
 //|                                                                                                  |
-//| Sign the exact bytes that are sent: RubiSignBytes takes the body as bytes. Every attempt of a   |
-//| request needs a new id (the server rejects a replayed X-Trade-Id): Http.mqh signs per attempt.  |
+//| Sign the exact bytes that are sent: RubiSignBytes takes the body as bytes. A request keeps its  |
+//| id over its retries (the server remembers an id only with the work it committed); Http.mqh      |
+//| re-signs each attempt with a fresh timestamp.                                                    |
+//|                                                                                                  |
+//| The clock: timestamps are RubiSigningTime() = TermTimeGmt() + the offset learnt from the        |
+//| server (RubiSetClockOffset, set by Http.mqh from the Date header of a 401 "request timestamp is |
+//| more than 300 s old / in the future"); 0 until then. One offset per EA, kept for every later    |
+//| request (and across a new secret), not across a restart.                                        |
 //+------------------------------------------------------------------+
 #ifndef RUBI_WEBHOOKS_MQH
 #define RUBI_WEBHOOKS_MQH
@@ -31,6 +37,15 @@ struct RubiSignature
 
 uint g_rubi_id_counter = 0;
 bool g_rubi_id_seeded = false;
+long g_rubi_clock_offset_s = 0;  // server clock - this computer's clock (s), learnt after a timestamp 401
+
+// The offset (s) added to this computer's UTC clock when signing.
+long RubiClockOffset() { return g_rubi_clock_offset_s; }
+void RubiSetClockOffset(const long seconds) { g_rubi_clock_offset_s = seconds; }
+
+// UTC by this computer's clock corrected with the offset learnt from the server: what requests are
+// signed with, and what the EAs use as "now" where the backend's clock matters.
+datetime RubiSigningTime() { return (datetime)((long)TermTimeGmt() + g_rubi_clock_offset_s); }
 
 // The raw key of a secret ("whsec_" optional, then strict base64). False: malformed or empty.
 bool RubiWebhookKey(const string secret, uchar &key[])

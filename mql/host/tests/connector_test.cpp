@@ -13,6 +13,7 @@
 //   position <ticket> <symbol> <side> <volume> <magic> <comment>  open positions at the end
 //   journal <signal id> <state>                                 the journal file at the end
 //   counters <received> <executed> <errors>
+//   clock <offset>                                              the clock offset learnt from the backend (clock-skew)
 //   ok <what> / FAIL: <what>                                     self-checks
 #include <Rubi/Connector.mqh>
 #include "sim_terminal.hpp"
@@ -516,6 +517,14 @@ int main(int argc, char **argv) {
     run_ea(2, true);
     check(g_closes == 0, "nothing closed by the EA");
     print_end_state(journal);
+    return 0;
+  }
+
+  if (scenario == "clock-skew") {
+    // ids[0]: this computer's clock error in seconds; the backend checks timestamps against its own.
+    rubi_sim::sim().clock_skew = std::atol(ids.at(0).c_str());
+    run_ea(3, true);
+    std::printf("clock %ld\n", (long)RubiClockOffset());
     return 0;
   }
 

@@ -1,9 +1,13 @@
 // http_test.cpp: Rubi/Http.mqh against a real HTTP server (tests/unit/mql-http.test.ts starts one),
 // through the host's WebRequest (libcurl). Sleeping is simulated: TermSleep records the delays.
 //   http_test <mode> <method> <url> [json] [secret] [signer id] [max attempts] [allow prefix]
+//             [clock skew s] [calls] [idempotent 0|1]
 //     mode: json (unsigned) | signed (X-Account-Id)
+//     clock skew: this computer's clock error (rubi_sim clock_skew); calls: the request is made this
+//     many times (the later ones show the clock offset learnt by the first is kept)
 // Prints: "result <ok> <status> <attempts> <error> <blocked> <retry_after>", "sleeps <ms,...>",
-// "body <hex of the response body UTF-8>", then every Print line as "print <line>".
+// "body <hex of the response body UTF-8>", "signed <clock offset s> <clock_resynced> <applied_earlier>",
+// one "again <ok> <status> <attempts> <clock_resynced>" per later call, then every Print line as "print <line>".
 #include <Rubi/Http.mqh>
 #include "sim_terminal.hpp"
 #include "tests/harness.hpp"
@@ -20,6 +24,9 @@ int main(int argc, char **argv) {
   o.timeout_ms = 3000;
   if (argc > 7) o.max_attempts = std::atoi(argv[7]);
   if (argc > 8 && argv[8][0]) mql_host::allowed_urls.push_back(argv[8]);
+  if (argc > 9) rubi_sim::sim().clock_skew = std::atol(argv[9]);
+  int calls = argc > 10 ? std::atoi(argv[10]) : 1;
+  if (argc > 11) o.idempotent = std::string(argv[11]) != "0";
   RubiLogInit("RubiConnector.log", 0);
   RubiHttpResponse r;
   bool ok = mode == "signed" ? RubiHttpSigned(method, url, json, RUBI_HEADER_ACCOUNT_ID, signer, secret, o, r) : RubiHttpJson(method, url, json, o, r);
@@ -30,6 +37,13 @@ int main(int argc, char **argv) {
   MqlArray<uchar> body;
   RubiUtf8Encode(r.body, body);
   std::printf("body %s\n", hex_of(body).c_str());
+  std::printf("signed %ld %d %d\n", (long)RubiClockOffset(), r.clock_resynced ? 1 : 0, r.applied_earlier ? 1 : 0);
+  for (int i = 1; i < calls; i++) {
+    RubiHttpResponse again;
+    bool again_ok = mode == "signed" ? RubiHttpSigned(method, url, json, RUBI_HEADER_ACCOUNT_ID, signer, secret, o, again)
+                                     : RubiHttpJson(method, url, json, o, again);
+    std::printf("again %d %d %d %d\n", again_ok ? 1 : 0, again.status, again.attempts, again.clock_resynced ? 1 : 0);
+  }
   for (const auto &p : mql_host::printed) std::printf("print %s\n", p.c_str());
   return 0;
 }

@@ -5,6 +5,7 @@
 // A command interpreter: one command per stdin line (space-separated), one result line each, then
 // the EA's Print lines since the previous command as "log <line>".
 //   clock <gmt> <offset>                 the sim's UTC clock and the trade server's offset (s)
+//   skew <seconds>                       this computer's clock error (TermTimeGmt = UTC + skew)
 //   connected <0|1>                      TermConnected()
 //   account <login> <server>             the terminal's account (TermAccount)
 //   config <account> <register_url> <trades_url> <token> [expires_at]   writes rendr_ea_config.ini
@@ -45,9 +46,9 @@ static std::vector<std::string> words(const std::string &line) {
 
 static void status(const std::string &what) {
   if (!ea) harness::die(what + ": no EA started");
-  std::printf("%s outbox=%d aside=%d requests=%d wm=%ld recent=%d registered=%d halted=%d offset=%d scan_from=%ld poll=%d batch=%d\n", what.c_str(),
+  std::printf("%s outbox=%d aside=%d requests=%d wm=%ld recent=%d registered=%d halted=%d offset=%d scan_from=%ld poll=%d batch=%d clock=%ld\n", what.c_str(),
               ea->OutboxCount(), ea->SetAsideCount(), ea->Requests(), (long)ea->Watermark(), ea->RecentCount(), ea->Registered() ? 1 : 0,
-              ea->Halted() ? 1 : 0, ea->OffsetKnown() ? ea->Offset() : -1, (long)ea->ScanFrom(), ea->PollSeconds(), ea->BatchSize());
+              ea->Halted() ? 1 : 0, ea->OffsetKnown() ? ea->Offset() : -1, (long)ea->ScanFrom(), ea->PollSeconds(), ea->BatchSize(), (long)RubiClockOffset());
 }
 
 static RubiDeal deal_for(long position, int type, int entry, double volume, double price, datetime time, long ticket) {
@@ -78,6 +79,9 @@ int main() {
       sim().gmt = std::atol(w.at(1).c_str());
       sim().server_offset = std::atoi(w.at(2).c_str());
       std::printf("clock %ld\n", (long)sim().gmt);
+    } else if (cmd == "skew") {
+      sim().clock_skew = std::atol(w.at(1).c_str());
+      std::printf("skew %ld\n", (long)sim().clock_skew);
     } else if (cmd == "account") {
       sim().account.login = std::atol(w.at(1).c_str());
       sim().account.server = string(w.at(2).c_str());

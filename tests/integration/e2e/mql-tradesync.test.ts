@@ -39,9 +39,13 @@ const folders: string[] = [];
 interface ProxyLog {
   account: string;
   path: string;
+  /** X-Trade-Id of the request. */
+  id: string;
   tickets: number[];
   status: number | 'dropped';
-  response: { accepted?: number[]; duplicates?: number[] } | undefined;
+  response: { accepted?: number[]; duplicates?: number[]; error?: { message?: string } } | undefined;
+  /** The response's Date header. */
+  date?: string;
 }
 const proxied: ProxyLog[] = [];
 const dropFirstFor = new Set<string>();
@@ -60,6 +64,8 @@ function startProxy(): Promise<void> {
         up.on('end', () => {
           const upBody = Buffer.concat(upChunks);
           const account = String(req.headers['x-account-id'] ?? '');
+          const id = String(req.headers['x-trade-id'] ?? '');
+          const date = up.headers.date;
           const isTrades = (req.url ?? '').endsWith('/trades');
           const tickets = isTrades ? ((JSON.parse(body.toString('utf8')) as { trades: { ticket: number }[] }).trades ?? []).map((t) => t.ticket) : [];
           let response: ProxyLog['response'];
@@ -69,11 +75,11 @@ function startProxy(): Promise<void> {
             response = undefined;
           }
           if (isTrades && tickets.length > 0 && dropFirstFor.delete(account)) {
-            proxied.push({ account, path: req.url ?? '', tickets, status: 'dropped', response });
+            proxied.push({ account, path: req.url ?? '', id, tickets, status: 'dropped', response, date });
             req.socket.destroy();
             return;
           }
-          proxied.push({ account, path: req.url ?? '', tickets, status: up.statusCode ?? 0, response });
+          proxied.push({ account, path: req.url ?? '', id, tickets, status: up.statusCode ?? 0, response, date });
           res.writeHead(up.statusCode ?? 502, up.headers);
           res.end(upBody);
         });
@@ -223,11 +229,17 @@ describe.each(['MQL5', 'MQL4'] as MqlPlatform[])('RubiTradeSync (%s) against the
     const backfilled = [...yesterdays, ...todays];
     const expectedBatches: number[][] = [];
     for (let i = 0; i < backfilled.length; i += 2) expectedBatches.push(backfilled.slice(i, i + 2).map((t) => t.ticket));
-    // the first batch: stored but its response dropped, sent again, acknowledged as duplicates
-    expect(mine().map((p) => p.tickets)).toEqual([expectedBatches[0], ...expectedBatches]);
-    expect(mine()[0]).toMatchObject({ status: 'dropped', response: { accepted: expectedBatches[0], duplicates: [] } });
-    expect(mine()[1]).toMatchObject({ status: 200, response: { accepted: [], duplicates: expectedBatches[0] } });
-    for (const p of mine().slice(2)) expect(p).toMatchObject({ status: 200, response: { accepted: p.tickets, duplicates: [] } });
+    // the first cycle sends first (an empty batch); then the first batch: stored but its response
+    // dropped, sent again under the same X-Trade-Id (refused: the backend committed that id with the
+    // trades), so once more under a fresh id, acknowledged as duplicates
+    const firstRun = mine();
+    expect(firstRun.map((p) => p.tickets)).toEqual([[], expectedBatches[0], expectedBatches[0], ...expectedBatches]);
+    expect(firstRun[0]).toMatchObject({ status: 200, response: { accepted: [], duplicates: [] } });
+    expect(firstRun[1]).toMatchObject({ status: 'dropped', response: { accepted: expectedBatches[0], duplicates: [] } });
+    expect(firstRun[2]).toMatchObject({ id: firstRun[1]!.id, status: 401, response: { error: { message: 'replayed request (X-Trade-Id already used)' } } });
+    expect(firstRun[3]!.id).not.toBe(firstRun[1]!.id);
+    expect(firstRun[3]).toMatchObject({ status: 200, response: { accepted: [], duplicates: expectedBatches[0] } });
+    for (const p of firstRun.slice(4)) expect(p).toMatchObject({ status: 200, response: { accepted: p.tickets, duplicates: [] } });
 
     const lotsOf = (ts: Closed[]) => round8(ts.reduce((s, t) => s + t.lots, 0));
     const cashbackOf = (ts: Closed[]) => round8(ts.reduce((s, t) => s + Math.round(t.lots * REBATE * 10000) / 10000, 0));
@@ -258,7 +270,7 @@ describe.each(['MQL5', 'MQL4'] as MqlPlatform[])('RubiTradeSync (%s) against the
     expect(second.logs).toContain(`registered earlier as external account ${pkg.external_account_id}: the stored api secret verifies`);
     expect(second.status('cycle')).toMatchObject({ outbox: 0, registered: 1, halted: 0 });
     const newOnes = [closedPosition, later].sort((a, b) => a.close - b.close || a.ticket - b.ticket);
-    expect(mine().slice(expectedBatches.length + 1).map((p) => p.tickets)).toEqual([newOnes.map((t) => t.ticket)]);
+    expect(mine().slice(firstRun.length).map((p) => p.tickets)).toEqual([[], newOnes.map((t) => t.ticket)]);
     const all = [...backfilled, closedPosition, later];
     view = await dashboard.tradingAccount(account.id);
     expect(view.figures).toMatchObject({ trades: all.length, lots: lotsOf(all), cashback_accrued: cashbackOf(all), cashback_settled: 0 });
@@ -280,6 +292,61 @@ describe.each(['MQL5', 'MQL4'] as MqlPlatform[])('RubiTradeSync (%s) against the
     expect(state).toMatch(/^api_secret=whsec_/m);
     expect(await readFile(join(files, 'RendR_debug.log'), 'utf8')).toContain('INFO registered with the backend as external account');
     expect(Date.now() - started).toBeLessThan(30_000);
+  }, 120_000);
+
+  it('an EA whose clock is 10 minutes off: one request refused for its timestamp, then every trade lands exactly once, with true times', async () => {
+    // MT5 terminal: the computer's clock 10 minutes fast; MT4: 10 minutes slow. The first trades
+    // response is lost too, after the backend stored it.
+    const skew = platform === 'MQL5' ? 600 : -600;
+    const { dashboard, account, login, serverName, pkg } = await provisioned(platform, 'tradesync-skew');
+    dropFirstFor.add(pkg.external_account_id!);
+    const now = Math.floor(Date.now() / 1000);
+    const closed: Closed[] = [
+      { ticket: 9101, type: 'BUY', lots: 0.5, open: now - 3 * DAY, close: now - 3 * DAY + 3600 },
+      { ticket: 9102, type: 'SELL', lots: 0.2, open: now - DAY, close: now - DAY + 600 },
+      { ticket: 9103, type: 'BUY', lots: 0.1, open: now - 7200, close: now - 3600 },
+    ];
+    const files = await mkdtemp(join(tmpdir(), `rubi-tradesync-skew-${platform}-`));
+    folders.push(files);
+    const run = await ea(platform, files, [
+      `clock ${now} ${OFFSET}`,
+      `skew ${skew}`,
+      `account ${login} ${serverName}`,
+      'symbol EURUSD 5 0.00001 1.1 1.1001',
+      `config ${pkg.external_account_id} ${viaProxy(pkg.register_url!)} ${viaProxy(pkg.trades_url!)} ${pkg.provisioning_token} ${pkg.token_expires_at}`,
+      ...closed.map(tradeCommand),
+      'start 30 2',
+      'sleep 5',
+      'cycle',
+      'sleep 60',
+      'timer',
+    ]);
+    const status = run.status('timer');
+    expect(status).toMatchObject({ outbox: 0, aside: 0, registered: 1, halted: 0, offset: OFFSET });
+    // the offset learnt from the Date header: the skew back (plus the 5 s the simulated clock slept ahead of the real one)
+    expect(Math.abs(status.clock! + skew + 5)).toBeLessThanOrEqual(3);
+    expect(run.logs.some((l) => l.startsWith('ERROR'))).toBe(false);
+    expect(run.logs.find((l) => l.includes("this computer's clock is"))).toMatch(new RegExp(`clock is \\d+ s ${skew > 0 ? 'ahead of' : 'behind'} the backend's`));
+
+    const mine = proxied.filter((p) => p.account === pkg.external_account_id && p.path.endsWith('/trades'));
+    // the first request (the first cycle's empty batch) refused for its timestamp, with the backend's Date; the same id signed again goes through
+    expect(mine[0]).toMatchObject({ tickets: [], status: 401, response: { error: { message: `request timestamp is more than 300 s ${skew > 0 ? 'in the future' : 'old'}` } } });
+    expect(Number.isFinite(Date.parse(mine[0]!.date ?? ''))).toBe(true);
+    expect(mine[1]).toMatchObject({ id: mine[0]!.id, tickets: [], status: 200 });
+    expect(mine.slice(1).every((p) => p.status !== 401 || p.response?.error?.message?.startsWith('replayed request'))).toBe(true);
+    const accepted = mine.flatMap((p) => (p.status === 'dropped' || p.status === 200 ? (p.response?.accepted ?? []) : []));
+    expect(accepted.sort()).toEqual(closed.map((t) => t.ticket).sort());
+
+    const view = await dashboard.tradingAccount(account.id);
+    expect(view.status).toBe('connected');
+    expect(view.figures).toMatchObject({ trades: closed.length });
+    const listed = (await dashboard.trades(account.id)).trades;
+    expect(listed.map((t) => t.ticket).sort()).toEqual(closed.map((t) => t.ticket).sort());
+    for (const t of closed) {
+      const stored = listed.find((x) => x.ticket === t.ticket)!;
+      expect(Date.parse(stored.open_time) / 1000).toBe(t.open);
+      expect(Date.parse(stored.close_time) / 1000).toBe(t.close);
+    }
   }, 120_000);
 
   it('with default inputs reports no trade closed before the account was registered on the dashboard', async () => {
