@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { existsSync, readFileSync } from 'node:fs';
 import process from 'node:process';
 import { VOCABULARY, type Vocabulary } from '@rubi/contracts/vocabulary.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -51,31 +52,45 @@ program
   .requiredOption('--url <url>', 'Supabase project URL (functions at <url>/functions/v1)', process.env.SUPABASE_URL ?? 'http://127.0.0.1:54321')
   .requiredOption('--key-id <id>', 'EA key id (POST /keys)')
   .addOption(new Option('--secret <whsec>', 'EA key secret; prefer the environment variable').env('RUBI_EA_SECRET').makeOptionMandatory())
-  .option('--login <n>', 'account number', positiveInt('--login'), 51_000_000 + Math.floor(Math.random() * 1_000_000))
+  .option('--login <n>', 'account number (default: the one in the --journal account file, else a random one)', positiveInt('--login'))
   .option('--server <name>', 'trade server', 'RubiBroker-Demo')
   .option('--broker <name>', 'broker company', 'Rubi Broker Ltd')
   .option('--balance <usd>', 'starting balance', positiveNumber('--balance'), 10_000)
   .option('--interval <seconds>', 'tick interval (default: the ping interval the server gives)', positiveNumber('--interval'))
   .option('--ticks <n>', 'stop after this many ticks (default: run until Ctrl-C)', positiveInt('--ticks'))
   .option('--seed <n>', 'price feed seed', positiveInt('--seed'), 42)
+  .option('--journal <file>', 'keep the journal of executed signals here and the simulated account in <file>.account.json: a restarted run never executes a signal twice')
   .option('--json', 'one JSON object per event', false)
-  .action(async (o: { url: string; keyId: string; secret: string; login: number; server: string; broker: string; balance: number; interval?: number; ticks?: number; seed: number; json: boolean }) => {
-    const print = printer(o.json);
-    const account = new SimulatedAccount({ login: o.login, server: o.server, broker: o.broker, balance: o.balance, feed: new PriceFeed(STANDARD_SYMBOLS, { seed: o.seed }) });
-    const ea = new ConnectorEa({
-      functionsUrl: `${o.url.replace(/\/+$/, '')}/functions/v1`,
-      keyId: o.keyId,
-      secret: o.secret,
-      account,
-      onEvent: (e: ConnectorEvent) => print(describeConnectorEvent(e), e),
-    });
-    const counters = await ea.run({
-      signal: stopSignal(),
-      ...(o.interval ? { intervalMs: o.interval * 1000 } : {}),
-      ...(o.ticks ? { ticks: o.ticks } : {}),
-    });
-    print(`done: ${counters.signals_received} signal(s) received, ${counters.orders_executed} executed, ${counters.errors} error(s)`, { type: 'done', ...counters });
-  });
+  .action(
+    async (o: { url: string; keyId: string; secret: string; login?: number; server: string; broker: string; balance: number; interval?: number; ticks?: number; seed: number; journal?: string; json: boolean }) => {
+      const print = printer(o.json);
+      const stateFile = o.journal ? `${o.journal}.account.json` : undefined;
+      const stored = stateFile && existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { login?: number }).login : undefined;
+      const login = o.login ?? stored ?? 51_000_000 + Math.floor(Math.random() * 1_000_000);
+      const account = new SimulatedAccount({
+        login,
+        server: o.server,
+        broker: o.broker,
+        balance: o.balance,
+        feed: new PriceFeed(STANDARD_SYMBOLS, { seed: o.seed }),
+        ...(stateFile ? { stateFile } : {}),
+      });
+      const ea = new ConnectorEa({
+        functionsUrl: `${o.url.replace(/\/+$/, '')}/functions/v1`,
+        keyId: o.keyId,
+        secret: o.secret,
+        account,
+        ...(o.journal ? { journal: o.journal } : {}),
+        onEvent: (e: ConnectorEvent) => print(describeConnectorEvent(e), e),
+      });
+      const counters = await ea.run({
+        signal: stopSignal(),
+        ...(o.interval ? { intervalMs: o.interval * 1000 } : {}),
+        ...(o.ticks ? { ticks: o.ticks } : {}),
+      });
+      print(`done: ${counters.signals_received} signal(s) received, ${counters.orders_executed} executed, ${counters.errors} error(s)`, { type: 'done', ...counters });
+    },
+  );
 
 program
   .command('provisioned')

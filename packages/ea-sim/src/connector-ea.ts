@@ -3,8 +3,9 @@ import { PingResponse } from '@rubi/contracts/ping.ts';
 import { UpdatePositionsResponse } from '@rubi/contracts/positions.ts';
 import type { z } from 'zod';
 import { PendingSignals, Signal, type ReportSignalStatusRequest } from '@rubi/contracts/signals.ts';
+import { connectorTag, ConnectorJournal, type JournalRecord } from './connector-journal.ts';
 import { EaHttpError, SignedHttp, type HttpEvent, type HttpOptions } from './signed-http.ts';
-import type { OrderResult, SimulatedAccount } from './simulated-account.ts';
+import { RETCODE, type OrderResult, type SimulatedAccount } from './simulated-account.ts';
 import { sleep } from './sleep.ts';
 
 /**
@@ -17,10 +18,18 @@ import { sleep } from './sleep.ts';
  *   on a trade         POST /positions/update with the full list of open positions
  *   on stop            POST /connect/disconnect with the counters
  *
- * A signal is executed once: its report is kept until the server has it, and a signal delivered
- * again (the server redelivers DELIVERED-but-unreported signals) gets the kept report resent, never
- * a second order. A session the server no longer knows (404 or 409 on ping) is reopened. Each
- * request is retried and its clock resynced as signed-http.ts describes.
+ * A signal is executed once, across restarts too, as the MQL EA does it (Connector.mqh): every order
+ * carries magic = the EA's magic number and the comment tag "rubi:<first 20 hex digits of the
+ * signal id>" (connectorTag), and the journal (connector-journal.ts; durable with the `journal`
+ * option) records the signal as "sending" BEFORE the order is sent, "sent" with the report to
+ * send after it returned, "reported" once the server has the report. A signal in the journal is
+ * never executed again: a redelivered one (the server redelivers DELIVERED-but-unreported
+ * signals, also to the terminal's next session) gets the kept report. A "sending" record left by
+ * a crash is settled from the account: an IN deal or an open position with the magic and the tag
+ * means EXECUTED with that order; none means FAILED "outcome unknown: ..." and nothing is sent
+ * again. A signal the journal does not know (a lost journal) is looked up by its tag in the
+ * account's deals before an order is sent. A session the server no longer knows (404 or 409 on
+ * ping) is reopened. Each request is retried and its clock resynced as signed-http.ts describes.
  */
 
 type ConnectResponse = z.infer<typeof ConnectResponse>;
@@ -33,6 +42,8 @@ export type ConnectorEvent =
   | { type: 'ping'; pendingSignals: number; equity: number }
   | { type: 'signal_received'; signal: Signal }
   | { type: 'signal_executed'; signal: Signal; result: OrderResult; reported: Signal }
+  /** A signal settled without sending an order: found in the account after a restart, or outcome unknown. */
+  | { type: 'signal_recovered'; signalId: string; report: ReportSignalStatusRequest }
   | { type: 'positions_pushed'; open: number; closed: number; ticketsClosed: number[] }
   | { type: 'disconnected'; sessionId: string }
   | { type: 'error'; during: string; error: Error }
@@ -45,6 +56,20 @@ export interface ConnectorEaOptions {
   /** The EA key's secret (`whsec_...`), shown once by POST /keys. */
   secret: string;
   account: SimulatedAccount;
+  /**
+   * The journal file (the MQL EA's Files/Rubi/connector-<magic>.journal, same line format). With
+   * it, an EA restarted over the same file (and the same account: SimulatedAccount's `stateFile`)
+   * never executes a signal twice; without it the journal is in memory only.
+   */
+  journal?: string;
+  /** The magic number on this EA's orders (the MQL EA's input). Default 20261121. */
+  magic?: number;
+  /**
+   * Test seams: called right after the "sending" record is written and before the order is sent
+   * (`beforeOrder`), and right after the order returned, before its outcome is journaled
+   * (`afterOrder`). A hook that throws stops the EA at that point, as a crash would.
+   */
+  hooks?: { beforeOrder?(signal: Signal): void; afterOrder?(signal: Signal, result: OrderResult): void };
   eaVersion?: string;
   terminalBuild?: number;
   http?: HttpOptions;
@@ -64,14 +89,14 @@ export class ConnectorEa {
   pingIntervalSeconds = 10;
   private readonly http: SignedHttp;
   private readonly base: string;
-  /** Reports not yet acknowledged, by signal id. */
-  private readonly unreported = new Map<string, ReportSignalStatusRequest>();
-  /** Signals whose report the server acknowledged. */
-  private readonly reported = new Set<string>();
+  readonly journal: ConnectorJournal;
+  readonly magic: number;
   private lastPushed = '';
 
   constructor(private readonly o: ConnectorEaOptions) {
     this.account = o.account;
+    this.journal = new ConnectorJournal(o.journal);
+    this.magic = o.magic ?? 20261121;
     this.base = o.functionsUrl.replace(/\/+$/, '');
     this.http = new SignedHttp(
       { header: 'x-ea-key-id', id: o.keyId, secret: o.secret },
@@ -138,20 +163,24 @@ export class ConnectorEa {
     return res;
   }
 
-  /** GET /signals/pending, then executes and reports each signal (once). Returns what was executed now. */
+  /**
+   * GET /signals/pending, then each signal once: a journaled one gets its kept report (settled
+   * from the account first when it was being sent), a new one is executed and reported. Returns
+   * what was executed now.
+   */
   async pollSignals(): Promise<{ signal: Signal; result: OrderResult | undefined; reported: Signal }[]> {
     const query = new URLSearchParams({ session_id: this.session() });
     const pending = await this.http.send('GET', `${this.base}/signals/pending?${query}`, PendingSignals);
     const done: { signal: Signal; result: OrderResult | undefined; reported: Signal }[] = [];
     for (const signal of pending.signals) {
-      if (this.reported.has(signal.id)) continue;
+      const state = this.journal.stateOf(signal.id);
+      if (state === 'reported') continue;
+      if (state === 'sending') this.recover();
       let result: OrderResult | undefined;
-      if (!this.unreported.has(signal.id)) {
+      if (state === undefined) {
         this.counters.signals_received++;
         this.emit({ type: 'signal_received', signal });
-        result = this.execute(signal);
-        if (result.ok) this.counters.orders_executed++;
-        this.unreported.set(signal.id, this.reportOf(result));
+        result = this.executeOnce(signal);
       }
       const reported = await this.report(signal.id);
       if (result) {
@@ -162,14 +191,128 @@ export class ConnectorEa {
     return done;
   }
 
-  /** Sends the kept report of a signal; forgets it once the server has it. */
+  /**
+   * Executes a signal the journal does not know, leaving its outcome in the journal ("sent").
+   * Undefined when no order was sent because the account already has one with the signal's tag.
+   */
+  private executeOnce(signal: Signal): OrderResult | undefined {
+    const tag = connectorTag(signal.id);
+    // `at`: the terminal's (trade server's) time, the clock of the account's deals.
+    const record = { tag, type: signal.type, symbol: signal.symbol, at: Math.floor(this.account.feed.clock().getTime() / 1000) };
+    const opening = signal.type === 'BUY' || signal.type === 'SELL';
+    if (opening) {
+      // A lost or reset journal: the order may already be in the terminal. Never send it twice.
+      const deal = this.account.findDeal(this.magic, tag);
+      const position = deal ? undefined : this.account.findPosition(this.magic, tag);
+      if (deal || position) {
+        const report: ReportSignalStatusRequest = {
+          status: 'EXECUTED',
+          order_ticket: deal ? deal.order : position!.ticket,
+          price: deal ? deal.price : position!.open_price,
+          volume: deal ? deal.volume : position!.volume,
+          retcode: RETCODE.DONE,
+          message: `an order with comment ${tag} is already in the terminal: not sent again`,
+          executed_at: (deal ? deal.time : position!.opened_at).toISOString(),
+        };
+        this.journal.put(signal.id, { ...record, state: 'sent', report });
+        this.emit({ type: 'signal_recovered', signalId: signal.id, report });
+        return undefined;
+      }
+    }
+    // The durable promise: from here on, a restart settles this signal from the account's history.
+    this.journal.put(signal.id, { ...record, state: 'sending' });
+    this.o.hooks?.beforeOrder?.(signal);
+    const result = this.execute(signal);
+    if (result.ok) this.counters.orders_executed++;
+    else if (result.retcode === 0) this.counters.errors++;
+    this.o.hooks?.afterOrder?.(signal, result);
+    this.journal.put(signal.id, { ...record, state: 'sent', report: this.reportOf(result) });
+    return result;
+  }
+
+  /**
+   * Settles every "sending" record (left by a crash) from the account: an IN deal or an open
+   * position with the magic and the signal's tag is EXECUTED with that order (a CLOSE_*: closing
+   * deals on its symbol since the record); none is FAILED "outcome unknown", never sent again.
+   */
+  recover(): void {
+    for (const [id, record] of this.journal.entries()) {
+      if (record.state !== 'sending') continue;
+      const report = this.reconcile(record);
+      if (report.status === 'FAILED') this.counters.errors++;
+      this.journal.put(id, { ...record, state: 'sent', report });
+      this.emit({ type: 'signal_recovered', signalId: id, report });
+    }
+  }
+
+  private reconcile(record: JournalRecord): ReportSignalStatusRequest {
+    const { tag } = record;
+    const since = new Date((record.at - 300) * 1000);
+    const closing = record.type === 'CLOSE_BUY' || record.type === 'CLOSE_SELL';
+    if (!closing) {
+      const deal = this.account.findDeal(this.magic, tag, since);
+      if (deal) {
+        return {
+          status: 'EXECUTED',
+          order_ticket: deal.order,
+          price: deal.price,
+          volume: deal.volume,
+          retcode: RETCODE.DONE,
+          message: `order found in the terminal's history after a restart (deal ${deal.ticket}, comment ${tag}): not sent again`,
+          executed_at: deal.time.toISOString(),
+        };
+      }
+      const position = this.account.findPosition(this.magic, tag);
+      if (position) {
+        return {
+          status: 'EXECUTED',
+          order_ticket: position.ticket,
+          price: position.open_price,
+          volume: position.volume,
+          retcode: RETCODE.DONE,
+          message: `open position ${position.ticket} with comment ${tag} found after a restart: not sent again`,
+          executed_at: position.opened_at.toISOString(),
+        };
+      }
+    } else {
+      // Closing deals on the symbol, on the side that closes `type`, since the record was written.
+      const want = record.type === 'CLOSE_BUY' ? 'SELL' : 'BUY';
+      const deals = this.account.deals.filter((d) => d.entry === 'OUT' && d.symbol === record.symbol && d.type === want && d.time.getTime() >= record.at * 1000);
+      const first = deals[0];
+      if (first) {
+        return {
+          status: 'EXECUTED',
+          order_ticket: first.order,
+          price: first.price,
+          volume: Math.round(deals.reduce((sum, d) => sum + d.volume, 0) * 1e8) / 1e8,
+          retcode: RETCODE.DONE,
+          message: `${deals.length} closing deal(s) found in the terminal's history after a restart; positions still open were not closed again`,
+          executed_at: first.time.toISOString(),
+        };
+      }
+    }
+    return {
+      status: 'FAILED',
+      retcode: null,
+      message:
+        `outcome unknown: ${record.note ? `the trade server answered ${record.note}` : 'the EA restarted while this signal was being sent'}` +
+        `; no ${closing ? 'closing deal' : 'order'} with magic ${this.magic}${closing ? ` on ${record.symbol}` : ` and comment ${tag}`}` +
+        " was found in the terminal's history or positions; the order was not sent again - check the account before sending the signal again",
+    };
+  }
+
+  /** Sends the kept report of a signal; the journal marks it reported once the server has it. */
   private async report(signalId: string): Promise<Signal> {
-    const body = this.unreported.get(signalId);
-    if (!body) throw new Error(`no report kept for signal ${signalId}`);
-    const reported = await this.http.send('POST', `${this.base}/signals/${signalId}/status`, Signal, body);
-    this.unreported.delete(signalId);
-    this.reported.add(signalId);
+    const record = this.journal.get(signalId);
+    if (!record?.report) throw new Error(`no report kept for signal ${signalId}`);
+    const reported = await this.http.send('POST', `${this.base}/signals/${signalId}/status`, Signal, record.report);
+    this.journal.put(signalId, { ...record, state: 'reported' });
     return reported;
+  }
+
+  /** Resends every kept report (sent, not acknowledged), e.g. from before a restart. */
+  async flushReports(): Promise<void> {
+    for (const [id, record] of this.journal.entries()) if (record.state === 'sent') await this.report(id);
   }
 
   /** Places the order a signal asks for on the simulated account. */
@@ -185,8 +328,8 @@ export class ConnectorEa {
       volume: signal.volume,
       stop_loss: signal.stop_loss,
       take_profit: signal.take_profit,
-      magic: 20261121,
-      comment: `rubi ${signal.id.slice(0, 8)}`,
+      magic: this.magic,
+      comment: connectorTag(signal.id),
     });
   }
 
@@ -228,7 +371,9 @@ export class ConnectorEa {
         pending = (await this.ping()).pending_signals;
       } else throw error;
     }
-    if (pending > 0 || this.unreported.size > 0) await this.pollSignals();
+    this.recover();
+    await this.flushReports();
+    if (pending > 0 || this.journal.unsettled() > 0) await this.pollSignals();
     await this.pushPositions();
   }
 
@@ -263,7 +408,9 @@ export class ConnectorEa {
    * anything else (a revoked key: 401 'unknown or revoked EA key') ends the run with the error.
    */
   async run(options: { ticks?: number; intervalMs?: number; signal?: AbortSignal } = {}): Promise<ConnectorCounters> {
+    this.recover();
     await this.connect();
+    await this.flushReports();
     await this.pushPositions(true);
     for (let n = 0; options.ticks === undefined || n < options.ticks; n++) {
       if (options.signal?.aborted) break;

@@ -19,6 +19,8 @@ export function describeConnectorEvent(e: ConnectorEvent): string {
       return e.result.ok
         ? `executed ${e.signal.type} ${e.signal.symbol}: order #${e.result.order}, ${e.result.volume} lots at ${e.result.price} -> reported ${e.reported.status}`
         : `could not execute ${e.signal.type} ${e.signal.symbol}: ${e.result.message} (retcode ${e.result.retcode}) -> reported ${e.reported.status}`;
+    case 'signal_recovered':
+      return `signal ${e.signalId}: ${e.report.status}${e.report.order_ticket ? ` order #${e.report.order_ticket}` : ''} without sending an order - ${e.report.message ?? ''}`;
     case 'positions_pushed':
       return `positions pushed: ${e.open} open${e.closed > 0 ? `, closed #${e.ticketsClosed.join(', #')}` : ''}`;
     case 'disconnected':

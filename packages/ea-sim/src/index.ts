@@ -1,4 +1,5 @@
 export { ConnectorEa, type ConnectorCounters, type ConnectorEaOptions, type ConnectorEvent } from './connector-ea.ts';
+export { commentHasTag, connectorTag, ConnectorJournal, type JournalRecord, type JournalState } from './connector-journal.ts';
 export { FlakyNetwork, matching, type RequestMatch } from './flaky-network.ts';
 export { PriceFeed, roundToTick, seededRandom, STANDARD_SYMBOLS, wallClock, type Clock, type FeedSymbol, type Quote } from './price-feed.ts';
 export {
@@ -19,7 +20,7 @@ export {
   type HttpOptions,
   type RetryOptions,
 } from './signed-http.ts';
-export { RETCODE, SimulatedAccount, type OrderRequest, type OrderResult, type Side, type SimPosition, type SimulatedAccountOptions } from './simulated-account.ts';
+export { RETCODE, SimulatedAccount, type OrderRequest, type OrderResult, type Side, type SimDeal, type SimPosition, type SimulatedAccountOptions } from './simulated-account.ts';
 export {
   appendEaLog,
   decodeTerminalText,

@@ -1,3 +1,5 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { SymbolSpec } from '@rubi/contracts/connect.ts';
 import type { PositionInput } from '@rubi/contracts/positions.ts';
 import type { ClosedTradeInput } from '@rubi/contracts/trades.ts';
@@ -30,6 +32,26 @@ export interface SimPosition {
   comment: string;
 }
 
+/**
+ * A deal of the account's history (MT5 HistoryDealGet*): IN when a position opens, OUT when it
+ * closes. `order` and `position_id` are the position's ticket (the simulation gives the order,
+ * its position and the position's ticket one number).
+ */
+export interface SimDeal {
+  ticket: number;
+  order: number;
+  position_id: number;
+  symbol: string;
+  /** The side of the deal: a BUY position closes with a SELL deal. */
+  type: Side;
+  entry: 'IN' | 'OUT';
+  volume: number;
+  price: number;
+  time: Date;
+  magic: number;
+  comment: string;
+}
+
 export interface OrderRequest {
   symbol: string;
   type: Side;
@@ -56,6 +78,24 @@ export interface SimulatedAccountOptions {
   commissionPerLotSide?: number;
   /** First ticket number the "broker" hands out. */
   firstTicket?: number;
+  /**
+   * Keep the account (balance, open positions, closed trades, deals, ticket counter) in this JSON
+   * file, written at every fill and close: the broker's side of the account outlives the
+   * terminal, so a restarted simulator finds its positions and history as a restarted terminal
+   * does. An existing file of the same login is loaded (its balance wins over `balance`); a
+   * missing one is written at once.
+   */
+  stateFile?: string;
+}
+
+interface StoredAccount {
+  login: number;
+  balance: number;
+  next_ticket: number;
+  next_deal: number;
+  positions: SimPosition[];
+  history: ClosedTradeInput[];
+  deals: SimDeal[];
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
@@ -77,8 +117,12 @@ export class SimulatedAccount {
   balance: number;
   private readonly commissionPerLotSide: number;
   private nextTicket: number;
+  private nextDeal: number;
   private readonly open = new Map<number, SimPosition>();
   readonly history: ClosedTradeInput[] = [];
+  /** Every deal, oldest first. */
+  readonly deals: SimDeal[] = [];
+  private readonly stateFile: string | undefined;
 
   constructor(o: SimulatedAccountOptions) {
     this.login = o.login;
@@ -90,6 +134,60 @@ export class SimulatedAccount {
     this.feed = o.feed;
     this.commissionPerLotSide = o.commissionPerLotSide ?? -3.5;
     this.nextTicket = o.firstTicket ?? 100_000_000 + Math.floor(Math.random() * 800_000_000);
+    this.nextDeal = this.nextTicket + 1_000_000;
+    this.stateFile = o.stateFile;
+    if (o.stateFile && existsSync(o.stateFile)) {
+      const stored = JSON.parse(readFileSync(o.stateFile, 'utf8')) as StoredAccount;
+      if (stored.login === this.login) {
+        this.balance = stored.balance;
+        this.nextTicket = stored.next_ticket;
+        this.nextDeal = stored.next_deal;
+        for (const p of stored.positions) this.open.set(p.ticket, { ...p, opened_at: new Date(p.opened_at) });
+        this.history.push(...stored.history);
+        this.deals.push(...stored.deals.map((d) => ({ ...d, time: new Date(d.time) })));
+      }
+    } else this.save();
+  }
+
+  /** Writes the state file (temp file + rename: a crash never leaves half of it). */
+  private save(): void {
+    if (!this.stateFile) return;
+    const stored: StoredAccount = {
+      login: this.login,
+      balance: this.balance,
+      next_ticket: this.nextTicket,
+      next_deal: this.nextDeal,
+      positions: this.positions,
+      history: this.history,
+      deals: this.deals,
+    };
+    mkdirSync(dirname(this.stateFile), { recursive: true });
+    const tmp = `${this.stateFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify(stored));
+    renameSync(tmp, this.stateFile);
+  }
+
+  private deal(p: SimPosition, entry: 'IN' | 'OUT', price: number, time: Date): void {
+    const type: Side = entry === 'IN' ? p.type : p.type === 'BUY' ? 'SELL' : 'BUY';
+    this.deals.push({ ticket: this.nextDeal++, order: p.ticket, position_id: p.ticket, symbol: p.symbol, type, entry, volume: p.volume, price, time, magic: p.magic, comment: p.comment });
+  }
+
+  /**
+   * The newest IN deal with this magic number whose comment carries `tag` (equal to it or
+   * starting with it), at or after `since` (RubiFindDeal).
+   */
+  findDeal(magic: number, tag: string, since = new Date(0)): SimDeal | undefined {
+    let found: SimDeal | undefined;
+    for (const d of this.deals) {
+      if (d.entry !== 'IN' || d.magic !== magic || d.time < since || tag === '' || !d.comment.startsWith(tag)) continue;
+      if (!found || d.time >= found.time) found = d;
+    }
+    return found;
+  }
+
+  /** An open position with this magic number whose comment carries `tag` (RubiFindPosition). */
+  findPosition(magic: number, tag: string): SimPosition | undefined {
+    return this.positions.find((p) => p.magic === magic && tag !== '' && p.comment.startsWith(tag));
   }
 
   get positions(): SimPosition[] {
@@ -179,9 +277,11 @@ export class SimulatedAccount {
       commission: round2(this.commissionPerLotSide * req.volume),
       swap: 0,
       magic: req.magic ?? 0,
-      comment: req.comment ?? '',
+      comment: (req.comment ?? '').slice(0, 31), // brokers keep at most 31 characters
     };
     this.open.set(ticket, position);
+    this.deal(position, 'IN', price, quote.time);
+    this.save();
     return { ok: true, retcode: RETCODE.DONE, order: ticket, price, volume: req.volume, time: quote.time, closed: [] };
   }
 
@@ -210,6 +310,8 @@ export class SimulatedAccount {
       comment: p.comment || null,
     };
     this.history.push(trade);
+    this.deal(p, 'OUT', trade.close_price, new Date(trade.close_time));
+    this.save();
     return trade;
   }
 
