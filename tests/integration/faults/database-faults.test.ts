@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { sha256Hex } from '@rubi/crypto';
+import { generateEncryptionKey, sha256Hex } from '@rubi/crypto';
 import { asOwner, createPostgresDb, type PostgresDb } from '@rubi/db';
 import { SignedHttp } from '@rubi/ea-sim';
-import { generateEncryptionKey } from '@rubi/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_REQUEST_TIMEOUT_MS } from '../../../packages/edge/src/deps.ts';
 import { applyPlatformSql, ensurePg15, pushMigrations, startCluster, type Cluster } from '../support/cluster.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
+import { closedTrade } from '../../support/provisioning.ts';
 import { EaClient } from '../e2e/ea-client.ts';
 import { createE2eAuth, type E2eAuth } from '../e2e/support/auth.ts';
 import { startDenoFunctions, type DenoFunctions } from '../e2e/support/deno-functions.ts';
@@ -82,21 +82,7 @@ async function call(kind: Sample['kind'], url: string, init: RequestInit): Promi
   return { status, body };
 }
 
-function trade(ticket: number, lots: number) {
-  return {
-    ticket,
-    symbol: 'EURUSD',
-    type: 'BUY',
-    lots,
-    open_time: new Date(Date.now() - 3 * 3600_000).toISOString(),
-    close_time: new Date(Date.now() - 2 * 3600_000).toISOString(),
-    open_price: 1.1,
-    close_price: 1.105,
-    commission: -7,
-    swap: 0,
-    profit: 50,
-  };
-}
+const trade = (ticket: number, lots: number) => closedTrade(ticket, { lots });
 
 /** One EA's loop: close a trade or two, send the outbox (fresh request id each time), keep what was not acknowledged. */
 async function runTradeEa(ea: TradeEa, stop: { done: boolean; closing: boolean }): Promise<void> {
