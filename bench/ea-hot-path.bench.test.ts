@@ -594,14 +594,14 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
         // What the statement triggers on trading_signals keep (20261130000400_flat_hot_paths.sql):
         // the user's counters, recomputed from a count.
         await tx.query(
-          `insert into public.user_signal_stats as s (user_id, pending, delivered, executed, rejected, failed, expired, cancelled)
+          `insert into public.user_signal_stats as s (user_id, pending, delivered, executed, rejected, failed, unknown, expired, cancelled)
            select $1::uuid, count(*) filter (where status = 'PENDING'), count(*) filter (where status = 'DELIVERED'),
              count(*) filter (where status = 'EXECUTED'), count(*) filter (where status = 'REJECTED'),
-             count(*) filter (where status = 'FAILED'), count(*) filter (where status = 'EXPIRED'),
+             count(*) filter (where status = 'FAILED'), count(*) filter (where status = 'UNKNOWN'), count(*) filter (where status = 'EXPIRED'),
              count(*) filter (where status = 'CANCELLED')
            from public.trading_signals where user_id = $1::uuid
            on conflict (user_id) do update set pending = excluded.pending, delivered = excluded.delivered, executed = excluded.executed,
-             rejected = excluded.rejected, failed = excluded.failed, expired = excluded.expired, cancelled = excluded.cancelled`,
+             rejected = excluded.rejected, failed = excluded.failed, unknown = excluded.unknown, expired = excluded.expired, cancelled = excluded.cancelled`,
           [heavy.id],
         );
         timings.push(`counters ${seconds(t)}`);

@@ -88,6 +88,7 @@ async function signalsIn(userId: string, sessionId: string, status: string, n: n
       EXECUTED: ['DELIVERED', 'EXECUTED'],
       REJECTED: ['DELIVERED', 'REJECTED'],
       FAILED: ['DELIVERED', 'FAILED'],
+      UNKNOWN: ['DELIVERED', 'UNKNOWN'],
       EXPIRED: ['EXPIRED'],
       CANCELLED: ['CANCELLED'],
     };
@@ -316,11 +317,11 @@ describe('GET /accounts/stats', () => {
     await pushPositions(carolKey, live, [1, 2, 3]);
     await pushPositions(carolKey, stale, [7]);
     expect((await disconnect(carolKey, gone)).status).toBe(200);
-    const counts = { PENDING: 2, DELIVERED: 1, EXECUTED: 3, REJECTED: 1, FAILED: 1, EXPIRED: 1, CANCELLED: 2 };
+    const counts = { PENDING: 2, DELIVERED: 1, EXECUTED: 3, REJECTED: 1, FAILED: 1, UNKNOWN: 1, EXPIRED: 1, CANCELLED: 2 };
     for (const [status, n] of Object.entries(counts)) await signalsIn(carol.id, status === 'PENDING' ? stale : live, status, n);
 
     expect(await get(carol, '/accounts/stats')).toEqual({
-      signals: { total: 11, pending: 2, delivered: 1, executed: 3, rejected: 1, failed: 1, expired: 1, cancelled: 2 },
+      signals: { total: 12, pending: 2, delivered: 1, executed: 3, rejected: 1, failed: 1, unknown: 1, expired: 1, cancelled: 2 },
       sessions: { total: 3, active: 1, stale: 1 },
       positions: { open: 4 },
     });
@@ -329,7 +330,7 @@ describe('GET /accounts/stats', () => {
   it("does not count another user's rows", async () => {
     const dave = await h.createUser('dave@example.com');
     expect(await get(dave, '/accounts/stats')).toEqual({
-      signals: { total: 0, pending: 0, delivered: 0, executed: 0, rejected: 0, failed: 0, expired: 0, cancelled: 0 },
+      signals: { total: 0, pending: 0, delivered: 0, executed: 0, rejected: 0, failed: 0, unknown: 0, expired: 0, cancelled: 0 },
       sessions: { total: 0, active: 0, stale: 0 },
       positions: { open: 0 },
     });

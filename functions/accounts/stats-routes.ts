@@ -8,12 +8,13 @@ import { requireUser, withDb, type EdgeEnv } from '@rubi/edge';
 const STATS_SQL = `
 select
   (select json_build_object(
-     'total', coalesce(sum(g.pending + g.delivered + g.executed + g.rejected + g.failed + g.expired + g.cancelled), 0)::bigint,
+     'total', coalesce(sum(g.pending + g.delivered + g.executed + g.rejected + g.failed + g.unknown + g.expired + g.cancelled), 0)::bigint,
      'pending', coalesce(sum(g.pending), 0)::bigint,
      'delivered', coalesce(sum(g.delivered), 0)::bigint,
      'executed', coalesce(sum(g.executed), 0)::bigint,
      'rejected', coalesce(sum(g.rejected), 0)::bigint,
      'failed', coalesce(sum(g.failed), 0)::bigint,
+     'unknown', coalesce(sum(g.unknown), 0)::bigint,
      'expired', coalesce(sum(g.expired), 0)::bigint,
      'cancelled', coalesce(sum(g.cancelled), 0)::bigint)
    from public.user_signal_stats g) as signals,

@@ -199,6 +199,17 @@ describe('POST /signals/{id}/status', () => {
     expect(order).toEqual({ result: 'FAILED', executed_at: null });
   });
 
+  it('records UNKNOWN (outcome unknown: counts as a session error, like FAILED)', async () => {
+    const { session, signal } = await delivered(7131);
+    const message = 'outcome unknown: the EA restarted while this signal was being sent';
+    const res = await eaRequest(h, app, 'POST', `/signals/${signal.id}/status`, aliceKey, { status: 'UNKNOWN', message });
+    expect(await readSignal(res)).toMatchObject({ status: 'UNKNOWN', status_message: message, order_ticket: null });
+    expect((await eaRequest(h, app, 'POST', `/signals/${signal.id}/status`, aliceKey, { status: 'UNKNOWN', message })).status).toBe(200);
+    expect(await counters(session)).toEqual({ orders_executed: 0, errors: 1 });
+    const [order] = await h.db.query<{ result: string; executed_at: Date | null }>(asOwner(), 'select result, executed_at from public.trading_orders where signal_id = $1', [signal.id]);
+    expect(order).toEqual({ result: 'UNKNOWN', executed_at: null });
+  });
+
   it('takes MQL zeros (no ticket, price or volume on a rejection) as none', async () => {
     const { signal } = await delivered(7108);
     const res = await eaRequest(h, app, 'POST', `/signals/${signal.id}/status`, aliceKey, { status: 'REJECTED', order_ticket: 0, price: 0, volume: 0, retcode: 10019 });

@@ -8,8 +8,8 @@ create type public.signal_type as enum ('BUY', 'SELL', 'CLOSE_BUY', 'CLOSE_SELL'
 comment on type public.signal_type is 'What a trading signal asks for: open a buy or sell, or close the buys or sells of its symbol';
 create cast (text as public.signal_type) with inout as assignment;
 
-create type public.signal_status as enum ('PENDING', 'DELIVERED', 'EXECUTED', 'REJECTED', 'FAILED', 'EXPIRED', 'CANCELLED');
-comment on type public.signal_status is 'State of a trading signal (machine `signal` in private.state_transitions); an order''s result is one of EXECUTED, REJECTED, FAILED';
+create type public.signal_status as enum ('PENDING', 'DELIVERED', 'EXECUTED', 'REJECTED', 'FAILED', 'UNKNOWN', 'EXPIRED', 'CANCELLED');
+comment on type public.signal_status is 'State of a trading signal (machine `signal` in private.state_transitions); an order''s result is one of EXECUTED, REJECTED, FAILED, UNKNOWN';
 create cast (text as public.signal_status) with inout as assignment;
 
 create type public.signal_source as enum ('dashboard', 'api', 'ea');
@@ -101,6 +101,7 @@ insert into private.state_transitions (machine, from_state, to_state, actor) val
   ('signal', 'DELIVERED', 'EXECUTED', 'ea'),
   ('signal', 'DELIVERED', 'REJECTED', 'ea'),
   ('signal', 'DELIVERED', 'FAILED', 'ea'),
+  ('signal', 'DELIVERED', 'UNKNOWN', 'ea'),
   ('signal', 'DELIVERED', 'EXPIRED', 'system');
 
 create function private.signal_lifecycle() returns trigger
@@ -111,7 +112,7 @@ begin
   if new.status = 'DELIVERED' and new.delivered_at is null then
     new.delivered_at := now();
   end if;
-  if new.status in ('EXECUTED', 'REJECTED', 'FAILED', 'EXPIRED', 'CANCELLED') and new.completed_at is null then
+  if new.status in ('EXECUTED', 'REJECTED', 'FAILED', 'UNKNOWN', 'EXPIRED', 'CANCELLED') and new.completed_at is null then
     new.completed_at := now();
   end if;
   return new;
@@ -166,7 +167,7 @@ create table public.trading_orders (
   signal_id uuid not null references public.trading_signals (id) on delete cascade,
   session_id uuid not null references public.mt5_sessions (id) on delete cascade,
   -- How the EA's attempt ended: a final signal status.
-  result public.signal_status not null check (result in ('EXECUTED', 'REJECTED', 'FAILED')),
+  result public.signal_status not null check (result in ('EXECUTED', 'REJECTED', 'FAILED', 'UNKNOWN')),
   ticket bigint,
   price numeric check (price > 0),
   volume numeric check (volume > 0),
@@ -563,8 +564,8 @@ declare
   v_current public.trading_signals;
   v_updated public.trading_signals;
 begin
-  if p_status is null or p_status not in ('EXECUTED', 'REJECTED', 'FAILED') then
-    raise exception 'status must be EXECUTED, REJECTED or FAILED' using errcode = 'invalid_parameter_value', column = 'body.status';
+  if p_status is null or p_status not in ('EXECUTED', 'REJECTED', 'FAILED', 'UNKNOWN') then
+    raise exception 'status must be EXECUTED, REJECTED, FAILED or UNKNOWN' using errcode = 'invalid_parameter_value', column = 'body.status';
   end if;
   select * into v_current from public.trading_signals where id = p_signal_id for update;
   if v_current.id is null then
@@ -586,12 +587,13 @@ begin
   if v_updated.id is null then
     raise exception 'signal not found' using errcode = 'no_data_found';
   end if;
-  -- Session counters, when the reporting key is the one the session is connected with (the
+  -- Session counters (`errors` counts FAILED and UNKNOWN: both want the trader's attention, as the
+  -- EA's own error counter does), when the reporting key is the one the session is connected with (the
   -- session's UPDATE policy only lets that key write it).
   if p_status = 'EXECUTED' then
     update public.mt5_sessions set orders_executed = orders_executed + 1
     where id = v_current.session_id and ea_key_id = (auth.jwt() ->> 'ea_key_id')::uuid;
-  elsif p_status = 'FAILED' then
+  elsif p_status in ('FAILED', 'UNKNOWN') then
     update public.mt5_sessions set errors = errors + 1
     where id = v_current.session_id and ea_key_id = (auth.jwt() ->> 'ea_key_id')::uuid;
   end if;
@@ -616,7 +618,9 @@ create table public.user_signal_stats (
   rejected bigint not null default 0,
   failed bigint not null default 0,
   expired bigint not null default 0,
-  cancelled bigint not null default 0
+  cancelled bigint not null default 0,
+  -- Signals whose outcome the EA could not tell (UNKNOWN; added after the others).
+  unknown bigint not null default 0
 );
 alter table public.user_signal_stats enable row level security;
 create policy "owners read their signal stats" on public.user_signal_stats
@@ -634,11 +638,12 @@ security definer
 set search_path = ''
 as $$
   insert into public.user_signal_stats as s
-    (user_id, pending, delivered, executed, rejected, failed, expired, cancelled)
+    (user_id, pending, delivered, executed, rejected, failed, unknown, expired, cancelled)
   select d.user_id,
     coalesce(sum(d.n) filter (where d.status = 'PENDING'), 0), coalesce(sum(d.n) filter (where d.status = 'DELIVERED'), 0),
     coalesce(sum(d.n) filter (where d.status = 'EXECUTED'), 0), coalesce(sum(d.n) filter (where d.status = 'REJECTED'), 0),
-    coalesce(sum(d.n) filter (where d.status = 'FAILED'), 0), coalesce(sum(d.n) filter (where d.status = 'EXPIRED'), 0),
+    coalesce(sum(d.n) filter (where d.status = 'FAILED'), 0), coalesce(sum(d.n) filter (where d.status = 'UNKNOWN'), 0),
+    coalesce(sum(d.n) filter (where d.status = 'EXPIRED'), 0),
     coalesce(sum(d.n) filter (where d.status = 'CANCELLED'), 0)
   from jsonb_to_recordset(p_deltas) as d (user_id uuid, status text, n bigint)
   where exists (select 1 from auth.users u where u.id = d.user_id)
@@ -647,7 +652,8 @@ as $$
   on conflict (user_id) do update set
     pending = s.pending + excluded.pending, delivered = s.delivered + excluded.delivered,
     executed = s.executed + excluded.executed, rejected = s.rejected + excluded.rejected,
-    failed = s.failed + excluded.failed, expired = s.expired + excluded.expired,
+    failed = s.failed + excluded.failed, unknown = s.unknown + excluded.unknown,
+    expired = s.expired + excluded.expired,
     cancelled = s.cancelled + excluded.cancelled
 $$;
 comment on function private.add_signal_stats(jsonb) is
@@ -683,7 +689,7 @@ begin
     ) g;
   else -- TRUNCATE
     update public.user_signal_stats
-    set pending = 0, delivered = 0, executed = 0, rejected = 0, failed = 0, expired = 0, cancelled = 0;
+    set pending = 0, delivered = 0, executed = 0, rejected = 0, failed = 0, unknown = 0, expired = 0, cancelled = 0;
     return null;
   end if;
   if v_deltas is not null then

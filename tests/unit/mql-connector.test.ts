@@ -348,7 +348,7 @@ describe('RubiStudioConnector logic (Rubi/Connector.mqh)', () => {
     expect(run.prints).toContain('recovered after a restart: EXECUTED');
   }, 60_000);
 
-  it('crash after "sending" was journaled, before the order left: FAILED (outcome unknown) after the grace period, never sent', async () => {
+  it('crash after "sending" was journaled, before the order left: UNKNOWN (outcome unknown) after the grace period, never sent', async () => {
     const buy = signal('BUY', 'EURUSD', { volume: 0.1 });
     const run = await scenario('crash-before-send', [buy.id]);
     expect(run.out).toContain('crash before-send');
@@ -357,7 +357,7 @@ describe('RubiStudioConnector logic (Rubi/Connector.mqh)', () => {
     expect(run.positions).toEqual([]);
     const reports = reportsOf(buy.id);
     expect(reports).toHaveLength(1);
-    expect(reports[0]).toMatchObject({ status: 'FAILED', retcode: null });
+    expect(reports[0]).toMatchObject({ status: 'UNKNOWN', retcode: null });
     expect(reports[0]!.message).toContain('outcome unknown');
     expect(reports[0]!.message).toContain('the order was not sent again');
     expect(reports[0]!.message).toContain(`comment ${tagOf(buy.id)}`);
@@ -402,7 +402,7 @@ describe('RubiStudioConnector logic (Rubi/Connector.mqh)', () => {
     expect(run.sends).toEqual([]);
     const reports = reportsOf(buy.id);
     expect(reports).toHaveLength(1);
-    expect(reports[0]).toMatchObject({ status: 'FAILED', retcode: null });
+    expect(reports[0]).toMatchObject({ status: 'UNKNOWN', retcode: null });
     expect(reports[0]!.message).toMatch(/^outcome unknown: the trade server answered 10012 TRADE_RETCODE_TIMEOUT: request canceled by timeout; no order with magic 777/);
     expect(run.prints).toContain('outcome uncertain (10012 TRADE_RETCODE_TIMEOUT');
   }, 60_000);
@@ -425,7 +425,7 @@ describe('RubiStudioConnector logic (Rubi/Connector.mqh)', () => {
     expect(run.positions.map((p) => p.comment).sort()).toEqual(['rubi:earlier', tagOf(fresh.id)].sort());
   }, 60_000);
 
-  it('an uncertain order (10031) is not settled FAILED while the terminal is disconnected: the fill is found once connected', async () => {
+  it('an uncertain order (10031) is not settled UNKNOWN while the terminal is disconnected: the fill is found once connected', async () => {
     const buy = signal('BUY', 'EURUSD', { volume: 0.1 });
     const run = await scenario('uncertain-offline', [buy.id]);
     expect(run.out.filter((l) => l.startsWith('FAIL'))).toEqual([]);
@@ -452,7 +452,7 @@ describe('RubiStudioConnector logic (Rubi/Connector.mqh)', () => {
     expect(finalOf(close.id).status).toBe('EXECUTED');
   }, 60_000);
 
-  it('a close answered 10031 that did not reach the trade server: FAILED (outcome unknown) after the grace period, not sent again', async () => {
+  it('a close answered 10031 that did not reach the trade server: UNKNOWN (outcome unknown) after the grace period, not sent again', async () => {
     const close = signal('CLOSE_BUY', 'EURUSD');
     const run = await scenario('close-uncertain-open', [close.id]);
     expect(run.out.filter((l) => l.startsWith('FAIL'))).toEqual([]);
@@ -460,7 +460,7 @@ describe('RubiStudioConnector logic (Rubi/Connector.mqh)', () => {
     expect(run.positions).toHaveLength(1);
     const reports = reportsOf(close.id);
     expect(reports).toHaveLength(1);
-    expect(reports[0]).toMatchObject({ status: 'FAILED', retcode: null });
+    expect(reports[0]).toMatchObject({ status: 'UNKNOWN', retcode: null });
     expect(reports[0]!.message).toMatch(/^outcome unknown: the trade server answered 10031 TRADE_RETCODE_CONNECTION: no connection with the trade server; position \d+ is still open/);
     expect(reports[0]!.message).toContain('the close was not sent again');
     expect(run.prints).toContain('outcome uncertain (10031 TRADE_RETCODE_CONNECTION');

@@ -19,7 +19,7 @@
 //| A signal in the journal is never executed again. After a restart a "sending" record is settled  |
 //| from the terminal: an IN deal (history) or an open position with our magic and the tag means    |
 //| the order went through (EXECUTED with that order); none means the outcome cannot be known and   |
-//| the signal is reported FAILED ("outcome unknown ... not sent again"), never re-sent. A signal    |
+//| the signal is reported UNKNOWN ("outcome unknown ... not sent again"), never re-sent. A signal   |
 //| the journal does not know (a lost journal) is also looked up in the last 8 days of history     |
 //| before an order is sent. Redelivered signals (DELIVERED, not yet reported) get the kept report. |
 //|                                                                                                  |
@@ -490,7 +490,7 @@ string RubiConnectorConfigProblem(const RubiConnectorConfig &c)
 //+------------------------------------------------------------------+
 struct RubiConnectorReport
   {
-   string            status;       // EXECUTED / REJECTED / FAILED
+   string            status;       // EXECUTED / REJECTED / FAILED / UNKNOWN (outcome unknown)
    long              order_ticket;
    double            price;
    double            volume;
@@ -759,7 +759,7 @@ private:
          RubiLogInfo(line);
       else
          RubiLogWarn(line);
-      if(rep.status == "FAILED")
+      if(rep.status == "FAILED" || rep.status == "UNKNOWN")
          m_errors++;
       if(!m_journal.Put(id, JournalDoc(RUBI_JOURNAL_SENT, s, tag, at, json, "", "")))
         {
@@ -861,7 +861,7 @@ private:
          return false;  // the terminal may still be loading history: decide on a later timer
       if(!TermConnected())
          return false;  // no trade server: its deals of the meantime are not in the history yet
-      RubiConnectorReportReset(rep, "FAILED", 0,
+      RubiConnectorReportReset(rep, "UNKNOWN", 0,
                                "outcome unknown: " + (note != "" ? "the trade server answered " + note : "the EA restarted while this signal was being sent") +
                                "; no " + (closing ? "closing deal" : "order") +
                                " with magic " + IntegerToString(m_magic) + (closing ? " on " + symbol : " and comment " + tag) +
@@ -882,7 +882,7 @@ private:
    // closing deal of it (DEAL_POSITION_ID = the ticket) carries this EA's magic and was made by an EA
    // (DEAL_REASON_EXPERT; MT4, which gives no reason: any closing deal with the magic), or when it is
    // gone without a deal in the history. A stop loss, take profit or manual close does not execute the
-   // signal. Some closed: EXECUTED; some still open: FAILED (outcome unknown); all closed otherwise:
+   // signal. Some closed: EXECUTED; some still open: UNKNOWN (outcome unknown); all closed otherwise:
    // REJECTED. Nothing is ever closed again from here.
    bool              ReconcileClose(const RubiJson &j, const int arr, const string type, const string symbol, const datetime at, const long gmt, const string note,
                                     RubiConnectorReport &rep)
@@ -977,7 +977,7 @@ private:
         }
       if(still_open > 0)
         {
-         RubiConnectorReportReset(rep, "FAILED", 0,
+         RubiConnectorReportReset(rep, "UNKNOWN", 0,
                                   "outcome unknown: " + cause + "; " + others + " and no closing deal of it with magic " + IntegerToString(m_magic) +
                                   " was found in the terminal's history; the close was not sent again - check the account before sending the signal again");
          return true;
@@ -1000,7 +1000,7 @@ private:
             continue;
          string json = RubiConnectorReportJson(rep);
          RubiLogWarn("signal " + id + ": recovered after a restart: " + rep.status + (rep.order_ticket > 0 ? " order " + IntegerToString(rep.order_ticket) : "") + " - " + rep.message);
-         if(rep.status == "FAILED")
+         if(rep.status == "FAILED" || rep.status == "UNKNOWN")
             m_errors++;
          if(!m_journal.Put(id, Restate(doc, RUBI_JOURNAL_SENT, json)))
            {

@@ -298,7 +298,7 @@ int main(int argc, char **argv) {
 
   if (scenario == "crash-before-send") {
     // ids: [0] BUY EURUSD 0.1. The terminal dies after "sending" was journaled, before the order
-    // left: the restarted EA waits for the grace period, then reports FAILED (outcome unknown).
+    // left: the restarted EA waits for the grace period, then reports UNKNOWN (outcome unknown).
     g_o.grace = 30;
     g_crash_before = tag_of(ids.at(0).c_str());
     check(!run_ea(2, false), "first run crashed before the order");
@@ -381,7 +381,7 @@ int main(int argc, char **argv) {
   if (scenario == "uncertain-offline") {
     // ids: [0] BUY EURUSD 0.1, answered TRADE_RETCODE_CONNECTION although the trade server filled
     // it; the terminal stays disconnected past the grace period: the record must wait (the fill is
-    // not in the history yet), then, connected again, the fill is found: EXECUTED, not FAILED.
+    // not in the history yet), then, connected again, the fill is found: EXECUTED, not UNKNOWN.
     g_o.grace = 30;
     rubi_sim::sim().reject_next.push_back(10031);
     RubiConnector ea;
@@ -446,7 +446,7 @@ int main(int argc, char **argv) {
   if (scenario == "close-uncertain-open") {
     // ids: [0] CLOSE_BUY EURUSD. The close is answered TRADE_RETCODE_CONNECTION and did not reach the
     // trade server: the position stays open. After the grace period (connected) the signal is
-    // reported FAILED (outcome unknown); the close is not sent again.
+    // reported UNKNOWN (outcome unknown); the close is not sent again.
     g_o.grace = 30;
     place("EURUSD", RUBI_BUY, 0.1, 777, "rubi:a");
     rubi_sim::sim().reject_next.push_back(10031);

@@ -139,6 +139,7 @@ export const AccountStats = z
       executed: z.number().int(),
       rejected: z.number().int(),
       failed: z.number().int(),
+      unknown: z.number().int().openapi({ description: 'Reported UNKNOWN: the EA could not tell whether the order reached the trade server' }),
       expired: z.number().int(),
       cancelled: z.number().int(),
     }),

@@ -18,8 +18,12 @@ export const SignalSource = z.enum(VOCABULARY.signal_source).openapi('SignalSour
 export type SignalSource = z.infer<typeof SignalSource>;
 export const Timeframe = z.enum(VOCABULARY.timeframe).openapi('Timeframe');
 export type Timeframe = z.infer<typeof Timeframe>;
-/** How an EA ends a delivered signal: the states machine `signal` lets an EA move DELIVERED to (and an order's result). */
-export const ReportedStatus = SignalStatus.extract(['EXECUTED', 'REJECTED', 'FAILED']).openapi('ReportedSignalStatus');
+/**
+ * How an EA ends a delivered signal: the states machine `signal` lets an EA move DELIVERED to (and an
+ * order's result). UNKNOWN: the EA cannot tell whether its order reached the trade server (a crash
+ * while sending, a timed-out trade call); the order may or may not exist, and it was not sent again.
+ */
+export const ReportedStatus = SignalStatus.extract(['EXECUTED', 'REJECTED', 'FAILED', 'UNKNOWN']).openapi('ReportedSignalStatus');
 
 export const isOpeningType = (type: SignalType): type is 'BUY' | 'SELL' => type === 'BUY' || type === 'SELL';
 

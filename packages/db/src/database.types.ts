@@ -237,14 +237,14 @@ isOneToOne: false
                   ]
                 },"user_signal_stats": {
                   Row: {
-                    "cancelled": number,"delivered": number,"executed": number,"expired": number,"failed": number,"pending": number,"rejected": number,"user_id": string
+                    "cancelled": number,"delivered": number,"executed": number,"expired": number,"failed": number,"pending": number,"rejected": number,"unknown": number,"user_id": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "cancelled"?: number,"delivered"?: number,"executed"?: number,"expired"?: number,"failed"?: number,"pending"?: number,"rejected"?: number,"user_id": string
+                    "cancelled"?: number,"delivered"?: number,"executed"?: number,"expired"?: number,"failed"?: number,"pending"?: number,"rejected"?: number,"unknown"?: number,"user_id": string
                   }
                   Update: {
-                    "cancelled"?: number,"delivered"?: number,"executed"?: number,"expired"?: number,"failed"?: number,"pending"?: number,"rejected"?: number,"user_id"?: string
+                    "cancelled"?: number,"delivered"?: number,"executed"?: number,"expired"?: number,"failed"?: number,"pending"?: number,"rejected"?: number,"unknown"?: number,"user_id"?: string
                   }
                   Relationships: [
                     
@@ -258,7 +258,7 @@ isOneToOne: false
             [_ in never]: never
           }
           Enums: {
-            "account_status": "pending_vps_setup"|"provisioning"|"connected"|"error"|"disconnected","ea_scope": "connect"|"ping"|"signals"|"positions","notification_kind": "account_connected"|"account_disconnected"|"account_error"|"cashback_settled","platform": "MT4"|"MT5","session_status": "active"|"stale"|"disconnected","signal_source": "dashboard"|"api"|"ea","signal_status": "PENDING"|"DELIVERED"|"EXECUTED"|"REJECTED"|"FAILED"|"EXPIRED"|"CANCELLED","signal_type": "BUY"|"SELL"|"CLOSE_BUY"|"CLOSE_SELL","terminal_state": "launching"|"running"|"stopped"|"crashed","timeframe": "M1"|"M5"|"M15"|"M30"|"H1"|"H4"|"D1"|"W1"|"MN1","trade_side": "BUY"|"SELL"
+            "account_status": "pending_vps_setup"|"provisioning"|"connected"|"error"|"disconnected","ea_scope": "connect"|"ping"|"signals"|"positions","notification_kind": "account_connected"|"account_disconnected"|"account_error"|"cashback_settled","platform": "MT4"|"MT5","session_status": "active"|"stale"|"disconnected","signal_source": "dashboard"|"api"|"ea","signal_status": "PENDING"|"DELIVERED"|"EXECUTED"|"REJECTED"|"FAILED"|"UNKNOWN"|"EXPIRED"|"CANCELLED","signal_type": "BUY"|"SELL"|"CLOSE_BUY"|"CLOSE_SELL","terminal_state": "launching"|"running"|"stopped"|"crashed","timeframe": "M1"|"M5"|"M15"|"M30"|"H1"|"H4"|"D1"|"W1"|"MN1","trade_side": "BUY"|"SELL"
           }
           CompositeTypes: {
             [_ in never]: never
@@ -374,7 +374,7 @@ export type CompositeTypes<
 export const Constants = {
   "public": {
           Enums: {
-            "account_status": ["pending_vps_setup", "provisioning", "connected", "error", "disconnected"],"ea_scope": ["connect", "ping", "signals", "positions"],"notification_kind": ["account_connected", "account_disconnected", "account_error", "cashback_settled"],"platform": ["MT4", "MT5"],"session_status": ["active", "stale", "disconnected"],"signal_source": ["dashboard", "api", "ea"],"signal_status": ["PENDING", "DELIVERED", "EXECUTED", "REJECTED", "FAILED", "EXPIRED", "CANCELLED"],"signal_type": ["BUY", "SELL", "CLOSE_BUY", "CLOSE_SELL"],"terminal_state": ["launching", "running", "stopped", "crashed"],"timeframe": ["M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MN1"],"trade_side": ["BUY", "SELL"]
+            "account_status": ["pending_vps_setup", "provisioning", "connected", "error", "disconnected"],"ea_scope": ["connect", "ping", "signals", "positions"],"notification_kind": ["account_connected", "account_disconnected", "account_error", "cashback_settled"],"platform": ["MT4", "MT5"],"session_status": ["active", "stale", "disconnected"],"signal_source": ["dashboard", "api", "ea"],"signal_status": ["PENDING", "DELIVERED", "EXECUTED", "REJECTED", "FAILED", "UNKNOWN", "EXPIRED", "CANCELLED"],"signal_type": ["BUY", "SELL", "CLOSE_BUY", "CLOSE_SELL"],"terminal_state": ["launching", "running", "stopped", "crashed"],"timeframe": ["M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MN1"],"trade_side": ["BUY", "SELL"]
           }
         }
 } as const

@@ -26,7 +26,7 @@ import { sleep } from './sleep.ts';
  * never executed again: a redelivered one (the server redelivers DELIVERED-but-unreported
  * signals, also to the terminal's next session) gets the kept report. A "sending" record left by
  * a crash is settled from the account: an IN deal or an open position with the magic and the tag
- * means EXECUTED with that order; none means FAILED "outcome unknown: ..." and nothing is sent
+ * means EXECUTED with that order; none means UNKNOWN "outcome unknown: ..." and nothing is sent
  * again. A signal the journal does not know (a lost journal) is looked up by its tag in the
  * account's deals before an order is sent. A session the server no longer knows (404 or 409 on
  * ping) is reopened. Each request is retried and its clock resynced as signed-http.ts describes.
@@ -233,13 +233,14 @@ export class ConnectorEa {
   /**
    * Settles every "sending" record (left by a crash) from the account: an IN deal or an open
    * position with the magic and the signal's tag is EXECUTED with that order (a CLOSE_*: closing
-   * deals on its symbol since the record); none is FAILED "outcome unknown", never sent again.
+   * deals on its symbol since the record); none is UNKNOWN "outcome unknown" (the order may or may
+   * not exist: the trader checks the terminal), never sent again; counted in `errors`, as FAILED is.
    */
   recover(): void {
     for (const [id, record] of this.journal.entries()) {
       if (record.state !== 'sending') continue;
       const report = this.reconcile(record);
-      if (report.status === 'FAILED') this.counters.errors++;
+      if (report.status === 'FAILED' || report.status === 'UNKNOWN') this.counters.errors++;
       this.journal.put(id, { ...record, state: 'sent', report });
       this.emit({ type: 'signal_recovered', signalId: id, report });
     }
@@ -292,7 +293,7 @@ export class ConnectorEa {
       }
     }
     return {
-      status: 'FAILED',
+      status: 'UNKNOWN',
       retcode: null,
       message:
         `outcome unknown: ${record.note ? `the trade server answered ${record.note}` : 'the EA restarted while this signal was being sent'}` +

@@ -140,7 +140,7 @@ describe('connector EA restarted over its journal', () => {
     expect(second.journal.unsettled()).toBe(0);
   });
 
-  it('a crash after "sending" was journaled, before the order left: FAILED outcome unknown, no order sent', async () => {
+  it('a crash after "sending" was journaled, before the order left: UNKNOWN (outcome unknown), no order sent', async () => {
     const t = terminal(62_000_004);
     const first = t.start({
       hooks: {
@@ -158,7 +158,7 @@ describe('connector EA restarted over its journal', () => {
     expect((await second.connect()).resumed).toBe(false);
     await second.pollSignals();
     const done = await dashboard.signal(signal.id);
-    expect(done.status).toBe('FAILED');
+    expect(done.status).toBe('UNKNOWN');
     expect(done.status_message).toBe(
       `outcome unknown: the EA restarted while this signal was being sent; no order with magic 20261121 and comment ${connectorTag(signal.id)} was found in the terminal's history or positions; the order was not sent again - check the account before sending the signal again`,
     );

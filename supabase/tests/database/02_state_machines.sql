@@ -4,7 +4,7 @@
 begin;
 \ir helpers/setup.psql
 
-select plan(77);
+select plan(79);
 
 -- Start from empty domain tables (inside this transaction only, rolled back with it), so the
 -- counts below are exact even on a cluster other test tiers have written to.
@@ -31,7 +31,7 @@ insert into private.vps_hosts (id, name, key_hash, capacity) values
 -- The transition table itself: the rules the migrations declare, no more.
 select results_eq(
   $$ select machine, count(*)::int from private.state_transitions group by machine order by machine $$,
-  $$ values ('account', 15), ('session', 5), ('signal', 8) $$,
+  $$ values ('account', 15), ('session', 5), ('signal', 9) $$,
   'the transition table holds exactly the declared rules'
 );
 
@@ -206,6 +206,11 @@ select throws_ok(
   '23514', 'illegal signal transition: DELIVERED -> CANCELLED',
   'a delivered signal can no longer be cancelled'
 );
+select throws_ok(
+  $$ update public.trading_signals set status = 'UNKNOWN' where id = '00000000-0000-0000-0000-0000000000b4' $$,
+  '42501', 'signal transition DELIVERED -> UNKNOWN is not allowed for user',
+  'a dashboard user cannot mark their own signal UNKNOWN'
+);
 select tests.authenticate_as_ea('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000e1');
 select lives_ok(
   $$ update public.trading_signals set status = 'EXECUTED', order_ticket = 555 where id = '00000000-0000-0000-0000-0000000000b1' $$,
@@ -218,6 +223,11 @@ select lives_ok(
 select lives_ok(
   $$ update public.trading_signals set status = 'FAILED', status_message = 'no money' where id = '00000000-0000-0000-0000-0000000000b3' $$,
   'signal DELIVERED -> FAILED: the EA reports a failure'
+);
+select lives_ok(
+  $$ update public.trading_signals set status = 'UNKNOWN', status_message = 'outcome unknown: the EA restarted while this signal was being sent'
+     where id = '00000000-0000-0000-0000-0000000000b4' $$,
+  'signal DELIVERED -> UNKNOWN: the EA cannot tell whether its order reached the trade server'
 );
 select lives_ok(
   $$ update public.trading_signals set status = 'CANCELLED' where id = '00000000-0000-0000-0000-0000000000b7' $$,
@@ -263,7 +273,7 @@ select results_eq(
      ('00000000-0000-0000-0000-0000000000b1', 'EXECUTED',  true, true, true),
      ('00000000-0000-0000-0000-0000000000b2', 'REJECTED',  true, true, true),
      ('00000000-0000-0000-0000-0000000000b3', 'FAILED',    true, true, true),
-     ('00000000-0000-0000-0000-0000000000b4', 'DELIVERED', true, false, true),
+     ('00000000-0000-0000-0000-0000000000b4', 'UNKNOWN',   true, true, true),
      ('00000000-0000-0000-0000-0000000000b5', 'CANCELLED', null::boolean, true, true),
      ('00000000-0000-0000-0000-0000000000b6', 'EXPIRED',   null::boolean, true, true),
      ('00000000-0000-0000-0000-0000000000b7', 'CANCELLED', null::boolean, true, true),

@@ -21,7 +21,7 @@ insert into public.mt5_sessions (id, user_id, account_number, broker, server, cu
 create function tests.signal_stats(p_user uuid) returns text
 language sql
 as $$
-  select coalesce((select format('%s/%s/%s/%s/%s/%s/%s', pending, delivered, executed, rejected, failed, expired, cancelled)
+  select coalesce((select format('%s/%s/%s/%s/%s/%s/%s/%s', pending, delivered, executed, rejected, failed, unknown, expired, cancelled)
                    from public.user_signal_stats where user_id = p_user), 'none')
 $$;
 
@@ -30,16 +30,16 @@ $$;
 insert into public.trading_signals (user_id, session_id, type, symbol, volume)
 select '00000000-0000-0000-0010-0000000000b1', '00000000-0000-0000-0010-0000000000b3', 'SELL', 'EURUSD', 0.1
 from generate_series(1, 2);
-select is(tests.signal_stats('00000000-0000-0000-0010-0000000000b1'), '2/0/0/0/0/0/0', 'B: two pending signals counted');
+select is(tests.signal_stats('00000000-0000-0000-0010-0000000000b1'), '2/0/0/0/0/0/0/0', 'B: two pending signals counted');
 
 insert into public.trading_signals (user_id, session_id, type, symbol, volume)
 select '00000000-0000-0000-0010-0000000000a1', '00000000-0000-0000-0010-0000000000a3', 'BUY', 'EURUSD', 0.1
-from generate_series(1, 5);
-select is(tests.signal_stats('00000000-0000-0000-0010-0000000000a1'), '5/0/0/0/0/0/0', 'A: an insert of five counts five pending');
+from generate_series(1, 6);
+select is(tests.signal_stats('00000000-0000-0000-0010-0000000000a1'), '6/0/0/0/0/0/0/0', 'A: an insert of six counts six pending');
 
 update public.trading_signals set status = 'DELIVERED'
-where id in (select id from public.trading_signals where user_id = '00000000-0000-0000-0010-0000000000a1' order by id limit 3);
-select is(tests.signal_stats('00000000-0000-0000-0010-0000000000a1'), '2/3/0/0/0/0/0', 'A: three delivered in one statement move from pending');
+where id in (select id from public.trading_signals where user_id = '00000000-0000-0000-0010-0000000000a1' order by id limit 4);
+select is(tests.signal_stats('00000000-0000-0000-0010-0000000000a1'), '2/4/0/0/0/0/0/0', 'A: four delivered in one statement move from pending');
 
 update public.trading_signals set status = 'EXECUTED'
 where id in (select id from public.trading_signals where user_id = '00000000-0000-0000-0010-0000000000a1' and status = 'DELIVERED' order by id limit 1);
@@ -47,28 +47,31 @@ update public.trading_signals set status = 'REJECTED'
 where id in (select id from public.trading_signals where user_id = '00000000-0000-0000-0010-0000000000a1' and status = 'DELIVERED' order by id limit 1);
 update public.trading_signals set status = 'FAILED'
 where id in (select id from public.trading_signals where user_id = '00000000-0000-0000-0010-0000000000a1' and status = 'DELIVERED' order by id limit 1);
+update public.trading_signals set status = 'UNKNOWN'
+where id in (select id from public.trading_signals where user_id = '00000000-0000-0000-0010-0000000000a1' and status = 'DELIVERED' order by id limit 1);
 update public.trading_signals set status = 'CANCELLED'
 where id in (select id from public.trading_signals where user_id = '00000000-0000-0000-0010-0000000000a1' and status = 'PENDING' order by id limit 1);
 update public.trading_signals set expires_at = now() - interval '1 minute'
 where user_id = '00000000-0000-0000-0010-0000000000a1' and status = 'PENDING';
-select is(tests.signal_stats('00000000-0000-0000-0010-0000000000a1'), '1/0/1/1/1/0/1',
-  'A: executed, rejected, failed and cancelled counted; an update without a status change changes nothing');
+select is(tests.signal_stats('00000000-0000-0000-0010-0000000000a1'), '1/0/1/1/1/1/0/1',
+  'A: executed, rejected, failed, unknown and cancelled counted; an update without a status change changes nothing');
 select is(private.expire_signals(), 1, 'the sweep expires the one overdue signal');
-select is(tests.signal_stats('00000000-0000-0000-0010-0000000000a1'), '0/0/1/1/1/1/1', 'A: the expiry sweep moves pending to expired');
+select is(tests.signal_stats('00000000-0000-0000-0010-0000000000a1'), '0/0/1/1/1/1/1/1', 'A: the expiry sweep moves pending to expired');
 
 select is(
   tests.signal_stats('00000000-0000-0000-0010-0000000000a1'),
-  (select format('%s/%s/%s/%s/%s/%s/%s',
+  (select format('%s/%s/%s/%s/%s/%s/%s/%s',
      count(*) filter (where status = 'PENDING'), count(*) filter (where status = 'DELIVERED'),
      count(*) filter (where status = 'EXECUTED'), count(*) filter (where status = 'REJECTED'),
-     count(*) filter (where status = 'FAILED'), count(*) filter (where status = 'EXPIRED'),
+     count(*) filter (where status = 'FAILED'), count(*) filter (where status = 'UNKNOWN'),
+     count(*) filter (where status = 'EXPIRED'),
      count(*) filter (where status = 'CANCELLED'))
    from public.trading_signals where user_id = '00000000-0000-0000-0010-0000000000a1'),
   'A: the counters equal a count of the rows');
 
 delete from public.trading_signals where user_id = '00000000-0000-0000-0010-0000000000a1' and status in ('EXECUTED', 'EXPIRED');
-select is(tests.signal_stats('00000000-0000-0000-0010-0000000000a1'), '0/0/0/1/1/0/1', 'A: deletes are subtracted');
-select is(tests.signal_stats('00000000-0000-0000-0010-0000000000b1'), '2/0/0/0/0/0/0', 'B''s counters untouched by A''s writes');
+select is(tests.signal_stats('00000000-0000-0000-0010-0000000000a1'), '0/0/0/1/1/1/0/1', 'A: deletes are subtracted');
+select is(tests.signal_stats('00000000-0000-0000-0010-0000000000b1'), '2/0/0/0/0/0/0/0', 'B''s counters untouched by A''s writes');
 
 -- ---------------------------------------------------------------------------------------------
 -- Users read their own counters only, and cannot write any.
@@ -83,7 +86,7 @@ select throws_ok($$delete from public.user_signal_stats$$, '42501', null, 'A can
 insert into public.trading_signals (user_id, session_id, type, symbol, volume)
 values ('00000000-0000-0000-0010-0000000000a1', '00000000-0000-0000-0010-0000000000a3', 'BUY', 'EURUSD', 0.1);
 select tests.clear_authentication();
-select is(tests.signal_stats('00000000-0000-0000-0010-0000000000a1'), '1/0/0/1/1/0/1', 'A''s own insert as the user is counted');
+select is(tests.signal_stats('00000000-0000-0000-0010-0000000000a1'), '1/0/0/1/1/1/0/1', 'A''s own insert as the user is counted');
 
 -- Deleting a user drops their counters along with their signals.
 delete from auth.users where id = '00000000-0000-0000-0010-0000000000b1';

@@ -21,7 +21,7 @@
 begin;
 \ir helpers/setup.psql
 
-select plan(114);
+select plan(117);
 
 select tests.clear_authentication();
 
@@ -345,10 +345,10 @@ select throws_ok($$ select private.push_positions('00000000-0000-0000-0011-00000
   '23514', 'session is disconnected: connect again', 'positions: a disconnected session is 409');
 select throws_ok($$ select * from private.report_signal('00000000-0000-0000-0011-0000000000a1', '00000000-0000-0000-0011-0000000000e1',
     'DONE', 1, 1.1, 0.1, 10009, null, null) $$,
-  '22023', 'status must be EXECUTED, REJECTED or FAILED', 'report: an unknown status is 400');
+  '22023', 'status must be EXECUTED, REJECTED, FAILED or UNKNOWN', 'report: an unknown status is 400');
 select throws_ok($$ select * from private.report_signal('00000000-0000-0000-0011-0000000000a1', '00000000-0000-0000-0011-0000000000e1',
     null, 1, 1.1, 0.1, 10009, null, null) $$,
-  '22023', 'status must be EXECUTED, REJECTED or FAILED', 'report: a missing status is 400');
+  '22023', 'status must be EXECUTED, REJECTED, FAILED or UNKNOWN', 'report: a missing status is 400');
 select throws_ok($$ select * from private.report_signal('00000000-0000-0000-0011-0000000000a1', '00000000-0000-0000-0011-0000000000e3',
     'EXECUTED', 1, 1.1, 0.1, 10009, null, null) $$,
   '23514', 'signal is PENDING: only a DELIVERED signal takes a status report', 'report: a signal not yet delivered is 409');
@@ -424,6 +424,20 @@ select results_eq(
   $$ select id from private.deliver_signals('00000000-0000-0000-0011-0000000000a1', '00000000-0000-0000-0011-0000000000a3', 2) $$,
   $$ values ('00000000-0000-0000-0011-0000000000e3'::uuid) $$,
   'poll after the reports: the next pending signal is delivered');
+-- UNKNOWN: the EA cannot tell whether its order reached the trade server; an error for the session.
+select results_eq(
+  $$ select status::text, status_message, completed_at is not null from private.report_signal('00000000-0000-0000-0011-0000000000a1',
+       '00000000-0000-0000-0011-0000000000e3', 'UNKNOWN', null, null, null, null, 'outcome unknown: the EA restarted while this signal was being sent', null) $$,
+  $$ values ('UNKNOWN', 'outcome unknown: the EA restarted while this signal was being sent', true) $$,
+  'report: UNKNOWN, a final state');
+select results_eq(
+  $$ select result::text, executed_at from public.trading_orders where signal_id = '00000000-0000-0000-0011-0000000000e3' $$,
+  $$ values ('UNKNOWN', null::timestamptz) $$,
+  'report: the UNKNOWN attempt is recorded as an order with result UNKNOWN');
+select results_eq(
+  $$ select orders_executed, errors from public.mt5_sessions where id = '00000000-0000-0000-0011-0000000000a3' $$,
+  $$ values (1, 2) $$,
+  'report: UNKNOWN counts as a session error, like FAILED');
 
 -- Positions: the full list; an unlisted open ticket is closed, an unchanged one is not written.
 select is(private.push_positions('00000000-0000-0000-0011-0000000000a1', '00000000-0000-0000-0011-0000000000a3', $$[

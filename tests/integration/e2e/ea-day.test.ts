@@ -422,7 +422,7 @@ describe('an EA day over HTTP: Deno-served functions on PostgreSQL 15', () => {
     const res = await userFetch<unknown>(stack.deno.url('/accounts/stats'), user.token, 'GET');
     expectStatus(res, 200);
     expect(res.body).toEqual({
-      signals: { total: 1, pending: 0, delivered: 0, executed: 1, rejected: 0, failed: 0, expired: 0, cancelled: 0 },
+      signals: { total: 1, pending: 0, delivered: 0, executed: 1, rejected: 0, failed: 0, unknown: 0, expired: 0, cancelled: 0 },
       sessions: { total: 1, active: 1, stale: 0 },
       positions: { open: 0 },
     });

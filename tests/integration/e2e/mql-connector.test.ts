@@ -19,7 +19,7 @@ import { startNpmStart, type NpmStart } from './support/npm-start.ts';
  * simulator's demo plays: connect, ping, a risk-sized BUY (1% of 10 000 with a 20-pip stop on EURUSD
  * = 0.5 lots), the report with retcode 10009, positions on the dashboard; then the terminal dies
  * between the order and its report and restarts: the order is found in history, never sent twice;
- * an order that never left before a crash ends FAILED "outcome unknown"; CLOSE_BUY; disconnect.
+ * an order that never left before a crash ends UNKNOWN "outcome unknown"; CLOSE_BUY; disconnect.
  *
  * Between the EA and the backend sits a recording proxy: every request the EA made is checked
  * (the numeric retcode is in the report body, which the dashboard API does not return).
@@ -192,13 +192,13 @@ describe('RubiStudioConnector (host-compiled MQL) against the real functions', (
     expect(second.out).not.toContain('order EURUSD SELL');
   });
 
-  it('restarted again: the order that never left is FAILED "outcome unknown" and not sent; CLOSE_BUY closes; the EA disconnects with its counters', async () => {
+  it('restarted again: the order that never left is UNKNOWN "outcome unknown" and not sent; CLOSE_BUY closes; the EA disconnects with its counters', async () => {
     const third = startEa();
-    const failed = await settled(lost.id);
-    expect(failed.status).toBe('FAILED');
-    expect(failed.status_message).toContain('outcome unknown');
-    expect(failed.status_message).toContain('the order was not sent again');
-    expect(reportsOf(lost.id)).toEqual([expect.objectContaining({ status: 'FAILED', retcode: null, http: 200 })]);
+    const unknown = await settled(lost.id);
+    expect(unknown.status).toBe('UNKNOWN');
+    expect(unknown.status_message).toContain('outcome unknown');
+    expect(unknown.status_message).toContain('the order was not sent again');
+    expect(reportsOf(lost.id)).toEqual([expect.objectContaining({ status: 'UNKNOWN', retcode: null, http: 200 })]);
 
     const close = await dash.createSignal({ session_id: sessionId, type: 'CLOSE_BUY', symbol: 'EURUSD' });
     const closed = await settled(close.id);
@@ -226,6 +226,6 @@ describe('RubiStudioConnector (host-compiled MQL) against the real functions', (
     // Every signal reported exactly once, and the backend holds each outcome once.
     for (const s of [buy, gold, lost, close]) expect(reportsOf(s.id).filter((r) => r.http === 200)).toHaveLength(1);
     const statuses = await Promise.all([buy, gold, lost, close].map(async (s) => (await signalNow(s.id)).status));
-    expect(statuses).toEqual(['EXECUTED', 'EXECUTED', 'FAILED', 'EXECUTED']);
+    expect(statuses).toEqual(['EXECUTED', 'EXECUTED', 'UNKNOWN', 'EXECUTED']);
   });
 });

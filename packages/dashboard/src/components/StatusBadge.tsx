@@ -9,6 +9,7 @@ const TONES: Record<string, string> = {
   PENDING: 'busy',
   DELIVERED: 'busy',
   stale: 'warn',
+  UNKNOWN: 'warn',
   disconnected: 'muted',
   closed: 'muted',
   CANCELLED: 'muted',
@@ -18,11 +19,16 @@ const TONES: Record<string, string> = {
   FAILED: 'bad',
 };
 
-const LABELS: Record<string, string> = { pending_vps_setup: 'waiting for a VPS' };
+const LABELS: Record<string, string> = { pending_vps_setup: 'waiting for a VPS', UNKNOWN: 'outcome unknown' };
+
+// A tooltip where the label alone does not say what to do.
+const HINTS: Record<string, string> = {
+  UNKNOWN: 'The EA could not tell whether the order reached the trade server: it may or may not exist. Check the terminal before sending the signal again.',
+};
 
 export function StatusBadge({ status, testId }: { status: string; testId?: string }) {
   return (
-    <span class={`badge ${TONES[status] ?? 'muted'}`} data-testid={testId} data-status={status}>
+    <span class={`badge ${TONES[status] ?? 'muted'}`} data-testid={testId} data-status={status} title={HINTS[status]}>
       {LABELS[status] ?? status}
     </span>
   );

@@ -1,5 +1,5 @@
 // Signals: send one to a connected terminal (volume, or sized by risk with a live preview), and
-// follow each signal's status live (PENDING → DELIVERED → EXECUTED / REJECTED / FAILED); cancel a pending one.
+// follow each signal's status live (PENDING → DELIVERED → EXECUTED / REJECTED / FAILED / UNKNOWN); cancel a pending one.
 import { api, type Signal } from '../api.ts';
 import { Async, ErrorNote } from '../components/Async.tsx';
 import { StatusBadge } from '../components/StatusBadge.tsx';

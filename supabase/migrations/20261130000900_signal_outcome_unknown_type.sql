@@ -1,0 +1,11 @@
+-- "Outcome unknown" is its own signal status (issue #14 item 5), part 1 of 2: the enum value.
+--
+-- An EA that cannot tell whether an order reached the trade server (it journaled "sending" before
+-- a crash and finds no order in the terminal's history, or the trade call timed out) reported
+-- FAILED with a message starting "outcome unknown". It now reports UNKNOWN: the order may or may
+-- not exist, and the trader must check the terminal before sending the signal again.
+--
+-- A value added by `alter type ... add value` cannot be used in the transaction that added it, and
+-- every migration runs in a transaction of its own (supabase db push, packages/db/src/migrate.ts),
+-- so this file only adds the value; 20261130000910_signal_outcome_unknown.sql uses it.
+alter type public.signal_status add value 'UNKNOWN' after 'FAILED';
