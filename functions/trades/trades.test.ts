@@ -214,7 +214,7 @@ describe('POST /trades', () => {
     await expect(
       h.db.query(bobPrincipal, 'select * from private.ingest_trades($1, $2, $3::jsonb)', [bob.id, aliceAccount.id, JSON.stringify([closedTrade(403)])]),
     ).rejects.toMatchObject({ code: '42501' });
-    await expect(h.db.query(bobPrincipal, 'select private.account_heard_from($1)', [aliceAccount.id])).rejects.toMatchObject({ code: '42501' });
+    await expect(h.db.query(bobPrincipal, 'select private.touch_account($1)', [aliceAccount.id])).rejects.toMatchObject({ code: '42501' });
     expect(await countRows(h, 'public.closed_trades', 'ticket in (401, 402, 403)')).toBe(0);
   });
 

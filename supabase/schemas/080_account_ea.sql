@@ -138,36 +138,9 @@ grant execute on function private.register_account_ea(uuid, text, bigint, text, 
 -- The account's EA was heard from (a signed `trades` request, empty batches included): last_seen_at
 -- moves, which is what keeps the account `connected` (private.disconnect_silent_accounts), and an
 -- account that the silence sweep had marked `disconnected` comes back to `connected` unless its
--- owner paused it. Other statuses are left alone.
---
--- Callable by the account EA principal (authenticated with the claim ea_account_id, set by the
--- gate), so it is granted to authenticated. (The trades endpoint itself now goes through
--- private.ingest_trades, which calls private.touch_account below.) It acts only on the account named by the caller's own claim, owned by the
--- caller, and raises insufficient_privilege for any other (a dashboard user without the claim, or
--- one account's EA naming another account). Returns the account's status afterwards, or null if
--- the account is gone (deleted).
-create function private.account_heard_from(p_account_id uuid) returns text
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-  v_status text;
-begin
-  if p_account_id is null or coalesce(auth.jwt() ->> 'ea_account_id', '') <> p_account_id::text then
-    raise exception 'only the account''s own EA reports for it' using errcode = 'insufficient_privilege';
-  end if;
-  update public.trading_accounts a
-  set last_seen_at = now(),
-      status = case when a.status = 'disconnected' and a.paused_at is null then 'connected' else a.status end
-  where a.id = p_account_id and a.user_id = auth.uid() and a.deleted_at is null
-  returning a.status into v_status;
-  return v_status;
-end;
-$$;
-grant execute on function private.account_heard_from(uuid) to authenticated;
-
--- What account_heard_from does, for callers that already proved who they are (ingest_trades).
+-- owner paused it. Other statuses are left alone. Returns the status afterwards, or null for a
+-- deleted account. Called by private.ingest_trades after the gate proved who is calling; no API
+-- role may execute it.
 create function private.touch_account(p_account_id uuid) returns text
 language sql
 security definer

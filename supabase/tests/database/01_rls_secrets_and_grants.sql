@@ -129,7 +129,7 @@ select is(array(
   select p.proname::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
   where n.nspname = 'private' and has_function_privilege('authenticated', p.oid, 'execute')
   order by 1
-), array['account_action', 'account_heard_from', 'cancel_signal', 'close_session', 'create_ea_key', 'create_signal', 'current_actor',
+), array['account_action', 'cancel_signal', 'close_session', 'create_ea_key', 'create_signal', 'current_actor',
           'deliver_signals', 'ea_caller', 'ingest_trades', 'live_session', 'open_session', 'ping_session', 'push_positions',
           'register_trading_account', 'report_signal', 'same_signal', 'setting', 'size_by_risk', 'transition_actor', 'volume_problem'],
   'authenticated can execute exactly the user-facing private functions and the EA endpoint functions');

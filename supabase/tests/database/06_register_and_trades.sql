@@ -1,11 +1,11 @@
 -- EA registration and the account EA's reports (20261121001000_register_and_trades.sql):
 -- private.register_account_ea (one-time provisioning token -> api secret, rotation) and
--- private.account_heard_from (last_seen_at, disconnected -> connected, only for the caller's own
--- account), and the trades flow through private.ingest_trades (20261130000500_ea_gates_and_hot_path.sql).
+-- private.touch_account (last_seen_at, disconnected -> connected), and the trades flow through
+-- private.ingest_trades (20261130000500_ea_gates_and_hot_path.sql).
 begin;
 \ir helpers/setup.psql
 
-select plan(56);
+select plan(50);
 
 -- ---------------------------------------------------------------------------------------------
 -- Fixtures (as the database owner). Tokens are stored as their SHA-256, like the launch package
@@ -53,13 +53,11 @@ select ok(has_function_privilege('service_role', 'private.register_account_ea(uu
 select ok(not has_function_privilege(r, 'private.register_account_ea(uuid, text, bigint, text, text, integer, text, text)', 'execute'),
   format('%s cannot execute register_account_ea', r))
 from unnest(array['anon', 'authenticated', 'public']) as r;
-select ok(has_function_privilege('authenticated', 'private.account_heard_from(uuid)', 'execute'),
-  'authenticated (the account EA principal) can execute account_heard_from');
-select ok(not has_function_privilege(r, 'private.account_heard_from(uuid)', 'execute'), format('%s cannot execute account_heard_from', r))
-from unnest(array['anon', 'service_role', 'public']) as r;
+select ok(not has_function_privilege(r, 'private.touch_account(uuid)', 'execute'), format('%s cannot execute touch_account', r))
+from unnest(array['anon', 'authenticated', 'service_role', 'public']) as r;
 select is(
   (select count(*)::int from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-   where n.nspname = 'private' and p.proname in ('register_account_ea', 'account_heard_from')
+   where n.nspname = 'private' and p.proname in ('register_account_ea', 'touch_account')
      and p.prosecdef and 'search_path=""' = any (p.proconfig)),
   2,
   'both are security definer with an empty search_path'
@@ -72,11 +70,11 @@ select throws_ok(
   'register: a signed-in user (even the owner) cannot call it'
 );
 select tests.authenticate_as_anon();
-select throws_ok($$ select private.account_heard_from('00000000-0000-0000-0006-0000000000c1') $$,
+select throws_ok($$ select private.touch_account('00000000-0000-0000-0006-0000000000c1') $$,
   '42501', 'permission denied for schema private', 'heard from: anon cannot call it (no usage on private)');
 select tests.authenticate_as_service_role();
-select throws_ok($$ select private.account_heard_from('00000000-0000-0000-0006-0000000000c1') $$,
-  '42501', 'permission denied for function account_heard_from', 'heard from: nor can service_role (it is the EA''s own call)');
+select throws_ok($$ select private.touch_account('00000000-0000-0000-0006-0000000000c1') $$,
+  '42501', 'permission denied for function touch_account', 'heard from: nor can service_role (only ingest_trades, behind the gate)');
 
 -- =============================================================================================
 -- register_account_ea: refusals write nothing
@@ -226,59 +224,30 @@ select is(
 );
 
 -- =============================================================================================
--- account_heard_from
+-- touch_account (called by ingest_trades once the gate admitted the account's EA)
 -- =============================================================================================
 update public.trading_accounts set last_seen_at = now() - interval '1 day' where server = 'Reg-Live';
 update public.trading_accounts set status = 'disconnected' where id = '00000000-0000-0000-0006-0000000000c1';
 
-select tests.authenticate_as_account_ea('00000000-0000-0000-0006-000000000001', '00000000-0000-0000-0006-0000000000c1');
-select is(private.account_heard_from('00000000-0000-0000-0006-0000000000c1'), 'connected',
+select is(private.touch_account('00000000-0000-0000-0006-0000000000c1'), 'connected',
   'heard from: a silent (disconnected) account is connected again');
-select tests.clear_authentication();
 select results_eq(
   $$ select status::text, last_seen_at, connected_at from public.trading_accounts where id = '00000000-0000-0000-0006-0000000000c1' $$,
   $$ values ('connected', now(), now()) $$,
   'heard from: last_seen_at is now (and so is connected_at, on reconnecting)'
 );
 
-select tests.authenticate_as_account_ea('00000000-0000-0000-0006-000000000001', '00000000-0000-0000-0006-0000000000c3');
-select is(private.account_heard_from('00000000-0000-0000-0006-0000000000c3'), 'connected', 'heard from: a connected account stays connected');
-select tests.authenticate_as_account_ea('00000000-0000-0000-0006-000000000001', '00000000-0000-0000-0006-0000000000c4');
-select is(private.account_heard_from('00000000-0000-0000-0006-0000000000c4'), 'disconnected', 'heard from: a paused account stays disconnected');
-select tests.authenticate_as_account_ea('00000000-0000-0000-0006-000000000001', '00000000-0000-0000-0006-0000000000c7');
-select is(private.account_heard_from('00000000-0000-0000-0006-0000000000c7'), 'pending_vps_setup', 'heard from: any other status is left alone');
-select tests.authenticate_as_account_ea('00000000-0000-0000-0006-000000000001', '00000000-0000-0000-0006-0000000000c6');
-select is(private.account_heard_from('00000000-0000-0000-0006-0000000000c6'), null, 'heard from: a deleted account: null, nothing changes');
-select tests.clear_authentication();
+select is(private.touch_account('00000000-0000-0000-0006-0000000000c3'), 'connected', 'heard from: a connected account stays connected');
+select is(private.touch_account('00000000-0000-0000-0006-0000000000c4'), 'disconnected', 'heard from: a paused account stays disconnected');
+select is(private.touch_account('00000000-0000-0000-0006-0000000000c7'), 'pending_vps_setup', 'heard from: any other status is left alone');
+select is(private.touch_account('00000000-0000-0000-0006-0000000000c6'), null, 'heard from: a deleted account: null, nothing changes');
 select results_eq(
   $$ select login, status::text, last_seen_at = now() from public.trading_accounts where login in (6003, 6004, 6006, 6007) and server = 'Reg-Live' order by login $$,
   $$ values (6003::bigint, 'connected', true), (6004, 'disconnected', true), (6006, 'provisioning', false), (6007, 'pending_vps_setup', true) $$,
   'heard from: last_seen_at moved for every live account it was called for, not for the deleted one'
 );
-
--- Only for the account named by the caller's own claim, owned by the caller.
-select tests.authenticate_as_account_ea('00000000-0000-0000-0006-000000000001', '00000000-0000-0000-0006-0000000000c3');
-select throws_ok($$ select private.account_heard_from('00000000-0000-0000-0006-0000000000c1') $$,
-  '42501', 'only the account''s own EA reports for it', 'heard from: one account''s EA cannot speak for another account');
-select tests.authenticate_as('00000000-0000-0000-0006-000000000001');
-select throws_ok($$ select private.account_heard_from('00000000-0000-0000-0006-0000000000c1') $$,
-  '42501', 'only the account''s own EA reports for it', 'heard from: the owner on the dashboard (no EA claim) cannot call it');
-select tests.authenticate_as('00000000-0000-0000-0006-000000000001', '{"ea_account_id": "00000000-0000-0000-0006-0000000000C1"}');
-select throws_ok($$ select private.account_heard_from('00000000-0000-0000-0006-0000000000c1') $$,
-  '42501', 'only the account''s own EA reports for it', 'heard from: the claim must name the account exactly as issued');
-select throws_ok($$ select private.account_heard_from(null) $$,
-  '42501', 'only the account''s own EA reports for it', 'heard from: a null account is refused');
--- A claim for u2's account c5 under u1's identity (a forged combination the edge never makes).
-select tests.clear_authentication();
-update public.trading_accounts set status = 'disconnected', last_seen_at = now() - interval '1 day' where id = '00000000-0000-0000-0006-0000000000c5';
-select tests.authenticate_as_account_ea('00000000-0000-0000-0006-000000000001', '00000000-0000-0000-0006-0000000000c5');
-select is(private.account_heard_from('00000000-0000-0000-0006-0000000000c5'), null, 'heard from: an account of another user is not touched');
-select tests.clear_authentication();
-select results_eq(
-  $$ select status::text, last_seen_at < now() from public.trading_accounts where id = '00000000-0000-0000-0006-0000000000c5' $$,
-  $$ values ('disconnected', true) $$,
-  'heard from: ...it stays as it was'
-);
+-- Which account an EA may touch is decided before: ingest_trades refuses another account (42501),
+-- see 11_ea_gates_and_hot_path.sql.
 
 -- =============================================================================================
 -- The trades flow in one transaction, as the account EA: private.ingest_trades inserts the new
