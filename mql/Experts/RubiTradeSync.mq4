@@ -6,7 +6,9 @@
 //| account's closed trades, signed, through a durable outbox; on first registration it backfills  |
 //| the history since the account was registered on the dashboard (or since BackfillFrom /         |
 //| BackfillDays; what the Account History tab holds). One trade per closed OP_BUY/OP_SELL order    |
-//| (ticket = OrderTicket()). All logic: Rubi/TradeSync.mqh                                          |
+//| (ticket = OrderTicket()). Until the backend answers ownership verified, it also sends the       |
+//| ownership codes (RUBI-XXXXXXXX) found in the comments of the account's pending orders and of    |
+//| its history (deleted pending orders are there). All logic: Rubi/TradeSync.mqh                    |
 //| Operator documentation: mql/README.md, "RubiTradeSync (provisioned trade sync)".               |
 //+------------------------------------------------------------------+
 #property copyright   "Rubi MT Bridge"

@@ -5,8 +5,10 @@
 //| keeps the api secret in Files/RubiTradeSync/state.ini, then every poll interval (60 s) sends the |
 //| account's closed trades, signed, through a durable outbox; on first registration it backfills  |
 //| the history since the account was registered on the dashboard (or since BackfillFrom /         |
-//| BackfillDays). One trade per closed position (ticket = position id). All logic:                 |
-//| Rubi/TradeSync.mqh                                                                               |
+//| BackfillDays). One trade per closed position (ticket = position id). Until the backend answers |
+//| ownership verified, it also sends the ownership codes (RUBI-XXXXXXXX) found in the comments of  |
+//| the account's pending and history orders (the trader's proof that the account is theirs). All  |
+//| logic: Rubi/TradeSync.mqh                                                                        |
 //| Operator documentation: mql/README.md, "RubiTradeSync (provisioned trade sync)".               |
 //+------------------------------------------------------------------+
 #property copyright   "Rubi MT Bridge"

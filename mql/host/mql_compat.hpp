@@ -405,6 +405,13 @@ ulong HistoryDealGetTicket(int index);
 long HistoryDealGetInteger(ulong ticket, ENUM_DEAL_PROPERTY_INTEGER prop);
 double HistoryDealGetDouble(ulong ticket, ENUM_DEAL_PROPERTY_DOUBLE prop);
 string HistoryDealGetString(ulong ticket, ENUM_DEAL_PROPERTY_STRING prop);
+enum ENUM_ORDER_PROPERTY_STRING { ORDER_SYMBOL, ORDER_COMMENT, ORDER_EXTERNAL_ID };
+int OrdersTotal();
+ulong OrderGetTicket(int index);
+string OrderGetString(ENUM_ORDER_PROPERTY_STRING prop);
+int HistoryOrdersTotal();
+ulong HistoryOrderGetTicket(int index);
+string HistoryOrderGetString(ulong ticket, ENUM_ORDER_PROPERTY_STRING prop);
 #endif
 
 #ifdef __MQL4__

@@ -18,6 +18,9 @@
 //             answered with that retcode (a timeout or dropped connection after the fill)
 //   stops     close_by(ticket, reason): the trade server closes a position by itself (its stop loss,
 //             take profit, by hand) with a deal of that RUBI_DEAL_REASON_*
+//   orders    place_pending(comment) / delete_pending(ticket): pending orders placed and deleted by the
+//             trader (a deleted one moves to the order history); history_order(...) books one directly;
+//             TermOrderComments reads them and records each `from` it was asked for in order_scans
 // It is a test double, not a broker: no margin checks, no partial fills, hedging accounting.
 #pragma once
 
@@ -29,6 +32,15 @@
 #include <vector>
 
 namespace rubi_sim {
+
+// An order of the account as TermOrderComments sees it (MT5 OrdersTotal/HistoryOrders*; MT4 MODE_TRADES
+// pending types / MODE_HISTORY): placed at `setup`, finished (filled, deleted) at `done` (0: pending).
+struct SimOrder {
+  long ticket = 0;
+  string comment;
+  datetime setup = 0;
+  datetime done = 0;
+};
 
 struct State {
   int build = 4755;
@@ -43,6 +55,9 @@ struct State {
   std::map<std::string, RubiSymbolSpec> symbols;
   std::vector<RubiPosition> positions;
   std::vector<RubiDeal> deals;
+  std::vector<SimOrder> pending_orders;  // open pending orders
+  std::vector<SimOrder> order_history;   // finished orders (deleted pending orders among them)
+  std::vector<datetime> order_scans;     // the `from` of each TermOrderComments call
   std::deque<int> reject_next;      // retcodes for the next orders (front first)
   std::deque<int> lost_answer_next; // retcodes answered to the next closes although they filled
   double commission_per_lot = -3.5; // per side
@@ -382,4 +397,48 @@ int TermHistoryPositionDeals(const long position_id, MqlArray<RubiDeal> &deals) 
   for (const auto &d : rubi_sim::sim().deals)
     if (d.position_id == position_id) deals.v.push_back(d);
   return (int)deals.v.size();
+}
+
+// The ownership proof (Rubi/TradeSync.mqh): pending orders the trader places and deletes by hand.
+namespace rubi_sim {
+inline long place_pending(const std::string &comment) {
+  SimOrder o;
+  o.ticket = sim().next_ticket++;
+  std::string kept = comment.size() > 31 ? comment.substr(0, 31) : comment;  // brokers keep 31 characters
+  o.comment = string(kept.c_str());
+  o.setup = server_now();
+  sim().pending_orders.push_back(o);
+  return o.ticket;
+}
+inline bool delete_pending(long ticket) {
+  auto &open = sim().pending_orders;
+  for (size_t i = 0; i < open.size(); i++) {
+    if (open[i].ticket != ticket) continue;
+    SimOrder o = open[i];
+    o.done = server_now();
+    open.erase(open.begin() + (long)i);
+    sim().order_history.push_back(o);
+    return true;
+  }
+  return false;
+}
+inline void history_order(const std::string &comment, datetime setup, datetime done) {
+  SimOrder o;
+  o.ticket = sim().next_ticket++;
+  o.comment = string(comment.c_str());
+  o.setup = setup;
+  o.done = done;
+  sim().order_history.push_back(o);
+}
+}  // namespace rubi_sim
+
+int TermOrderComments(const datetime from, MqlArray<string> &comments) {
+  auto &s = rubi_sim::sim();
+  s.order_scans.push_back(from);
+  comments.v.clear();
+  for (const auto &o : s.pending_orders)
+    if (StringLen(o.comment) > 0) comments.v.push_back(o.comment);
+  for (const auto &o : s.order_history)
+    if (StringLen(o.comment) > 0 && (o.setup >= from || o.done >= from)) comments.v.push_back(o.comment);
+  return (int)comments.v.size();
 }

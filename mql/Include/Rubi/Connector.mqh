@@ -635,7 +635,7 @@ private:
             Problem(what + " - the backend refused the X-Trade-Id as already used: trying again on the next timer with a new one");
          else
             if(r.status == 401 && StringFind(r.body, "signature does not match") >= 0)
-               Problem(what + " - KeySecret does not belong to KeyId: paste the whsec_ secret shown when this key was created");
+               Problem(what + " - KeyId is unknown or KeySecret does not belong to it (the backend does not say which): check KeyId, and paste the whsec_ secret shown when this key was created");
             else
                if(r.status == 401 || r.status == 403)
                   Problem(what + " - the backend refused the EA key: check KeyId and KeySecret (dashboard, EA keys; a revoked key needs a new one)");

@@ -13,6 +13,9 @@
 //| trade server's clock as MetaTrader reports them (convert with RubiServerOffset in Trade.mqh).   |
 //| TermConnected: the terminal has a connection to the trade server. TermHistoryPositionDeals: all  |
 //| deals of one position (MT5 HistorySelectByPosition; MT4 the closed order's IN + OUT pair).       |
+//| TermOrderComments: the comments of the account's orders for the ownership proof (TradeSync.mqh): |
+//| the pending orders open now and the orders in the history since `from` (deleted pending orders  |
+//| are history orders on both platforms).                                                          |
 //| Tickets are `long`. Sides are RUBI_BUY / RUBI_SELL. An order result has ok=true when the trade  |
 //| server filled it; retcode is MqlTradeResult.retcode on MT5 (10009 done) and the GetLastError()  |
 //| code on MT4 (0 on success); retcode 0 with ok=false means the order could not even be sent.    |
@@ -178,6 +181,7 @@ int      TermPositions(RubiPosition &positions[]);
 int      TermHistoryDeals(const datetime from, const datetime to, RubiDeal &deals[]);
 int      TermHistoryPositionDeals(const long position_id, RubiDeal &deals[]);
 bool     TermConnected();
+int      TermOrderComments(const datetime from, string &comments[]);
 #else
 
 //--- Shared by both terminals --------------------------------------------------------------------
@@ -448,6 +452,44 @@ int TermHistoryPositionDeals(const long position_id, RubiDeal &deals[])
    return RubiMt5SelectedDeals(deals);
   }
 
+// The comments (non-empty) of the pending orders open now (OrdersTotal / OrderGetTicket, which selects
+// the order for OrderGetString), then of the history orders (filled, cancelled, expired, deleted)
+// selected by HistorySelect(from, now + 1 day) (HistoryOrdersTotal / HistoryOrderGetTicket /
+// HistoryOrderGetString). -1 when the history cannot be selected (the open orders' comments are kept).
+int TermOrderComments(const datetime from, string &comments[])
+  {
+   ArrayResize(comments, 0);
+   int n = 0;
+   int total = OrdersTotal();
+   for(int i = 0; i < total; i++)
+     {
+      if(OrderGetTicket(i) == 0)
+         continue;
+      string comment = OrderGetString(ORDER_COMMENT);
+      if(comment == "")
+         continue;
+      ArrayResize(comments, n + 1, 64);
+      comments[n] = comment;
+      n++;
+     }
+   if(!HistorySelect(from, TimeTradeServer() + 86400))
+      return -1;
+   total = HistoryOrdersTotal();
+   for(int i = 0; i < total; i++)
+     {
+      ulong ticket = HistoryOrderGetTicket(i);
+      if(ticket == 0)
+         continue;
+      string comment = HistoryOrderGetString(ticket, ORDER_COMMENT);
+      if(comment == "")
+         continue;
+      ArrayResize(comments, n + 1, 64);
+      comments[n] = comment;
+      n++;
+     }
+   return n;
+  }
+
 #else
 //--- MetaTrader 4 --------------------------------------------------------------------------------
 string   TermPlatform() { return "MT4"; }
@@ -644,6 +686,43 @@ int TermHistoryPositionDeals(const long position_id, RubiDeal &deals[])
    if(!OrderSelect((int)position_id, SELECT_BY_TICKET, MODE_HISTORY) || OrderType() > OP_SELL || OrderCloseTime() == 0)
       return 0;
    return RubiMt4PushOrderDeals(deals, 0);
+  }
+
+// The comments (non-empty) of the pending orders open now (MODE_TRADES, OP_BUYLIMIT..OP_SELLSTOP), then
+// of the orders in the account history (MODE_HISTORY: closed market orders and deleted or expired
+// pending orders; balance and credit rows skipped) placed or closed at or after `from`. Only what the
+// terminal's Account History tab holds is visible (its period setting applies).
+int TermOrderComments(const datetime from, string &comments[])
+  {
+   ArrayResize(comments, 0);
+   int n = 0;
+   int total = OrdersTotal();
+   for(int i = 0; i < total; i++)
+     {
+      if(!OrderSelect(i, SELECT_BY_POS, MODE_TRADES) || OrderType() < OP_BUYLIMIT || OrderType() > OP_SELLSTOP)
+         continue;
+      string comment = OrderComment();
+      if(comment == "")
+         continue;
+      ArrayResize(comments, n + 1, 64);
+      comments[n] = comment;
+      n++;
+     }
+   total = OrdersHistoryTotal();
+   for(int i = 0; i < total; i++)
+     {
+      if(!OrderSelect(i, SELECT_BY_POS, MODE_HISTORY) || OrderType() > OP_SELLSTOP)
+         continue;
+      if(OrderOpenTime() < from && OrderCloseTime() < from)
+         continue;
+      string comment = OrderComment();
+      if(comment == "")
+         continue;
+      ArrayResize(comments, n + 1, 64);
+      comments[n] = comment;
+      n++;
+     }
+   return n;
   }
 
 #endif

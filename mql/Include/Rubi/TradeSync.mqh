@@ -45,6 +45,19 @@
 //| registered the account are not reported. An operator may set BackfillFrom (trade server time)  |
 //| or BackfillDays (> 0: that many days before the EA registers) instead; a backend that does not  |
 //| send registered_at: from the moment of registering. Proceeds 10 batches per cycle.              |
+//|                                                                                                  |
+//| Ownership proof (issue #15): the dashboard shows the trader an ownership code, RUBI- and 8       |
+//| Crockford base32 characters; the trader places a pending order with it as the comment (and may  |
+//| delete it at once): only someone who can trade on the account can, not the investor login this  |
+//| EA runs with. Each cycle, until the backend answers "ownership":"verified", the EA reads the    |
+//| comments of the pending orders open now and of the history orders since registered_at          |
+//| (TermOrderComments; at most RUBI_TS_OWNERSHIP_DAYS back, later cycles only the rescan window     |
+//| before the previous scan), extracts every RUBI-XXXXXXXX anywhere in them (case-insensitive, sent |
+//| upper-cased, deduplicated, the first RUBI_TS_OWNERSHIP_MAX) and sends them as `ownership_codes`  |
+//| in each trades request of the cycle. The answer's `ownership` (verified / unverified /           |
+//| owned_elsewhere) is kept in state.ini: verified stops the scans, also after a restart; a new     |
+//| registration (a new token) starts over. A backend that refuses the field (HTTP 400 naming        |
+//| ownership_codes: older than the proof) gets the trades without it for the rest of the run.       |
 //+------------------------------------------------------------------+
 #ifndef RUBI_TRADESYNC_MQH
 #define RUBI_TRADESYNC_MQH
@@ -72,6 +85,10 @@
 #define RUBI_TS_RECENT_MAX      20000
 #define RUBI_TS_MAX_OFFSET      50400     // |server - UTC| beyond 14 h is not a time zone
 #define RUBI_TS_EPS             0.000000001
+#define RUBI_TS_OWNERSHIP_MAX   10        // ownership codes per request (the contract's limit)
+#define RUBI_TS_OWNERSHIP_DAYS  30        // the first scan of a run reads at most this far back
+#define RUBI_TS_CODE_PREFIX     "RUBI-"
+#define RUBI_TS_CODE_CHARS      8
 
 //+------------------------------------------------------------------+
 //| Trade mapping (pure)                                             |
@@ -272,6 +289,51 @@ int RubiTradesPathIndex(const string path)
    return (int)StringToInteger(StringSubstr(path, start, i - start));
   }
 
+// A character of an ownership code after upper-casing: Crockford base32, [0-9A-HJKMNP-TV-Z].
+bool RubiIsCodeChar(const ushort c)
+  {
+   if(c >= '0' && c <= '9')
+      return true;
+   if(c < 'A' || c > 'Z')
+      return false;
+   return c != 'I' && c != 'L' && c != 'O' && c != 'U';
+  }
+
+// Appends to codes[0..count) every ownership code in `comment` (RUBI-[0-9A-HJKMNP-TV-Z]{8} anywhere,
+// case-insensitive, upper-cased) not already there, while fewer than `most`. Returns the new count.
+int RubiOwnershipCodesIn(const string comment, string &codes[], const int count, const int most)
+  {
+   string text = comment;
+   StringToUpper(text);
+   int n = count;
+   int len = StringLen(text);
+   int prefix = StringLen(RUBI_TS_CODE_PREFIX);
+   int at = StringFind(text, RUBI_TS_CODE_PREFIX, 0);
+   while(at >= 0 && at + prefix + RUBI_TS_CODE_CHARS <= len)
+     {
+      bool ok = true;
+      for(int i = 0; i < RUBI_TS_CODE_CHARS && ok; i++)
+         ok = RubiIsCodeChar(StringGetCharacter(text, at + prefix + i));
+      if(ok)
+        {
+         string code = StringSubstr(text, at, prefix + RUBI_TS_CODE_CHARS);
+         bool known = false;
+         for(int k = 0; k < n && !known; k++)
+            known = codes[k] == code;
+         if(!known)
+           {
+            if(n >= most)
+               return n;
+            ArrayResize(codes, n + 1, 16);
+            codes[n] = code;
+            n++;
+           }
+        }
+      at = StringFind(text, RUBI_TS_CODE_PREFIX, at + 1);
+     }
+   return n;
+  }
+
 //+------------------------------------------------------------------+
 //| The EA                                                           |
 //+------------------------------------------------------------------+
@@ -324,6 +386,12 @@ private:
    datetime          m_last_cycle;
    string            m_last_problem;
    int               m_requests;
+   string            m_ownership;        // the last `ownership` answer ("" none yet), kept in state.ini
+   string            m_codes[];          // ownership codes found this run, sent until verified
+   int               m_code_count;
+   datetime          m_codes_scanned;    // trade server time of this run's last scan (0: none yet)
+   bool              m_codes_refused;    // the backend refused the field (older than the proof)
+   bool              m_codes_dropped;    // more than RUBI_TS_OWNERSHIP_MAX codes were found (logged once)
 
    void              Problem(const string level, const string message)
      {
@@ -439,7 +507,8 @@ private:
                     "watermark=" + IntegerToString((long)m_watermark) + "\r\n" +
                     "cut=" + IntegerToString((long)m_cut) + "\r\n" +
                     "server_offset=" + (m_offset_known ? IntegerToString(m_offset) : "") + "\r\n" +
-                    "recent=" + RecentText() + "\r\n";
+                    "recent=" + RecentText() + "\r\n" +
+                    "ownership=" + m_ownership + "\r\n";
       uchar bytes[];
       int n = RubiUtf8Encode(text, bytes);
       if(RubiFileWriteAtomic(RUBI_TS_STATE_FILE, bytes, n))
@@ -473,6 +542,7 @@ private:
       m_offset_known = offset != "";
       m_offset = m_offset_known ? (int)StringToInteger(offset) : 0;
       RecentParse(ini.Get(s, "recent", ""));
+      m_ownership = ini.Get(s, "ownership", "");
      }
 
    //--- clock -----------------------------------------------------------------------------------
@@ -550,6 +620,11 @@ public:
       m_last_cycle = 0;
       m_last_problem = "";
       m_requests = 0;
+      m_ownership = "";
+      m_code_count = 0;
+      m_codes_scanned = 0;
+      m_codes_refused = false;
+      m_codes_dropped = false;
      }
 
    bool              Registered() const { return m_secret != "" && !m_need_register; }
@@ -576,6 +651,71 @@ public:
    string            OutboxKey(const int i) const { return m_outbox.KeyAt(i); }
    string            OutboxDoc(const int i) const { return m_outbox.DocAt(i); }
    string            SetAsideDoc(const int i) const { return m_aside.DocAt(i); }
+   string            Ownership() const { return m_ownership; }
+   int               CodeCount() const { return m_code_count; }
+   string            Code(const int i) const { return m_codes[i]; }
+   bool              Scanning() const { return m_ownership != "verified" && !m_codes_refused; }
+
+   // Reads the order comments for ownership codes (see the header), unless verified. New codes are
+   // logged and kept for the requests of this run. Returns how many codes are kept.
+   int               ScanOwnership()
+     {
+      if(!Scanning() || m_registered_at == "")
+         return m_code_count;
+      datetime now = TermTimeServer();
+      datetime registered = 0;
+      datetime from = (datetime)((long)now - (long)RUBI_TS_OWNERSHIP_DAYS * 86400);
+      // registered_at is UTC; in trade server time with the known offset, else with the widest one
+      if(RubiIsoParse(m_registered_at, registered))
+        {
+         datetime start = m_offset_known ? registered + m_offset : registered - RUBI_TS_MAX_OFFSET;
+         if(start > from)
+            from = start;
+        }
+      if(m_codes_scanned > 0 && m_codes_scanned - RescanSeconds() > from)
+         from = m_codes_scanned - RescanSeconds();
+      string comments[];
+      TermOrderComments(from, comments);  // -1 (history not readable): the open orders' comments still count
+      m_codes_scanned = now;
+      int before = m_code_count;
+      int n = ArraySize(comments);
+      for(int i = 0; i < n; i++)
+        {
+         // one more than the limit: a code beyond it is dropped (and said once)
+         m_code_count = RubiOwnershipCodesIn(comments[i], m_codes, m_code_count, RUBI_TS_OWNERSHIP_MAX + 1);
+         if(m_code_count > RUBI_TS_OWNERSHIP_MAX)
+           {
+            m_code_count = RUBI_TS_OWNERSHIP_MAX;
+            ArrayResize(m_codes, m_code_count);
+            if(!m_codes_dropped)
+               RubiLogWarn("more than " + IntegerToString(RUBI_TS_OWNERSHIP_MAX) + " ownership codes in the order comments: sending the first " + IntegerToString(RUBI_TS_OWNERSHIP_MAX));
+            m_codes_dropped = true;
+           }
+        }
+      for(int k = before; k < m_code_count; k++)
+         RubiLogInfo("ownership code " + m_codes[k] + " found in an order's comment: sent with the trades until the backend confirms the account's owner");
+      return m_code_count;
+     }
+
+   // The answer's `ownership`: kept (state.ini) and logged when it changes; verified ends the scans.
+   void              OwnershipAnswer(const string ownership)
+     {
+      if(ownership == "" || ownership == m_ownership)
+         return;
+      m_ownership = ownership;
+      SaveState();
+      if(ownership == "verified")
+        {
+         m_code_count = 0;
+         ArrayResize(m_codes, 0);
+         RubiLogInfo("ownership verified: this registration is the trading account's proven owner, cashback accrues; order comments are no longer read");
+        }
+      else
+         if(ownership == "owned_elsewhere")
+            RubiLogWarn("ownership: another registration of this trading account proved it owns it; this one earns no cashback (trades are still reported)");
+         else
+            RubiLogInfo("ownership " + ownership + ": cashback is withheld until the trader places a pending order with the dashboard's ownership code as its comment");
+     }
 
    // Reads the config, the state and the outboxes. False (logged) when the EA cannot work at all.
    bool              Init(const RubiTradeSyncOptions &o)
@@ -684,6 +824,12 @@ public:
       if(!told && !RubiIsoParse(j.GetStr(root, "server_time", ""), registered))
          registered = RubiSigningTime();
       m_registered_at = RubiIsoTime(registered);
+      if(had_secret && m_ownership != "")
+         RubiLogInfo("a new registration: its ownership is proven anew (order comments are read again)");
+      m_ownership = "";  // a new registration has a new ownership code
+      m_code_count = 0;
+      ArrayResize(m_codes, 0);
+      m_codes_scanned = 0;
       if(m_scan_from == 0)
         {
          // An operator's start; otherwise Collect sets it from registered_at once the offset is known.
@@ -963,6 +1109,15 @@ public:
             w.Raw(m_outbox.DocAt(i));
            }
          w.EndArray();
+         bool with_codes = m_code_count > 0 && Scanning();
+         if(with_codes)
+           {
+            w.Key("ownership_codes");
+            w.BeginArray();
+            for(int i = 0; i < m_code_count; i++)
+               w.Str(m_codes[i]);
+            w.EndArray();
+           }
          w.EndObject();
          RubiHttpOptions o;
          o.timeout_ms = 30000;
@@ -975,6 +1130,15 @@ public:
             if(r.status == 400 && SetAside(keys, r) > 0)
               {
                first = true;  // the rest of the batch goes again at once
+               continue;
+              }
+            if(r.status == 400 && with_codes && StringFind(r.body, "ownership_codes") >= 0)
+              {
+               // A backend older than the ownership proof (its strict body refuses the field): the
+               // trades go without the codes, at once and for the rest of this run.
+               m_codes_refused = true;
+               RubiLogWarn("the backend refused ownership_codes (" + ErrorText(r) + "): sending the trades without them; the ownership proof waits for a newer backend");
+               first = true;
                continue;
               }
             if(RubiHttpClockSkew(r) || RubiHttpReplayed(r))
@@ -1026,6 +1190,7 @@ public:
                   duplicates++;
               }
            }
+         OwnershipAnswer(j.GetStr(root, "ownership", ""));
          if(a > 0 && m_outbox.AckMany(acked) < 0)
             Problem("ERROR", "cannot rewrite " + RubiFileLabel(RUBI_TS_OUTBOX_FILE) + ": " + m_outbox.Error() + " (acknowledged trades will be sent again)");
          m_last_problem = "";
@@ -1054,6 +1219,7 @@ public:
       m_last_cycle = TermTimeGmt();
       if(m_need_register && !Register() && (m_halted || m_secret == "" || m_need_register))
          return;
+      ScanOwnership();
       bool sent = false;
       if(!m_clock_checked)
         {

@@ -25,6 +25,13 @@
 //                                        time,ticket,commission,swap,profit,magic" (type B/S/O,
 //                                        entry I/O/X(in-out)/Y(out-by)) -> "map <ok> <left> <json>"
 //   path <text>                          RubiTradesPathIndex
+//   pending <comment...>                 the trader places a pending order with that comment -> "pending <ticket>"
+//   unpend <ticket|last>                 the trader deletes it (it moves to the order history) -> "unpend <0|1>"
+//   horder <setup_utc> <done_utc> <comment...>   a finished order booked into the order history directly
+//   extract <text...>                    RubiOwnershipCodesIn over the text -> "extract <codes, comma-separated | ->"
+//   codes                                the EA's ownership codes -> "codes <ownership|-> <codes | ->"
+// The status line's own=: the last ownership answer (0 none, 1 verified, 2 unverified, 3 owned_elsewhere);
+// codes=: codes kept; scans=: TermOrderComments calls so far (the sim counts them).
 #include <Rubi/TradeSync.mqh>
 #include "sim_terminal.hpp"
 #include "tests/harness.hpp"
@@ -35,6 +42,18 @@
 static std::unique_ptr<RubiTradeSync> ea;
 static size_t printed_shown = 0;
 static long last_opened = 0;
+static long last_pending = 0;
+
+static std::string rest_of(const std::vector<std::string> &w, size_t from) {
+  std::string out;
+  for (size_t i = from; i < w.size(); i++) out += (i > from ? " " : "") + w[i];
+  return out;
+}
+
+static int ownership_code() {
+  std::string o = harness::utf8(ea->Ownership());
+  return o == "" ? 0 : o == "verified" ? 1 : o == "unverified" ? 2 : o == "owned_elsewhere" ? 3 : 9;
+}
 
 static std::vector<std::string> words(const std::string &line) {
   std::vector<std::string> out;
@@ -46,9 +65,10 @@ static std::vector<std::string> words(const std::string &line) {
 
 static void status(const std::string &what) {
   if (!ea) harness::die(what + ": no EA started");
-  std::printf("%s outbox=%d aside=%d requests=%d wm=%ld recent=%d registered=%d halted=%d offset=%d scan_from=%ld poll=%d batch=%d clock=%ld\n", what.c_str(),
+  std::printf("%s outbox=%d aside=%d requests=%d wm=%ld recent=%d registered=%d halted=%d offset=%d scan_from=%ld poll=%d batch=%d clock=%ld own=%d codes=%d scans=%d\n", what.c_str(),
               ea->OutboxCount(), ea->SetAsideCount(), ea->Requests(), (long)ea->Watermark(), ea->RecentCount(), ea->Registered() ? 1 : 0,
-              ea->Halted() ? 1 : 0, ea->OffsetKnown() ? ea->Offset() : -1, (long)ea->ScanFrom(), ea->PollSeconds(), ea->BatchSize(), (long)RubiClockOffset());
+              ea->Halted() ? 1 : 0, ea->OffsetKnown() ? ea->Offset() : -1, (long)ea->ScanFrom(), ea->PollSeconds(), ea->BatchSize(), (long)RubiClockOffset(),
+              ownership_code(), ea->CodeCount(), (int)rubi_sim::sim().order_scans.size());
 }
 
 static RubiDeal deal_for(long position, int type, int entry, double volume, double price, datetime time, long ticket) {
@@ -206,6 +226,28 @@ int main() {
       RubiSyncTrade t;
       bool ok = RubiTradeFromDeals(deals, t);
       std::printf("map %d %s %s\n", ok ? 1 : 0, dbl(t.open_left).c_str(), ok ? utf8(RubiSyncTradeJson(t, offset)).c_str() : "-");
+    } else if (cmd == "pending") {
+      last_pending = rubi_sim::place_pending(rest_of(w, 1));
+      std::printf("pending %ld\n", last_pending);
+    } else if (cmd == "unpend") {
+      bool ok = rubi_sim::delete_pending(w.at(1) == "last" ? last_pending : std::atol(w.at(1).c_str()));
+      std::printf("unpend %d\n", ok ? 1 : 0);
+    } else if (cmd == "horder") {
+      long offset = sim().server_offset;
+      rubi_sim::history_order(rest_of(w, 3), std::atol(w.at(1).c_str()) + offset, std::atol(w.at(2).c_str()) + offset);
+      std::printf("horder\n");
+    } else if (cmd == "extract") {
+      MqlArray<string> codes;
+      int n = RubiOwnershipCodesIn(string(rest_of(w, 1).c_str()), codes, 0, RUBI_TS_OWNERSHIP_MAX);
+      std::string list;
+      for (int i = 0; i < n; i++) list += (i > 0 ? "," : "") + utf8(codes[i]);
+      std::printf("extract %s\n", n > 0 ? list.c_str() : "-");
+    } else if (cmd == "codes") {
+      if (!ea) die("codes: no EA started");
+      std::string list;
+      for (int i = 0; i < ea->CodeCount(); i++) list += (i > 0 ? "," : "") + utf8(ea->Code(i));
+      std::string own = utf8(ea->Ownership());
+      std::printf("codes %s %s\n", own.empty() ? "-" : own.c_str(), list.empty() ? "-" : list.c_str());
     } else if (cmd == "path") {
       std::printf("path %d\n", RubiTradesPathIndex(string(w.size() > 1 ? w[1].c_str() : "")));
     } else {

@@ -13,12 +13,17 @@ import { describeConnectorEvent, describeProvisionedEvent } from './describe.ts'
 // `rubi-ea-sim`: the simulated EAs from the command line.
 //
 //   rubi-ea-sim connector --url http://127.0.0.1:54321 --key-id <id>      (secret in RUBI_EA_SECRET)
-//   rubi-ea-sim provisioned --terminal <portable terminal folder made by rubi-vps-agent>
+//   rubi-ea-sim provisioned --terminal <portable terminal folder made by rubi-vps-agent> [--ownership-code RUBI-XXXXXXXX]
 
 const positiveInt = (what: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a whole number above 0`);
   return n;
+};
+const ownershipCode = (v: string) => {
+  const code = v.trim().toUpperCase();
+  if (!/^RUBI-[0-9A-HJKMNP-TV-Z]{8}$/.test(code)) throw new InvalidArgumentError('an ownership code is RUBI- and 8 characters of Crockford base32, e.g. RUBI-7KQ2X9MD');
+  return code;
 };
 const positiveNumber = (what: string) => (v: string) => {
   const n = Number(v);
@@ -94,7 +99,10 @@ program
 
 program
   .command('provisioned')
-  .description('The provisioned (cashback) EA: register with the token from rendr_ea_config.ini, then report closed trades from an outbox')
+  .description(
+    'The provisioned (cashback) EA: register with the token from rendr_ea_config.ini, then report closed trades from an outbox, ' +
+      'with the ownership codes found in the account\'s order comments (ownership_codes) until the backend answers ownership: verified',
+  )
   .option('--terminal <folder>', 'a portable terminal folder made by rubi-vps-agent (reads its EA config and start-up file)')
   .option('--config <file>', 'rendr_ea_config.ini, when not using --terminal')
   .option('--login <n>', 'account login, when not using --terminal', positiveInt('--login'))
@@ -104,9 +112,27 @@ program
   .option('--interval <seconds>', 'seconds between reports (default: what register says, 60)', positiveNumber('--interval'))
   .option('--ticks <n>', 'stop after this many reports (default: run until Ctrl-C)', positiveInt('--ticks'))
   .option('--trades-per-tick <n>', 'closed trades the simulated trader makes between reports', positiveInt('--trades-per-tick'), 1)
+  .option(
+    '--ownership-code <code>',
+    "prove the account is the trader's: the simulated trader places a pending order far from the market with this code (the dashboard's, " +
+      'RUBI-XXXXXXXX) as its comment and deletes it at once; the EA finds it in the order history and sends it as ownership_codes until the backend answers verified',
+    ownershipCode,
+  )
   .option('--json', 'one JSON object per event', false)
   .action(
-    async (o: { terminal?: string; config?: string; login?: number; server?: string; platform: Vocabulary<'platform'>; stateFile?: string; interval?: number; ticks?: number; tradesPerTick: number; json: boolean }) => {
+    async (o: {
+      terminal?: string;
+      config?: string;
+      login?: number;
+      server?: string;
+      platform: Vocabulary<'platform'>;
+      stateFile?: string;
+      interval?: number;
+      ticks?: number;
+      tradesPerTick: number;
+      ownershipCode?: string;
+      json: boolean;
+    }) => {
       const print = printer(o.json);
       const onEvent = (e: ProvisionedEvent) => print(describeProvisionedEvent(e), e);
       const options = { ...(o.stateFile ? { stateFile: o.stateFile } : {}), onEvent };
@@ -125,7 +151,14 @@ program
         account.feed.step();
         return account.history;
       };
-      await ea.run({ signal: stopSignal(), source, ...(o.interval ? { intervalMs: o.interval * 1000 } : {}), ...(o.ticks ? { ticks: o.ticks } : {}) });
+      if (o.ownershipCode) {
+        // What the dashboard asks of the trader: a pending order with the code as its comment, far from the market, deleted at once.
+        const placed = account.placePendingOrder({ symbol: 'EURUSD', comment: o.ownershipCode });
+        if (!placed.ok) throw new Error(`could not place the pending order: ${placed.message}`);
+        account.deletePendingOrder(placed.order);
+        print(`trader placed and deleted pending order #${placed.order} with comment ${o.ownershipCode}`, { type: 'ownership_order', order: placed.order, comment: o.ownershipCode });
+      }
+      await ea.run({ signal: stopSignal(), source, orders: account, ...(o.interval ? { intervalMs: o.interval * 1000 } : {}), ...(o.ticks ? { ticks: o.ticks } : {}) });
       print(`done: ${ea.outbox.length} trade(s) still in the outbox`, { type: 'done', outbox: ea.outbox.length });
     },
   );

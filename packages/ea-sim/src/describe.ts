@@ -56,6 +56,16 @@ export function describeProvisionedEvent(e: ProvisionedEvent): string {
       return `set aside ${e.tickets.length} malformed trade(s): ${e.reasons.join('; ')}`;
     case 'send_failed':
       return `report failed (${e.error.message}); ${e.kept} trade(s) stay in the outbox`;
+    case 'ownership_codes_found':
+      return `ownership code(s) found in order comments: ${e.codes.join(', ')} (sent with the reports until verified)`;
+    case 'ownership':
+      return e.ownership === 'verified'
+        ? 'ownership verified: this registration is the proven owner, cashback accrues'
+        : e.ownership === 'owned_elsewhere'
+          ? 'ownership: another registration of this account proved ownership; this one earns nothing'
+          : 'ownership unverified: cashback withheld until a pending order carries the ownership code';
+    case 'ownership_codes_refused':
+      return `the backend refused ownership_codes (${e.message}): reporting without them`;
     default:
       return describeHttpEvent(e);
   }

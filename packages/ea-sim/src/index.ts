@@ -3,8 +3,11 @@ export { commentHasTag, connectorTag, ConnectorJournal, type JournalRecord, type
 export { FlakyNetwork, matching, type RequestMatch } from './flaky-network.ts';
 export { PriceFeed, roundToTick, seededRandom, STANDARD_SYMBOLS, wallClock, type Clock, type FeedSymbol, type Quote } from './price-feed.ts';
 export {
+  OWNERSHIP_CODE,
+  ownershipCodesIn,
   ProvisionedEa,
   type FlushResult,
+  type OrderCommentSource,
   type ProvisionedEaOptions,
   type ProvisionedEvent,
   type ProvisionedIdentity,
@@ -20,7 +23,19 @@ export {
   type HttpOptions,
   type RetryOptions,
 } from './signed-http.ts';
-export { RETCODE, SimulatedAccount, type OrderRequest, type OrderResult, type Side, type SimDeal, type SimPosition, type SimulatedAccountOptions } from './simulated-account.ts';
+export {
+  RETCODE,
+  SimulatedAccount,
+  type OrderRequest,
+  type OrderResult,
+  type PendingOrderRequest,
+  type PendingType,
+  type Side,
+  type SimDeal,
+  type SimOrder,
+  type SimPosition,
+  type SimulatedAccountOptions,
+} from './simulated-account.ts';
 export {
   appendEaLog,
   decodeTerminalText,

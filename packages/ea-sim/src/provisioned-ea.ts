@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { RegisterResponse } from '@rubi/contracts/register.ts';
-import { MAX_TRADES_PER_BATCH, ReportTradesResponse, type ClosedTradeInput } from '@rubi/contracts/trades.ts';
+import { MAX_OWNERSHIP_CODES, MAX_TRADES_PER_BATCH, Ownership, ReportTradesResponse, type ClosedTradeInput } from '@rubi/contracts/trades.ts';
 import type { Vocabulary } from '@rubi/contracts/vocabulary.ts';
 import { EaHttpError, requestJson, SignedHttp, type HttpEvent, type HttpOptions } from './signed-http.ts';
 import { sleep } from './sleep.ts';
@@ -22,13 +22,51 @@ import { appendEaLog, readEaConfigFile, readTerminalFolder, type EaConfigFile } 
  * api secret and the outbox survive a restart (the MQL EA keeps them in its Files folder).
  * Within one flush each request is retried and its clock resynced as signed-http.ts describes (a
  * clock more than 300 s off is corrected, not taken for a re-provisioned account).
+ *
+ * The ownership proof (issue #15; the MQL EA's rules, mql/Include/Rubi/TradeSync.mqh): until the
+ * backend answers `ownership: "verified"`, scanOwnership() reads the account's order comments (the
+ * pending orders open now and the history orders since registered_at) for codes
+ * `RUBI-[0-9A-HJKMNP-TV-Z]{8}` (case-insensitive, sent upper-cased, deduplicated, the first 10) and
+ * every flush sends them as `ownership_codes`. The answer's `ownership` is kept (state file); an
+ * answer without it (an older backend) changes nothing, and a 400 naming `ownership_codes` (a strict
+ * older backend) makes the EA send its trades without the codes from then on.
  */
+
+/** An ownership code anywhere in a comment (the contract's OWNERSHIP_CODE_PATTERN, unanchored, any case). */
+export const OWNERSHIP_CODE = /RUBI-[0-9A-HJKMNP-TV-Z]{8}/gi;
+/** The answer, with `ownership` optional: a backend older than the proof does not send it. */
+const TradesAnswer = ReportTradesResponse.extend({ ownership: Ownership.optional() });
+
+/** The ownership codes in these comments: every match anywhere, upper-cased, deduplicated, the first `max`. */
+export function ownershipCodesIn(comments: Iterable<string>, max = MAX_OWNERSHIP_CODES): string[] {
+  const codes: string[] = [];
+  for (const comment of comments) {
+    for (const m of comment.matchAll(OWNERSHIP_CODE)) {
+      const code = m[0].toUpperCase();
+      if (codes.includes(code)) continue;
+      if (codes.length >= max) return codes;
+      codes.push(code);
+    }
+  }
+  return codes;
+}
+
+/** Where the EA reads order comments (SimulatedAccount.orderComments: MT5 OrdersTotal + HistoryOrders*). */
+export interface OrderCommentSource {
+  orderComments(since: Date): readonly string[];
+}
+
+/** registered_at is UTC, order times the trade server's: its offset is at most 14 h either way. */
+const MAX_SERVER_OFFSET_MS = 14 * 3600_000;
 
 export type ProvisionedEvent =
   | { type: 'registered'; status: string; pollIntervalSeconds: number }
   | { type: 'trades_sent'; sent: number; accepted: number[]; duplicates: number[]; cashbackAccrued: number }
   | { type: 'trades_set_aside'; tickets: number[]; reasons: string[] }
   | { type: 'send_failed'; error: EaHttpError; kept: number }
+  | { type: 'ownership_codes_found'; codes: string[] }
+  | { type: 'ownership'; ownership: Ownership }
+  | { type: 'ownership_codes_refused'; message: string }
   | HttpEvent;
 
 export interface ProvisionedIdentity {
@@ -59,6 +97,8 @@ export interface FlushResult {
   remaining: number;
   /** Set when a request failed: the trades stay in the outbox for the next attempt. */
   error?: EaHttpError;
+  /** The last answer's `ownership` (absent from an older backend). */
+  ownership?: Ownership;
 }
 
 interface StoredState {
@@ -67,6 +107,9 @@ interface StoredState {
   outbox: ClosedTradeInput[];
   acknowledged: number[];
   set_aside: ClosedTradeInput[];
+  /** Absent in files written before the ownership proof. */
+  registered_at?: string | null;
+  ownership?: Ownership | null;
 }
 
 /** How many acknowledged tickets are remembered to refuse re-queueing them (a rolling window). */
@@ -84,6 +127,10 @@ export class ProvisionedEa {
   private readonly acknowledgedSet = new Set<number>();
   private setAside: ClosedTradeInput[] = [];
   private clockOffsetMs = 0;
+  private registeredAt: string | null = null;
+  private ownershipState: Ownership | null = null;
+  private codes: string[] = [];
+  private codesRefused = false;
 
   constructor(private readonly o: ProvisionedEaOptions) {
     this.config = o.config;
@@ -111,6 +158,52 @@ export class ProvisionedEa {
     return this.setAside;
   }
 
+  /** The last `ownership` answer (null: none yet, or a backend older than the proof). */
+  get ownership(): Ownership | null {
+    return this.ownershipState;
+  }
+
+  /** The ownership codes the next flush sends (none once verified). */
+  get ownershipCodes(): readonly string[] {
+    return this.sendsCodes ? this.codes : [];
+  }
+
+  private get sendsCodes(): boolean {
+    return this.ownershipState !== 'verified' && !this.codesRefused;
+  }
+
+  /**
+   * Reads the account's order comments for ownership codes (the pending orders and the history orders
+   * since registered_at), unless verified; new codes are kept for the flushes of this run. Returns
+   * the codes the next flush sends.
+   */
+  async scanOwnership(orders: OrderCommentSource): Promise<readonly string[]> {
+    if (!this.sendsCodes) return [];
+    const since = this.registeredAt ? new Date(Date.parse(this.registeredAt) - MAX_SERVER_OFFSET_MS) : new Date(0);
+    const found = ownershipCodesIn(orders.orderComments(since)).filter((c) => !this.codes.includes(c));
+    const added = found.slice(0, MAX_OWNERSHIP_CODES - this.codes.length);
+    if (added.length > 0) {
+      this.codes.push(...added);
+      for (const c of added) await this.print(`ownership code ${c} found in an order's comment: sent with the trades until the backend confirms the account's owner`);
+      this.o.onEvent?.({ type: 'ownership_codes_found', codes: added });
+    }
+    return this.codes;
+  }
+
+  private async ownershipAnswer(ownership: Ownership | undefined): Promise<void> {
+    if (ownership === undefined || ownership === this.ownershipState) return;
+    this.ownershipState = ownership;
+    if (ownership === 'verified') this.codes = [];
+    await this.print(
+      ownership === 'verified'
+        ? 'ownership verified: this registration is the trading account\'s proven owner, cashback accrues'
+        : ownership === 'owned_elsewhere'
+          ? 'ownership: another registration of this trading account proved it owns it; this one earns no cashback'
+          : 'ownership unverified: cashback is withheld until the trader places a pending order with the ownership code as its comment',
+    );
+    this.o.onEvent?.({ type: 'ownership', ownership });
+  }
+
   /** Restores the api secret and the outbox from the state file, if there is one for this account. */
   async load(): Promise<void> {
     if (!this.o.stateFile || !existsSync(this.o.stateFile)) return;
@@ -121,6 +214,8 @@ export class ProvisionedEa {
     this.acknowledged = state.acknowledged;
     for (const t of this.acknowledged) this.acknowledgedSet.add(t);
     this.setAside = state.set_aside;
+    this.registeredAt = state.registered_at ?? null;
+    this.ownershipState = state.ownership ?? null;
   }
 
   private async save(): Promise<void> {
@@ -131,6 +226,8 @@ export class ProvisionedEa {
       outbox: this.queue,
       acknowledged: this.acknowledged,
       set_aside: this.setAside,
+      registered_at: this.registeredAt,
+      ownership: this.ownershipState,
     };
     // Write then rename: a crash mid-write never leaves half a state file.
     const tmp = `${this.o.stateFile}.tmp`;
@@ -187,6 +284,10 @@ export class ProvisionedEa {
     this.useSecret(res.api_secret);
     this.pollIntervalSeconds = res.poll_interval_seconds;
     this.maxBatch = res.max_trades_per_batch;
+    // A new registration has a new ownership code: proven anew.
+    this.registeredAt = res.registered_at;
+    this.ownershipState = null;
+    this.codes = [];
     await this.save();
     await this.print(`registered with the backend as external account ${this.config.external_account_id}`);
     this.o.onEvent?.({ type: 'registered', status: res.status, pollIntervalSeconds: res.poll_interval_seconds });
@@ -228,12 +329,17 @@ export class ProvisionedEa {
     if (!this.http) throw new Error('not registered: call register() first');
     const result: FlushResult = { sent: 0, accepted: [], duplicates: [], cashbackAccrued: 0, remaining: this.queue.length };
     let first = true;
+    let body: { trades: ClosedTradeInput[]; ownership_codes?: string[] } = { trades: [] };
     while (first || this.queue.length > 0) {
       first = false;
       const batch = this.queue.slice(0, this.maxBatch);
       try {
-        const res = await this.http.send('POST', this.config.trades_url, ReportTradesResponse, { trades: batch });
+        const codes = this.ownershipCodes;
+        body = codes.length > 0 ? { trades: batch, ownership_codes: [...codes] } : { trades: batch };
+        const res = await this.http.send('POST', this.config.trades_url, TradesAnswer, body);
         this.acknowledge([...res.accepted, ...res.duplicates]);
+        await this.ownershipAnswer(res.ownership);
+        if (res.ownership) result.ownership = res.ownership;
         result.sent += batch.length;
         result.accepted.push(...res.accepted);
         result.duplicates.push(...res.duplicates);
@@ -244,6 +350,12 @@ export class ProvisionedEa {
       } catch (error) {
         if (!(error instanceof EaHttpError)) throw error;
         if (error.status === 400 && this.setAsideMalformed(batch, error)) continue;
+        if (error.status === 400 && 'ownership_codes' in body && JSON.stringify(error.body).includes('ownership_codes')) {
+          // A backend older than the ownership proof: the trades go without the codes from now on.
+          this.codesRefused = true;
+          this.o.onEvent?.({ type: 'ownership_codes_refused', message: error.message });
+          continue;
+        }
         if (error.status === 401 || !error.retryable) {
           await this.save();
           throw error;
@@ -282,13 +394,17 @@ export class ProvisionedEa {
   /**
    * Runs the EA: register unless the state file already holds a secret, then every
    * `intervalMs` (default: poll_interval_seconds from register) queue what `source` returns (the
-   * account's history) and flush, until `ticks` flushes have run or `signal` aborts.
+   * account's history), read `orders`' comments for ownership codes (scanOwnership) and flush,
+   * until `ticks` flushes have run or `signal` aborts.
    */
-  async run(options: { ticks?: number; intervalMs?: number; signal?: AbortSignal; source?: () => readonly ClosedTradeInput[] } = {}): Promise<void> {
+  async run(
+    options: { ticks?: number; intervalMs?: number; signal?: AbortSignal; source?: () => readonly ClosedTradeInput[]; orders?: OrderCommentSource } = {},
+  ): Promise<void> {
     if (!this.registered) await this.register();
     for (let n = 0; options.ticks === undefined || n < options.ticks; n++) {
       if (options.signal?.aborted) return;
       if (options.source) await this.enqueue(options.source());
+      if (options.orders) await this.scanOwnership(options.orders);
       await this.flush();
       if (options.ticks !== undefined && n + 1 >= options.ticks) return;
       await sleep(options.intervalMs ?? this.pollIntervalSeconds * 1000, options.signal);

@@ -52,6 +52,36 @@ export interface SimDeal {
   comment: string;
 }
 
+/** The pending order types (MT5 ORDER_TYPE_BUY_LIMIT..SELL_STOP, MT4 OP_BUYLIMIT..OP_SELLSTOP). */
+export type PendingType = 'BUY_LIMIT' | 'SELL_LIMIT' | 'BUY_STOP' | 'SELL_STOP';
+
+/**
+ * A pending order of the account: open while `done_at` is null (MT5 OrdersTotal, MT4 MODE_TRADES), then
+ * in the order history once deleted (MT5 HistoryOrders*, MT4 MODE_HISTORY). The ownership proof
+ * (issue #15) reads their comments.
+ */
+export interface SimOrder {
+  ticket: number;
+  symbol: string;
+  type: PendingType;
+  volume: number;
+  price: number;
+  comment: string;
+  placed_at: Date;
+  done_at: Date | null;
+}
+
+export interface PendingOrderRequest {
+  symbol: string;
+  /** Default BUY_LIMIT. */
+  type?: PendingType;
+  /** Default the symbol's minimum volume. */
+  volume?: number;
+  /** Default far from the market, on the tick grid: half the bid (BUY_LIMIT, SELL_STOP) or twice the ask (SELL_LIMIT, BUY_STOP). */
+  price?: number;
+  comment?: string;
+}
+
 export interface OrderRequest {
   symbol: string;
   type: Side;
@@ -96,6 +126,9 @@ interface StoredAccount {
   positions: SimPosition[];
   history: ClosedTradeInput[];
   deals: SimDeal[];
+  /** Absent in files written before pending orders existed. */
+  pending_orders?: SimOrder[];
+  order_history?: SimOrder[];
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
@@ -122,6 +155,9 @@ export class SimulatedAccount {
   readonly history: ClosedTradeInput[] = [];
   /** Every deal, oldest first. */
   readonly deals: SimDeal[] = [];
+  private readonly pending = new Map<number, SimOrder>();
+  /** Finished orders (deleted pending orders), oldest first. */
+  readonly orderHistory: SimOrder[] = [];
   private readonly stateFile: string | undefined;
 
   constructor(o: SimulatedAccountOptions) {
@@ -145,6 +181,9 @@ export class SimulatedAccount {
         for (const p of stored.positions) this.open.set(p.ticket, { ...p, opened_at: new Date(p.opened_at) });
         this.history.push(...stored.history);
         this.deals.push(...stored.deals.map((d) => ({ ...d, time: new Date(d.time) })));
+        const revive = (o: SimOrder): SimOrder => ({ ...o, placed_at: new Date(o.placed_at), done_at: o.done_at === null ? null : new Date(o.done_at) });
+        for (const o of stored.pending_orders ?? []) this.pending.set(o.ticket, revive(o));
+        this.orderHistory.push(...(stored.order_history ?? []).map(revive));
       }
     } else this.save();
   }
@@ -160,6 +199,8 @@ export class SimulatedAccount {
       positions: this.positions,
       history: this.history,
       deals: this.deals,
+      pending_orders: this.pendingOrders,
+      order_history: this.orderHistory,
     };
     mkdirSync(dirname(this.stateFile), { recursive: true });
     const tmp = `${this.stateFile}.tmp`;
@@ -283,6 +324,52 @@ export class SimulatedAccount {
     this.deal(position, 'IN', price, quote.time);
     this.save();
     return { ok: true, retcode: RETCODE.DONE, order: ticket, price, volume: req.volume, time: quote.time, closed: [] };
+  }
+
+  get pendingOrders(): SimOrder[] {
+    return [...this.pending.values()];
+  }
+
+  /**
+   * A pending order, as a trader places one by hand (the ownership proof: far from the market, the
+   * dashboard's code as its comment). The comment keeps 31 characters, as brokers do.
+   */
+  placePendingOrder(req: PendingOrderRequest): { ok: true; order: number } | { ok: false; retcode: number; message: string } {
+    const spec = this.feed.spec(req.symbol);
+    const quote = this.feed.quote(req.symbol);
+    if (!spec || !quote) return { ok: false, retcode: RETCODE.INVALID, message: `unknown symbol ${req.symbol}` };
+    const type = req.type ?? 'BUY_LIMIT';
+    const below = type === 'BUY_LIMIT' || type === 'SELL_STOP';
+    const price = req.price ?? roundToTick(below ? quote.bid / 2 : quote.ask * 2, spec);
+    const volume = req.volume ?? spec.volume_min;
+    const wrongSide =
+      type === 'BUY_LIMIT' ? price >= quote.ask : type === 'SELL_LIMIT' ? price <= quote.bid : type === 'BUY_STOP' ? price <= quote.ask : price >= quote.bid;
+    if (!(price > 0) || wrongSide) return { ok: false, retcode: RETCODE.INVALID_STOPS, message: `invalid price ${price} for a ${type} at ${quote.bid}/${quote.ask}` };
+    if (volume < spec.volume_min || volume > spec.volume_max) return { ok: false, retcode: RETCODE.INVALID_VOLUME, message: `invalid volume ${volume}` };
+    const order: SimOrder = { ticket: this.nextTicket++, symbol: req.symbol, type, volume, price, comment: (req.comment ?? '').slice(0, 31), placed_at: quote.time, done_at: null };
+    this.pending.set(order.ticket, order);
+    this.save();
+    return { ok: true, order: order.ticket };
+  }
+
+  /** Deletes a pending order: it moves to the order history. False when no such order is pending. */
+  deletePendingOrder(ticket: number): boolean {
+    const order = this.pending.get(ticket);
+    if (!order) return false;
+    this.pending.delete(ticket);
+    this.orderHistory.push({ ...order, done_at: this.feed.clock() });
+    this.save();
+    return true;
+  }
+
+  /**
+   * The comments (non-empty) of the pending orders open now, then of the history orders placed or
+   * finished at or after `since`: what the provisioned EA reads for ownership codes (TermOrderComments).
+   */
+  orderComments(since: Date): string[] {
+    const open = this.pendingOrders.map((o) => o.comment);
+    const done = this.orderHistory.filter((o) => o.placed_at >= since || (o.done_at !== null && o.done_at >= since)).map((o) => o.comment);
+    return [...open, ...done].filter((c) => c !== '');
   }
 
   /** Closes one position at market; books the closed trade (MT5: the position id is the ticket). */

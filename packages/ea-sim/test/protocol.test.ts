@@ -276,6 +276,12 @@ describe('provisioned EA', () => {
   it('keeps trades in its outbox until acknowledged: a response lost on every attempt is resent after a restart and counted once', async () => {
     expect(await ea.enqueue([trade(1), trade(2), trade(3, { lots: 0.5 })])).toBe(3);
     expect(await ea.enqueue([trade(1)])).toBe(0);
+    // the trader proves the account is theirs (issue #15; no cashback accrues until then): a pending
+    // order with the dashboard's ownership code, deleted at once; the EA finds it in the history
+    const trader = new SimulatedAccount({ login, server: 'ICMarketsSC-Demo', broker: 'IC Markets', balance: 10_000, feed: new PriceFeed(STANDARD_SYMBOLS, { seed: 3 }) });
+    const proof = trader.placePendingOrder({ symbol: 'EURUSD', comment: (await dashboard.tradingAccount(accountId)).ownership.code! });
+    if (proof.ok) trader.deletePendingOrder(proof.order);
+    expect(await ea.scanOwnership(trader)).toHaveLength(1);
     network.dropNextResponses(3, matching('POST', '/functions/v1/trades'));
     const lost = await ea.flush();
     expect(lost.error).toBeInstanceOf(EaHttpError);
@@ -288,6 +294,8 @@ describe('provisioned EA', () => {
     const resent = await ea.flush();
     expect(resent).toMatchObject({ accepted: [], duplicates: [1, 2, 3], cashbackAccrued: 0, remaining: 0 });
     expect(await ea.enqueue([trade(2)])).toBe(0); // acknowledged tickets are not queued again
+    // the lost request carried the code: the backend verified the account before storing its trades
+    expect((await dashboard.tradingAccount(accountId)).ownership.verified_at).not.toBeNull();
     expect((await dashboard.tradingAccount(accountId)).figures).toMatchObject({ trades: 3, lots: 2.5, cashback_accrued: 8.75 });
     expect(JSON.parse(await readFile(stateFile(), 'utf8'))).toMatchObject({ outbox: [], acknowledged: [1, 2, 3] });
   });
@@ -412,7 +420,7 @@ describe('clock skew, retries and revoked credentials', () => {
     await ea.register();
     await ea.enqueue([trade(201)]);
     await server.db.query(asOwner(), 'update private.account_secrets set api_secret_ciphertext = null where account_id = (select id from public.trading_accounts where external_account_id = $1)', [pkg.external_account_id]);
-    await expect(ea.flush()).rejects.toMatchObject({ status: 401, message: expect.stringContaining('unknown account or not registered') });
+    await expect(ea.flush()).rejects.toMatchObject({ status: 401, message: expect.stringContaining('unknown credential or signature does not match') });
     expect(ea.outbox.map((t) => t.ticket)).toEqual([201]);
   });
 
