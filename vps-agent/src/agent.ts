@@ -159,6 +159,7 @@ export class Agent {
         supabaseUrl: config.realtime.supabaseUrl,
         publishableKey: config.realtime.publishableKey,
         log: this.log,
+        fetchToken: () => this.api.realtimeToken(),
         onWake: (reason) => {
           if (reason === 'doorbell') this.options.metrics.doorbells.inc();
           this.requestReconcile(reason);

@@ -5,6 +5,7 @@ import {
   HeartbeatResponse,
   HeldAccountsResponse,
   LaunchPackage,
+  RealtimeTokenResponse,
   TeardownResponse,
   type HeartbeatRequest,
   type StateReport,
@@ -81,6 +82,12 @@ export class VpsApi {
 
   async heldAccounts(): Promise<HeldAccount[]> {
     return (await this.call('accounts', 'GET', '/accounts', HeldAccountsResponse)).accounts;
+  }
+
+  /** A short-lived token that lets this host listen to the private doorbell topic (never logged). */
+  async realtimeToken(): Promise<{ accessToken: string; expiresAt: Date }> {
+    const body = await this.call('realtime_token', 'POST', '/realtime-token', RealtimeTokenResponse);
+    return { accessToken: body.access_token, expiresAt: new Date(body.expires_at) };
   }
 
   private async call<S extends z.ZodType>(route: string, method: 'GET' | 'POST', path: string, schema: S, body?: unknown): Promise<z.infer<S>> {

@@ -191,7 +191,7 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<CheckResul
 
   // Realtime doorbell.
   if (config.realtime) {
-    const probe = options.realtimeProbe ?? probeRealtime;
+    const probe = options.realtimeProbe ?? ((c: AgentConfig) => probeRealtime(c, api));
     const problem = await probe(config);
     if (problem) warn('realtime', problem, 'check SUPABASE_URL and SUPABASE_PUBLISHABLE_KEY; the agent still works by polling');
     else ok('realtime', `subscribed to vps:doorbell at ${config.realtime.supabaseUrl}`);
@@ -214,15 +214,24 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<CheckResul
   return results;
 }
 
-async function probeRealtime(config: AgentConfig): Promise<string | null> {
+/** Joins the private doorbell as the agent does: with this host's token from POST /vps/realtime-token. */
+async function probeRealtime(config: AgentConfig, api: VpsApi): Promise<string | null> {
+  let token: string;
+  try {
+    token = (await api.realtimeToken()).accessToken;
+  } catch (error) {
+    return `no doorbell token: ${(error as Error).message}`;
+  }
   const { createClient } = await import('@supabase/supabase-js');
   const client = createClient(config.realtime!.supabaseUrl, config.realtime!.publishableKey, {
     auth: { persistSession: false, autoRefreshToken: false },
+    accessToken: async () => token,
   });
   try {
+    await client.realtime.setAuth();
     return await new Promise<string | null>((resolveProbe) => {
       const timer = setTimeout(() => resolveProbe('no subscription within 10 s'), 10_000);
-      client.channel('vps:doorbell', { config: { private: false } }).subscribe((status) => {
+      client.channel('vps:doorbell', { config: { private: true } }).subscribe((status) => {
         if (status === 'SUBSCRIBED') {
           clearTimeout(timer);
           resolveProbe(null);

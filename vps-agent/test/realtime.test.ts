@@ -43,6 +43,9 @@ describe('the Realtime doorbell', () => {
     agents.push(a);
     await waitFor('subscribed', () => a.log.entries().some((e) => e.msg === 'listening to the doorbell'));
     expect(realtime.joins[0]).toMatchObject({ topic: 'realtime:vps:doorbell', apikey: 'sb_publishable_test_key_123' });
+    // A private channel, joined with this host's token from POST /vps/realtime-token.
+    expect(backend.realtimeTokens).toHaveLength(1);
+    expect(realtime.joins[0]?.payload).toMatchObject({ config: { private: true }, access_token: backend.realtimeTokens[0] });
     expect(a.log.entries().some((e) => String(e.msg).startsWith('no SUPABASE_URL'))).toBe(false);
     await a.agent.idle();
 
@@ -62,9 +65,48 @@ describe('the Realtime doorbell', () => {
     await waitFor('claimed after resubscribe', () => second.status === 'provisioning', 5000);
     expect((await a.metrics.doorbells.get()).values[0]?.value).toBe(1);
     expect(a.log.text()).not.toContain('sb_publishable_test_key_123');
+    expect(a.log.text()).not.toContain('fake-rt.');
 
     await a.agent.shutdown('SIGTERM');
     agents.splice(0);
     await waitFor('unsubscribed', () => realtime.listeners('vps:doorbell') === 0);
   }, 60_000);
+
+  it('renews its token before it expires and hands it to the joined channel', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    backend.realtimeTokenSeconds = 3;
+    const { key } = backend.addHost('realtime-renew', 5);
+    const a = await startAgent(
+      testEnv(backend.url, key, join(dir.path, 'terminals'), {
+        SUPABASE_URL: realtime.origin,
+        SUPABASE_PUBLISHABLE_KEY: 'sb_publishable_test_key_123',
+        POLL_INTERVAL_SECONDS: '3600',
+      }),
+    );
+    agents.push(a);
+    await waitFor('subscribed', () => a.log.entries().some((e) => e.msg === 'listening to the doorbell'));
+    await waitFor('renewed', () => realtime.tokenPushes.some((p) => (p.payload as { access_token?: string }).access_token === backend.realtimeTokens[1]), 10_000);
+    expect(realtime.tokenPushes[0]).toMatchObject({ topic: 'realtime:vps:doorbell' });
+    expect(a.log.text()).not.toContain('fake-rt.');
+  }, 30_000);
+
+  it('polls when the backend has no Realtime signing key (no token), without joining', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    backend.realtimeTokenSeconds = null;
+    const { key } = backend.addHost('realtime-none', 5);
+    const a = await startAgent(
+      testEnv(backend.url, key, join(dir.path, 'terminals'), {
+        SUPABASE_URL: realtime.origin,
+        SUPABASE_PUBLISHABLE_KEY: 'sb_publishable_test_key_123',
+        POLL_INTERVAL_SECONDS: '1',
+      }),
+    );
+    agents.push(a);
+    await waitFor('no token', () => a.log.entries().some((e) => e.msg === 'no doorbell token; polling only for now'));
+    const queued = backend.addAccount();
+    await waitFor('claimed by polling', () => queued.status === 'provisioning', 10_000);
+    expect(realtime.joins).toEqual([]);
+  }, 30_000);
 });

@@ -13,6 +13,8 @@ export interface LocalSecrets {
   encryptionKey: string;
   signingKey: CryptoKey;
   publicJwk: JWK & { kid: string };
+  /** The signing key as a private JWK: the `vps` function signs the hosts' Realtime tokens with it (REALTIME_SIGNING_JWK). */
+  privateJwk: JWK & { kid: string };
   serviceRoleKey: string;
 }
 
@@ -50,7 +52,13 @@ export async function loadLocalSecrets(dataDir: string | undefined): Promise<Loc
       stored.service_role_key = await signServiceRoleKey(signingKey, stored.public_jwk.kid);
       await writeFile(file, JSON.stringify(stored, null, 2), { mode: 0o600 });
     }
-    return { encryptionKey: stored.encryption_key, signingKey, publicJwk: stored.public_jwk, serviceRoleKey: stored.service_role_key };
+    return {
+      encryptionKey: stored.encryption_key,
+      signingKey,
+      publicJwk: stored.public_jwk,
+      privateJwk: { ...stored.private_jwk, kid: stored.public_jwk.kid },
+      serviceRoleKey: stored.service_role_key,
+    };
   }
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
   const kid = `local-${crypto.randomUUID().slice(0, 8)}`;
@@ -59,13 +67,14 @@ export async function loadLocalSecrets(dataDir: string | undefined): Promise<Loc
     encryptionKey: generateEncryptionKey('local1'),
     signingKey: privateKey,
     publicJwk,
+    privateJwk: { ...(await exportJWK(privateKey)), kid },
     serviceRoleKey: await signServiceRoleKey(privateKey, kid),
   };
   if (file && dataDir) {
     await mkdir(dataDir, { recursive: true });
     const stored: StoredSecrets = {
       encryption_key: secrets.encryptionKey,
-      private_jwk: { ...(await exportJWK(privateKey)), kid },
+      private_jwk: secrets.privateJwk,
       public_jwk: publicJwk,
       service_role_key: secrets.serviceRoleKey,
     };

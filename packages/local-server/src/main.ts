@@ -33,9 +33,13 @@ function options() {
 }
 
 /** Binds the port now; the handler is swapped in once the backend is ready. */
-function listen(hostname: string, port: number, handle: { current: (request: Request) => Response | Promise<Response> }): Deno.HttpServer {
+function listen(
+  hostname: string,
+  port: number,
+  handle: { current: (request: Request, peer: Deno.NetAddr) => Response | Promise<Response> },
+): Deno.HttpServer {
   try {
-    return Deno.serve({ hostname, port, onListen: () => {} }, (request) => handle.current(request));
+    return Deno.serve({ hostname, port, onListen: () => {} }, (request, info) => handle.current(request, info.remoteAddr));
   } catch (error) {
     if (error instanceof Deno.errors.AddrInUse) {
       die(`port ${port} on ${hostname} is already in use (another npm start?): stop it, or pick another port: npm start -- --port <n>`);
@@ -78,7 +82,7 @@ if (!/^https?:\/\/[^/\s]+/.test(publicUrl)) die(`--public-url must be an http(s)
 const dataDir = values['in-memory'] ? undefined : resolve(values['data-dir']);
 
 const started = performance.now();
-const handle: { current: (request: Request) => Response | Promise<Response> } = {
+const handle: { current: (request: Request, peer: Deno.NetAddr) => Response | Promise<Response> } = {
   current: (_request: Request): Response =>
     Response.json({ error: { code: 'unavailable', message: 'the local backend is starting (applying migrations)' } }, { status: 503, headers: { 'retry-after': '1' } }),
 };
@@ -97,7 +101,17 @@ const server = await createLocalServer({
     }
   },
 });
-handle.current = (request) => (server.realtime.isUpgrade(request) ? upgradeRealtime(request) : server.fetch(request));
+handle.current = (request, peer) => (server.realtime.isUpgrade(request) ? upgradeRealtime(request) : server.fetch(withClientIp(request, peer)));
+
+/**
+ * Like Supabase's gateway in front of Edge Functions: `X-Forwarded-For` names the client, whatever
+ * the client sent (the functions' per-IP rate limits read its first entry: packages/edge/src/rate-limit.ts).
+ */
+function withClientIp(request: Request, peer: Deno.NetAddr): Request {
+  const headers = new Headers(request.headers);
+  headers.set('x-forwarded-for', peer.hostname);
+  return new Request(request, { headers });
+}
 
 /** Realtime: the core (src/realtime) decides; Deno does the WebSocket. */
 async function upgradeRealtime(request: Request): Promise<Response> {

@@ -64,6 +64,9 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
       SUPABASE_DB_URL: 'postgresql://pglite@localhost/postgres',
       SUPABASE_JWKS: JSON.stringify({ keys: [secrets.publicJwk] }),
       ENCRYPTION_KEY: secrets.encryptionKey,
+      // The hosts' Realtime tokens (POST /vps/realtime-token) are signed with the local Auth key, which
+      // the local Realtime trusts, as a project trusts a key imported into its JWT signing keys.
+      REALTIME_SIGNING_JWK: JSON.stringify(secrets.privateJwk),
       LOG_LEVEL: 'info',
     },
     { db, ...(opts.logSink ? { logSink: opts.logSink } : {}) },

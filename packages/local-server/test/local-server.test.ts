@@ -118,7 +118,7 @@ describe('local server', () => {
     expect(run.status).toBe('succeeded');
     const [logged] = await server.db.query<{ n: number }>(asOwner(), `select count(*)::int as n from cron.job_run_details where status = 'succeeded'`);
     expect(logged?.n).toBeGreaterThan(0);
-    expect(await server.cron.start()).toBe(9);
+    expect(await server.cron.start()).toBe(10);
     server.cron.stop();
   });
 

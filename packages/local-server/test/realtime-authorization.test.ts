@@ -30,6 +30,11 @@ describe('authorizeTopic (RLS on realtime.messages)', () => {
     expect(await authorizeTopic(db, `user:${alice}`, user(bob))).toEqual({ broadcast: { read: false, write: false }, presence: { read: false, write: false } });
     expect(await authorizeTopic(db, `user:${alice}`, { role: 'anon' })).toEqual({ broadcast: { read: false, write: false }, presence: { read: false, write: false } });
     expect((await authorizeTopic(db, 'vps:doorbell', user(alice))).broadcast.read).toBe(false);
+    // The doorbell: only a VPS host's token (role anon + vps_host_id) may listen, nobody may ring it.
+    expect(await authorizeTopic(db, 'vps:doorbell', { role: 'anon' })).toEqual({ broadcast: { read: false, write: false }, presence: { read: false, write: false } });
+    const host: JwtClaims = { role: 'anon', vps_host_id: '33333333-3333-4333-8333-333333333333' };
+    expect(await authorizeTopic(db, 'vps:doorbell', host)).toEqual({ broadcast: { read: true, write: false }, presence: { read: false, write: false } });
+    expect((await authorizeTopic(db, `user:${alice}`, host)).broadcast.read).toBe(false);
     // service_role bypasses RLS, as on Supabase.
     expect(await authorizeTopic(db, `user:${alice}`, { role: 'service_role' })).toEqual({ broadcast: { read: true, write: true }, presence: { read: true, write: true } });
     // The probes are rolled back.

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type RealtimeChannel, type SupabaseClient } from '@supabase/supabase-js';
+import { sha256Hex } from '@rubi/crypto';
 import { asOwner } from '@rubi/db';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -151,11 +152,32 @@ describe('Realtime with supabase-js', () => {
     expect(bobGot).toEqual([]);
   });
 
-  it('joins a public topic with the publishable key and rings the doorbell; private messages stay off it', async () => {
+  it('lets only a VPS host hear the private doorbell, with the token POST /vps/realtime-token mints; private messages stay off public topics', async () => {
     const alice = await signUp(`door-${Date.now()}@example.com`);
-    const agent = client().channel('vps:doorbell', { config: { private: false } });
+    // A host and its token, as the agent gets it.
+    const hostKey = `vps_${crypto.randomUUID()}`;
+    await server.db.query(asOwner(), 'insert into private.vps_hosts (name, key_hash, capacity) values ($1, $2, 1)', [
+      `doorbell-${Date.now()}`,
+      await sha256Hex(hostKey),
+    ]);
+    const minted = await fetch(`${serving.url}/functions/v1/vps/realtime-token`, { method: 'POST', headers: { 'x-vps-api-key': hostKey } });
+    expect(minted.status).toBe(200);
+    const { access_token: hostToken } = (await minted.json()) as { access_token: string };
+    const host = client({ accessToken: async () => hostToken });
+    await host.realtime.setAuth();
+    const agent = host.channel('vps:doorbell', { config: { private: true } });
     const rings = collect(agent, 'account_pending');
     expect((await subscribe(agent)).status).toBe('SUBSCRIBED');
+    // The host token is good for the doorbell only.
+    const hostSnoop = await subscribe(host.channel(`user:${alice.userId}`, { config: { private: true } }));
+    expect(hostSnoop.error?.message).toMatch(/^Unauthorized: /);
+    // The publishable key and a user cannot join it.
+    expect((await subscribe(client().channel('vps:doorbell', { config: { private: true } }))).error?.message).toMatch(/^Unauthorized: /);
+    expect((await subscribe(alice.client.channel('vps:doorbell', { config: { private: true } }))).error?.message).toMatch(/^Unauthorized: /);
+    // Joined publicly, the topic carries nothing: the rings are private messages.
+    const publicAgent = client().channel('vps:doorbell', { config: { private: false } });
+    const publicRings = collect(publicAgent, 'account_pending');
+    expect((await subscribe(publicAgent)).status).toBe('SUBSCRIBED');
     // The same topic name joined publicly does not see the private messages of that topic.
     const snoop = client().channel(`user:${alice.userId}`);
     const snooped = collect(snoop, 'trading_accounts');
@@ -164,7 +186,11 @@ describe('Realtime with supabase-js', () => {
     await registerAccount(alice.token, 81_000_101);
     const ring = await until('the doorbell', () => rings[0]);
     expect(ring).toMatchObject({ type: 'broadcast', event: 'account_pending', payload: {} });
+    // Nobody can ring it from a public channel either: a client broadcast there reaches no host.
+    expect(await publicAgent.send({ type: 'broadcast', event: 'account_pending', payload: {} })).toBe('ok');
     await new Promise((r) => setTimeout(r, 200));
+    expect(rings).toHaveLength(1);
+    expect(publicRings).toEqual([]);
     expect(snooped).toEqual([]);
   });
 

@@ -45,6 +45,10 @@ export class FakeBackend {
   readonly accounts = new Map<string, FakeAccount>();
   readonly hosts = new Map<string, { id: string; capacity: number; name: string }>();
   readonly requests: RecordedRequest[] = [];
+  /** POST /vps/realtime-token: lifetime of the tokens it hands out; null answers 503 (no signing key). */
+  realtimeTokenSeconds: number | null = 600;
+  /** Every Realtime token handed out, in order. */
+  readonly realtimeTokens: string[] = [];
   readonly reports: { account_id: string; host: string; state: string; error_code?: string | undefined; error_message?: string | undefined }[] = [];
   private server: Server | null = null;
   private seq = 0;
@@ -154,6 +158,12 @@ export class FakeBackend {
         else notHeld.push(t.account_id);
       }
       return send(200, { leases_renewed: this.heldBy(host.id).length, server_time: new Date().toISOString(), lease_seconds: 180, not_held: notHeld.sort() });
+    }
+    if (req.method === 'POST' && path === '/vps/realtime-token') {
+      if (this.realtimeTokenSeconds === null) return error(503, 'unavailable', 'no Realtime signing key (REALTIME_SIGNING_JWK) is configured: poll instead');
+      const token = `fake-rt.${host.id}.${this.realtimeTokens.length + 1}`;
+      this.realtimeTokens.push(token);
+      return send(200, { access_token: token, expires_at: new Date(Date.now() + this.realtimeTokenSeconds * 1000).toISOString(), topic: 'vps:doorbell' });
     }
     if (req.method === 'POST' && path === '/vps/claim') {
       const parsed = ClaimRequest.safeParse(body);

@@ -14,6 +14,8 @@ export class FakeRealtime {
   private wss: WebSocketServer | null = null;
   private readonly joined = new Map<WebSocket, Set<string>>();
   readonly joins: { topic: string; apikey: string | null; payload: unknown }[] = [];
+  /** `access_token` pushes (a client refreshing its token on joined channels). */
+  readonly tokenPushes: { topic: string; payload: unknown }[] = [];
   origin = '';
 
   async start(): Promise<void> {
@@ -43,6 +45,7 @@ export class FakeRealtime {
           reply({ postgres_changes: [] });
         } else if (event === 'heartbeat' || event === 'phx_leave' || event === 'access_token') {
           if (event === 'phx_leave') this.joined.get(socket)?.delete(topic);
+          if (event === 'access_token') this.tokenPushes.push({ topic, payload });
           if (event !== 'access_token') reply({});
         }
       });
