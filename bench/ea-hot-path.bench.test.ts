@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asOwner, asService, asUser, createPostgresDb, type PostgresDb } from '@rubi/db';
+import { asOwner, asService, createPostgresDb, type PostgresDb } from '@rubi/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend } from '../scripts/demo/backend.ts';
 import { databaseUrl } from '../tests/integration/support/context.ts';
@@ -12,6 +12,7 @@ import { startNpmStart, type NpmStart } from '../tests/integration/e2e/support/n
 import { postmasterOf, startCpu } from './support/cpu.ts';
 import { serveDenoEntry, type ServedEntry } from './support/deno-entry.ts';
 import { connectTerminals, provisionAccounts, roundRobin, type ProvisionedAccount, type Terminal } from './support/fixtures.ts';
+import { SignedHttp } from '@rubi/ea-sim';
 import {
   describeFigures,
   formatMeasurements,
@@ -111,6 +112,21 @@ const LEGACY_PING_WAITING_SQL = `select count(*)::int as n from public.trading_s
 
 // The trades ceiling: the same rows, columns and values as private.ingest_trades inserts, into a copy
 // of closed_trades with its constraints and indexes, as one statement.
+// The rate limiter's statement as packages/edge/src/rate-limit.ts sends it on a failed signature
+// (two buckets: the credential and the client IP), and the bench's own kinds: `bench_open` never
+// refuses (every call writes its rows), `bench_closed` refuses after its first token.
+const LIMITER_SQL = `select coalesce(bool_and(t.allowed), true) as allowed, coalesce(max(t.retry_after_seconds), 0)::int as retry_after_seconds
+  from (values ($1::text, $2::text), ($3::text, $4::text)) b(kind, subject) cross join lateral private.take_rate_limit(b.kind, b.subject) t`;
+const LIMITER_SETTINGS_SQL = `insert into private.settings (key, value, description) values
+  ('rate_limit_bench_open_per_minute', 6000000, 'bench'), ('rate_limit_bench_open_burst', 1000000000, 'bench'),
+  ('rate_limit_bench_closed_per_minute', 1, 'bench'), ('rate_limit_bench_closed_burst', 1, 'bench')
+  on conflict (key) do update set value = excluded.value`;
+// The limits the bench itself would hit, loosened for the run and restored after it: failed
+// signatures are answered 401, not 429, while the uniform-401 timings are measured, and one user
+// creates an EA key per connection (64 in a few seconds, past `key_create_user`'s burst).
+const LOOSENED_LIMITS = "key like 'rate\\_limit\\_ea\\_auth\\_failure\\_%' or key like 'rate\\_limit\\_key\\_create\\_user\\_%'";
+const LIMITER_LOOSEN_SQL = `update private.settings set value = 1000000000 where ${LOOSENED_LIMITS}`;
+
 const RAW_TABLE_SQL = `create schema if not exists bench;
   drop table if exists bench.raw_closed_trades;
   create table bench.raw_closed_trades (like public.closed_trades including defaults including constraints including indexes)`;
@@ -213,6 +229,8 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
   const embeddedLines: string[][] = [];
   const goals: GoalLine[] = [];
   const notes: string[] = [];
+  /** The failed-signature limits as they were before the bench loosened them. */
+  let limiterSaved: { key: string; value: string }[] = [];
   const loadBefore = loadAverage();
 
   beforeAll(async () => {
@@ -230,6 +248,8 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
     sql4 = createPostgresDb(databaseUrl(), { max: 4, applicationName: 'rubi-bench-baseline-pool4' });
     const [backend] = await stack.db.query<{ pid: number }>(asOwner(), 'select pg_backend_pid() as pid');
     postgresRoot = backend ? postmasterOf(backend.pid) : undefined;
+    limiterSaved = await stack.db.query<{ key: string; value: string }>(asOwner(), `select key, value::text from private.settings where ${LOOSENED_LIMITS}`);
+    await stack.db.query(asOwner(), LIMITER_LOOSEN_SQL);
     user = await stack.auth.createUser(stack.db, `bench-${randomUUID()}@bench.invalid`);
     // One EA per connection, each with its own key and session: requests are spread round-robin,
     // as many terminals pinging at once would be (not one session taking every ping).
@@ -249,6 +269,7 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
     );
     for (const s of secrets) accountSealed.set(s.account_id, s.api_secret_ciphertext);
     await sql.query(asOwner(), RAW_TABLE_SQL);
+    await sql.query(asOwner(), LIMITER_SETTINGS_SQL);
     console.log(
       `\n[bench] ${FUNCTIONS.length} functions + the ceiling under Deno, ${terminals.length} connector EAs, ${accounts.length} provisioned accounts ` +
         `(ready in ${seconds(t0)}); ${SECONDS} s per measurement (+${WARMUP_SECONDS} s warm-up), ${CONNECTIONS.join(' and ')} connections; ` +
@@ -282,6 +303,11 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
     if (stack && user) await stack.db.query(asOwner(), 'delete from auth.users where id = $1', [user.id]).catch(() => undefined);
     await removeHost?.().catch(() => undefined);
     await sql?.query(asOwner(), 'drop schema if exists bench cascade').catch(() => undefined);
+    await sql?.query(asOwner(), "delete from private.settings where key like 'rate\\_limit\\_bench\\_%'").catch(() => undefined);
+    for (const { key, value } of limiterSaved) {
+      await sql?.query(asOwner(), 'update private.settings set value = $2::numeric where key = $1', [key, value]).catch(() => undefined);
+    }
+    await sql?.query(asOwner(), "delete from private.rate_limits where bucket like 'bench\\_%' or bucket like 'ea\\_auth\\_failure\\_%'").catch(() => undefined);
     await sql?.close();
     await sql4?.close();
     await ceiling?.stop();
@@ -370,6 +396,46 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
       const pingBaseline = await loops('POST /ping SQL baseline', pingOp(sql), connections);
       // Diagnostic: the same with a function's pool of 4 connections (what one function process has).
       const pingPool4 = await loops('POST /ping SQL baseline, pool of 4 (a function\'s)', pingOp(sql4), connections);
+
+      // The rate limiter (issue #15): what one call costs beside the ping's one-call SQL. The
+      // functions send it only on a FAILED verification (a verified request never does), as
+      // service_role, two buckets in one statement.
+      const limiterEa = roundRobin(eas);
+      const limiterOp = (kind: string) => () => {
+        const t = limiterEa();
+        return sql.query(asService(), LIMITER_SQL, [kind, `ea_key:${t.keyId}`, kind, `ip:${t.keyId}`]);
+      };
+      const limiterOpen = await loops('rate limiter SQL, 2 buckets taken (writes)', limiterOp('bench_open'), connections);
+      const limiterClosed = await loops('rate limiter SQL, 2 buckets refused (reads back Retry-After)', limiterOp('bench_closed'), connections);
+      expectNoFailures('rate limiter SQL', limiterOpen, limiterClosed);
+      notes.push(
+        `${connections}c rate limiter: ${Math.round(limiterOpen.perSecond)}/s p50 ${limiterOpen.p50.toFixed(2)} ms taken, ` +
+          `${Math.round(limiterClosed.perSecond)}/s p50 ${limiterClosed.p50.toFixed(2)} ms refused, beside the ping's one-call SQL ` +
+          `${Math.round(pingBaseline.perSecond)}/s p50 ${pingBaseline.p50.toFixed(2)} ms (the hot path sends no limiter call)`,
+      );
+
+      // Uniform 401s (issue #15): an unknown key id and a known key with a wrong signature take the
+      // same steps and get the same answer; their times, printed (never asserted).
+      const wrongSecret = `whsec_${Buffer.from('bench-wrong-secret-bench-wrong-s').toString('base64')}`;
+      const unknownSigners = eas.map(() => new SignedHttp({ header: 'x-ea-key-id', id: randomUUID(), secret: wrongSecret }));
+      const knownWrongSigners = eas.map((t) => new SignedHttp({ header: 'x-ea-key-id', id: t.keyId, secret: wrongSecret }));
+      const refusedPing = (signers: SignedHttp[]) => {
+        const next = roundRobin(signers);
+        return {
+          url: stack.deno.url('/ping'),
+          method: 'POST' as const,
+          next: () => {
+            const body = JSON.stringify(pingBody(eas[0]?.sessionId ?? randomUUID()));
+            return { body, headers: next().sign(body) };
+          },
+        };
+      };
+      const unknown401 = await http('POST /ping 401: unknown key id', refusedPing(unknownSigners), connections, pidOf('ping'));
+      const wrong401 = await http('POST /ping 401: known key, wrong signature', refusedPing(knownWrongSigners), connections, pidOf('ping'));
+      notes.push(
+        `${connections}c uniform 401 (POST /ping): unknown key p50 ${unknown401.p50.toFixed(2)} ms (${Math.round(unknown401.perSecond)}/s), ` +
+          `known key with a wrong signature p50 ${wrong401.p50.toFixed(2)} ms (${Math.round(wrong401.perSecond)}/s)`,
+      );
       const legacyEa = roundRobin(eas);
       const legacy: Reference = {
         label: "legacy path, SQL only (an upper bound of the old function's throughput, which never exceeded its SQL)",
@@ -383,8 +449,13 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
             // (b) the replay check with the throttled last-use stamp, as service_role
             const [replay] = await sql.query<{ fresh: boolean }>(asService(), LEGACY_REPLAY_SQL, [`ea_key:${t.keyId}`, requestId(), t.keyId]);
             if (!replay?.fresh) throw new Error('replayed request');
-            // (c) the work, as the EA
-            await sql.transaction(asUser(credentials.user_id, { ea_key_id: t.keyId }), async (tx) => {
+            // (c) the work, as the EA: today EA statements run as role rubi_ea (the old path switched
+            // to authenticated, which may no longer write these tables); same round trips: the
+            // role switch is the transaction's first statement either way.
+            await sql.transaction(asOwner(), async (tx) => {
+              await tx.query(`select set_config('role', 'rubi_ea', true), set_config('request.jwt.claims', $1, true)`, [
+                JSON.stringify({ aud: 'authenticated', role: 'authenticated', sub: credentials.user_id, ea_key_id: t.keyId }),
+              ]);
               const [live] = await tx.query<{ status: string }>(LEGACY_LIVE_SESSION_SQL, [t.sessionId]);
               if (!live || live.status === 'disconnected') throw new Error('session not live');
               const [session] = await tx.query<{ user_id: string; last_ping_at: Date }>(LEGACY_PING_UPDATE_SQL, [

@@ -79,7 +79,7 @@ export async function connectTerminals(urlOf: (path: string) => string, userToke
 
 /**
  * `count` trading accounts of one user taken through provisioning: registered on the dashboard,
- * claimed by a VPS host (inserted as the operator would), launch package fetched, EA registered.
+ * proven theirs, claimed by a VPS host (inserted as the operator would), launch package fetched, EA registered.
  * Returns the accounts and a cleanup for the host row.
  */
 export async function provisionAccounts(
@@ -131,6 +131,11 @@ export async function provisionAccounts(
     );
     registered.push({ id: account.id, externalId: account.external_account_id, login });
   }
+  // Each trader proved the account theirs (ownership codes, 16_account_identity.sql): the measured
+  // ingest accrues, as it does for every account that earns.
+  await stack.db.query(asOwner(), 'update public.trading_accounts set verified_at = now() where id = any($1::uuid[])', [
+    registered.map((a) => a.id),
+  ]);
 
   const claimed = new Set<string>();
   while (claimed.size < registered.length) {
