@@ -17,6 +17,24 @@ create schema if not exists private;
 revoke all on schema private from public;
 grant usage on schema private to authenticated, service_role;
 
+-- The role a signed EA request runs as. The gates (private.enter_ea_key / enter_account_ea,
+-- 025_ea_request_path.sql) switch the request's transaction to it, with the EA's claims. It is a
+-- member of `authenticated`, so it reads what a signed-in user reads and every `to authenticated`
+-- policy applies to it; the few table writes an EA's functions make are granted to it alone (a
+-- user's JWT, through PostgREST, cannot write what only a terminal may report). Only the role the
+-- edge functions connect as (`postgres`) may switch to it: `authenticator` (PostgREST) is never a
+-- member, so no JWT `role` claim can reach it. Roles belong to the cluster, not the database:
+-- created once, whichever database gets here first.
+do $$
+begin
+  if not exists (select 1 from pg_catalog.pg_roles where rolname = 'rubi_ea') then
+    create role rubi_ea nologin inherit;
+  end if;
+end
+$$;
+grant authenticated to rubi_ea;
+grant rubi_ea to postgres;
+
 -- Functions are executable by PUBLIC by default in Postgres, and per-schema default privileges
 -- cannot take that away (a global `alter default privileges revoke` could, but it would also
 -- strip PUBLIC from every extension installed later). So each file that creates functions in
@@ -79,7 +97,19 @@ insert into private.settings (key, value, description) values
   ('snapshot_partitions_ahead_days', 7, 'Daily snapshot partitions created ahead of time'),
   ('cron_history_days', 7, 'cron.job_run_details rows older than this are deleted'),
   ('signal_redelivery_window_seconds', 3600,
-   'A DELIVERED signal of a session that ended follows the terminal to its next session for this long after delivery');
+   'A DELIVERED signal of a session that ended follows the terminal to its next session for this long after delivery'),
+  ('rate_limit_register_ip_per_minute', 30, 'register attempts per client IP: sustained rate (429 beyond it and the burst)'),
+  ('rate_limit_register_ip_burst', 30, 'register attempts per client IP: burst'),
+  ('rate_limit_register_account_per_minute', 6, 'register attempts per external account id: sustained rate'),
+  ('rate_limit_register_account_burst', 10, 'register attempts per external account id: burst'),
+  ('rate_limit_ea_auth_failure_credential_per_minute', 30, 'Failed EA signature checks per EA key or account id: sustained rate'),
+  ('rate_limit_ea_auth_failure_credential_burst', 30, 'Failed EA signature checks per EA key or account id: burst'),
+  ('rate_limit_ea_auth_failure_ip_per_minute', 120, 'Failed EA signature checks per client IP (a VPS runs many terminals): sustained rate'),
+  ('rate_limit_ea_auth_failure_ip_burst', 120, 'Failed EA signature checks per client IP: burst'),
+  ('rate_limit_vps_auth_failure_ip_per_minute', 30, 'Failed VPS host key checks per client IP: sustained rate'),
+  ('rate_limit_vps_auth_failure_ip_burst', 30, 'Failed VPS host key checks per client IP: burst'),
+  ('rate_limit_key_create_user_per_minute', 10, 'EA keys created per user: sustained rate'),
+  ('rate_limit_key_create_user_burst', 20, 'EA keys created per user: burst');
 
 -- Security definer: triggers fired by API roles read settings too.
 create function private.setting(p_key text) returns numeric
@@ -139,14 +169,14 @@ as $$
   where t.machine = p_machine and t.from_state = p_from and t.to_state = p_to
 $$;
 
--- Who is writing: 'system' unless the statement runs as an API role (inside a security-definer
--- function current_user is the owner, so privileged functions count as 'system').
+-- Who is writing: 'system' unless the statement runs as an API role, an EA's included (inside a
+-- security-definer function current_user is the owner, so privileged functions count as 'system').
 create function private.current_actor() returns text
 language sql stable
 set search_path = ''
 as $$
   select case
-    when current_user not in ('anon', 'authenticated') then 'system'
+    when current_user not in ('anon', 'authenticated', 'rubi_ea') then 'system'
     when coalesce(auth.jwt() ->> 'ea_key_id', auth.jwt() ->> 'ea_account_id') is not null then 'ea'
     else 'user'
   end

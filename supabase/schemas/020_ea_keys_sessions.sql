@@ -6,10 +6,12 @@
 --   * policies name their role (`to authenticated`), so anon never evaluates them;
 --   * auth.uid() / auth.jwt() are wrapped in `(select ...)` so they run once per statement;
 --   * every column a policy filters on is indexed.
--- Writes that only a terminal can make (sessions, snapshots, positions, orders) require the
--- EA claim `ea_key_id`, which our edge toolkit sets after verifying the request signature and
--- which Supabase Auth never puts in a user's JWT: a dashboard user cannot forge terminal data
--- through the Data API.
+-- Writes that only a terminal can make (sessions, symbol specs, snapshots, positions, orders,
+-- signal reports) are granted to role `rubi_ea` alone (010_foundation.sql), which only the EA gates
+-- switch to, column by column as its functions need them, and their policies require the EA claim
+-- `ea_key_id` as well: a dashboard user cannot forge terminal data through the Data API.
+-- `anon` and `authenticated` write none of these tables (pgTAP 13_no_direct_writes.sql checks every
+-- column of every public table).
 
 -- ---------------------------------------------------------------------------------------------
 -- The vocabulary of this domain (see 010_foundation.sql).
@@ -39,11 +41,14 @@ alter table public.ea_keys enable row level security;
 
 create policy "owners read their EA keys" on public.ea_keys
   for select to authenticated using (user_id = (select auth.uid()));
--- Users rename and revoke their keys (creation goes through private.create_ea_key).
+-- Users rename and revoke their keys (creation goes through private.create_ea_key), and change
+-- nothing else of them.
 create policy "owners revoke their EA keys" on public.ea_keys
   for update to authenticated
   using (user_id = (select auth.uid()))
   with check (user_id = (select auth.uid()));
+revoke insert, update, delete, truncate on public.ea_keys from anon, authenticated;
+grant update (name, revoked_at) on public.ea_keys to authenticated;
 
 -- Revocation is permanent, and a key never changes owner.
 create function private.guard_ea_key_update() returns trigger
@@ -167,12 +172,20 @@ alter table public.mt5_sessions enable row level security;
 create policy "owners read their sessions" on public.mt5_sessions
   for select to authenticated using (user_id = (select auth.uid()));
 create policy "EAs open sessions for their owner" on public.mt5_sessions
-  for insert to authenticated
+  for insert to rubi_ea
   with check (user_id = (select auth.uid()) and ea_key_id = ((select auth.jwt()) ->> 'ea_key_id')::uuid);
 create policy "EAs update their owner's sessions" on public.mt5_sessions
-  for update to authenticated
+  for update to rubi_ea
   using (user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null)
   with check (user_id = (select auth.uid()) and ea_key_id = ((select auth.jwt()) ->> 'ea_key_id')::uuid);
+-- Written by the connector EA's functions only: open_session, close_session (below), ping_session
+-- (040_positions_snapshots.sql), report_signal's counters (030_signals.sql).
+revoke insert, update, delete, truncate on public.mt5_sessions from anon, authenticated;
+grant insert (user_id, ea_key_id, account_number, broker, server, currency, leverage, balance, equity, margin,
+  margin_free, ea_version, terminal_build, ping_interval_seconds) on public.mt5_sessions to rubi_ea;
+grant update (status, ea_key_id, broker, currency, leverage, balance, equity, margin, margin_free, margin_level, profit,
+  ea_version, terminal_build, connected_at, last_ping_at, signals_sent, signals_received, orders_executed, errors)
+  on public.mt5_sessions to rubi_ea;
 
 -- The session state machine (enforced by private.enforce_transition, 010_foundation.sql).
 insert into private.state_transitions (machine, from_state, to_state, actor) values
@@ -258,18 +271,23 @@ create policy "owners read their symbol specs" on public.symbol_specs
   for select to authenticated using (user_id = (select auth.uid()));
 -- Rows that point at a session must point at one of the writer's own sessions.
 create policy "EAs report symbol specs" on public.symbol_specs
-  for insert to authenticated
+  for insert to rubi_ea
   with check (
     user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null
     and exists (select 1 from public.mt5_sessions s where s.id = session_id and s.user_id = (select auth.uid()))
   );
 create policy "EAs update symbol specs" on public.symbol_specs
-  for update to authenticated
+  for update to rubi_ea
   using (user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null)
   with check (
     user_id = (select auth.uid())
     and exists (select 1 from public.mt5_sessions s where s.id = session_id and s.user_id = (select auth.uid()))
   );
+-- Written by private.open_session only (below).
+revoke insert, update, delete, truncate on public.symbol_specs from anon, authenticated;
+grant insert (session_id, user_id, symbol, tick_size, tick_value, contract_size, volume_min, volume_max, volume_step, digits)
+  on public.symbol_specs to rubi_ea;
+grant update (tick_size, tick_value, contract_size, volume_min, volume_max, volume_step, digits) on public.symbol_specs to rubi_ea;
 create trigger symbol_specs_updated_at before update on public.symbol_specs
   for each row execute function private.set_updated_at();
 
@@ -283,8 +301,9 @@ create trigger symbol_specs_updated_at before update on public.symbol_specs
 -- an order it already placed instead of placing a second one; older ones are expired by
 -- private.expire_signals). Positions still marked open are closed, since the new session pushes the
 -- true list. The symbol specifications are upserted in one statement.
--- Both run as the EA (security invoker), the caller being what the gate admitted (private.ea_caller,
--- 025_ea_request_path.sql); the session's policies and state machine decide as for any write.
+-- Both run as the EA (security invoker, role rubi_ea), the caller being what the gate admitted
+-- (private.ea_caller, 025_ea_request_path.sql); the session's policies and state machine decide as
+-- for any write.
 create function private.open_session(p_caller uuid, p_terminal jsonb)
 returns table (id uuid, resumed boolean, ping_interval_seconds integer, max_open_positions integer, max_risk_percent numeric)
 language plpgsql
@@ -349,7 +368,7 @@ begin
   return query select v_session.id, v_resumed, v_session.ping_interval_seconds, v_session.max_open_positions, v_session.max_risk_percent;
 end;
 $$;
-grant execute on function private.open_session(uuid, jsonb) to authenticated;
+grant execute on function private.open_session(uuid, jsonb) to rubi_ea;
 
 -- POST /disconnect: the EA closes its session with its counters.
 create function private.close_session(p_caller uuid, p_session_id uuid, p_counters jsonb)
@@ -385,7 +404,7 @@ begin
   return query select v_id, v_at;
 end;
 $$;
-grant execute on function private.close_session(uuid, uuid, jsonb) to authenticated;
+grant execute on function private.close_session(uuid, uuid, jsonb) to rubi_ea;
 
 -- Nothing in `private` is executable by PUBLIC; the grants above are the only way in.
 revoke execute on all functions in schema private from public;

@@ -14,9 +14,10 @@
 --
 -- `private.enter_ea_key` (the gate) checks that the key is live and still the one the function
 -- verified with, remembers the request id, stamps the key's last use, then switches the
--- transaction to role `authenticated` with the EA's claims, exactly as PostgREST would. The
--- endpoint function then runs as the EA, under RLS and the state machines. Everything commits or
--- rolls back together: a request that failed can be retried with the same X-Trade-Id.
+-- transaction to role `rubi_ea` (010_foundation.sql: `authenticated` plus the few writes only a
+-- terminal makes) with the EA's claims, as PostgREST would for a user. The endpoint function then
+-- runs as the EA, under RLS and the state machines. Everything commits or rolls back together: a
+-- request that failed can be retried with the same X-Trade-Id.
 --
 -- Error convention, from SQL to HTTP (packages/edge/src/errors.ts maps SQLSTATEs, nothing else):
 --   28000 invalid_authorization_specification  401  unknown/revoked credential, replayed request id
@@ -119,7 +120,7 @@ as $$
 declare
   v_user uuid := private.admit_ea_key(p_key_id, p_request_id, p_sealed_secret, p_scopes);
 begin
-  perform set_config('role', 'authenticated', true),
+  perform set_config('role', 'rubi_ea', true),
     set_config('request.jwt.claims',
       json_build_object('aud', 'authenticated', 'ea_key_id', p_key_id, 'sub', v_user, 'role', 'authenticated')::text, true);
   return v_user;
@@ -165,7 +166,7 @@ declare
 begin
   select a.account_id, a.user_id into v_account, v_user
   from private.admit_account_ea(p_external_account_id, p_request_id, p_sealed_secret) a;
-  perform set_config('role', 'authenticated', true),
+  perform set_config('role', 'rubi_ea', true),
     set_config('request.jwt.claims',
       json_build_object('aud', 'authenticated', 'ea_account_id', v_account, 'sub', v_user, 'role', 'authenticated')::text, true);
   return v_user;
@@ -210,7 +211,7 @@ begin
   return v_status;
 end;
 $$;
-grant execute on function private.ea_caller(uuid, text), private.live_session(uuid, text) to authenticated;
+grant execute on function private.ea_caller(uuid, text), private.live_session(uuid, text) to rubi_ea;
 
 -- Nothing in `private` is executable by PUBLIC; the grants above are the only way in.
 revoke execute on all functions in schema private from public;

@@ -76,21 +76,20 @@ alter table public.trading_signals enable row level security;
 
 create policy "owners read their signals" on public.trading_signals
   for select to authenticated using (user_id = (select auth.uid()));
--- Users and their EAs create signals, for a session of their own only.
-create policy "owners create signals for their sessions" on public.trading_signals
-  for insert to authenticated
+-- Signals are created and cancelled by private.create_signal and private.cancel_signal (security
+-- definer: the rules are theirs to check), delivered and reported by the connector EA's functions
+-- (as rubi_ea). No API role inserts or deletes a signal directly, and the EA updates only what
+-- delivery, its report and a terminal's new session change; which status changes it may make is
+-- decided by the state machine below.
+create policy "EAs update their owner's signals" on public.trading_signals
+  for update to rubi_ea
+  using (user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null)
   with check (
     user_id = (select auth.uid())
     and exists (select 1 from public.mt5_sessions s where s.id = session_id and s.user_id = (select auth.uid()))
   );
--- Which status changes a user or an EA may make is decided by the state machine below.
-create policy "owners update their signals" on public.trading_signals
-  for update to authenticated
-  using (user_id = (select auth.uid()))
-  with check (
-    user_id = (select auth.uid())
-    and exists (select 1 from public.mt5_sessions s where s.id = session_id and s.user_id = (select auth.uid()))
-  );
+revoke insert, update, delete, truncate on public.trading_signals from anon, authenticated;
+grant update (session_id, status, status_message, order_ticket) on public.trading_signals to rubi_ea;
 
 -- The signal state machine (enforced by private.enforce_transition, 010_foundation.sql).
 insert into private.state_transitions (machine, from_state, to_state, actor) values
@@ -186,7 +185,7 @@ create policy "owners read their orders" on public.trading_orders
   for select to authenticated using (user_id = (select auth.uid()));
 -- The order's signal must be the writer's, and the order must be on that signal's session.
 create policy "EAs record orders" on public.trading_orders
-  for insert to authenticated
+  for insert to rubi_ea
   with check (
     user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null
     and exists (
@@ -194,14 +193,21 @@ create policy "EAs record orders" on public.trading_orders
       where g.id = signal_id and g.user_id = (select auth.uid()) and g.session_id = trading_orders.session_id
     )
   );
+-- Written by private.report_signal only (below).
+revoke insert, update, delete, truncate on public.trading_orders from anon, authenticated;
+grant insert (user_id, signal_id, session_id, result, ticket, price, volume, retcode, comment, requested_at, executed_at)
+  on public.trading_orders to rubi_ea;
 
 -- ---------------------------------------------------------------------------------------------
 -- Every write with an invariant is a function: creating a signal (its idempotency, the risk sizing,
 -- the session's risk and position limits), cancelling one, and the EA's delivery and status report.
--- All run as their caller (security invoker): row-level security and the state machine above decide
--- exactly as for a direct write. Errors follow the convention at the top of 025_ea_request_path.sql
--- (22023 + COLUMN names the field). A user or an EA may create and cancel; delivery and the status
--- report are the connector EA's alone (they take the gate's result: private.ea_caller, same file).
+-- A user or an EA may create and cancel: those two are security definer (no API role may insert or
+-- cancel a signal directly, or it could skip their rules), so they name the caller's rows in every
+-- query themselves and enforce the state machine's rules for users and EAs (as the definer they
+-- count as 'system'). Delivery and the status report are the connector EA's alone (they take the
+-- gate's result: private.ea_caller, same file) and run as the EA (security invoker, role rubi_ea):
+-- row-level security and the state machine above decide. Errors follow the convention at the top
+-- of 025_ea_request_path.sql (22023 + COLUMN names the field).
 
 -- Volume rules of a symbol, in exact decimal arithmetic (numeric: no binary rounding to undo).
 
@@ -347,6 +353,7 @@ create function private.create_signal(
   p_source text default null
 ) returns table (created boolean, signal public.trading_signals)
 language plpgsql
+security definer
 set search_path = ''
 as $$
 declare
@@ -385,8 +392,9 @@ begin
     end if;
   end if;
 
+  -- Another user's session is not found, as it is not to them under row-level security.
   select s.status, s.equity, s.max_open_positions, s.max_risk_percent into v_session
-  from public.mt5_sessions s where s.id = p_session_id;
+  from public.mt5_sessions s where s.id = p_session_id and s.user_id = v_user;
   if not found then
     raise exception 'session not found' using errcode = 'no_data_found';
   end if;
@@ -407,7 +415,8 @@ begin
   end if;
 
   if p_type in ('BUY', 'SELL') then
-    select * into v_spec from public.symbol_specs sp where sp.session_id = p_session_id and sp.symbol = p_symbol;
+    select * into v_spec from public.symbol_specs sp
+    where sp.session_id = p_session_id and sp.user_id = v_user and sp.symbol = p_symbol;
     if p_risk_percent is not null then
       if v_spec.session_id is null then
         raise exception 'no symbol specification reported for % on this session: risk sizing needs its tick size and value', p_symbol
@@ -440,7 +449,8 @@ begin
         return;
       end if;
     end if;
-    select count(*)::integer into v_positions from public.positions p where p.session_id = p_session_id and p.closed_at is null;
+    select count(*)::integer into v_positions from public.positions p
+    where p.session_id = p_session_id and p.user_id = v_user and p.closed_at is null;
     select count(*)::integer into v_waiting from public.trading_signals s
     where s.session_id = p_session_id and s.user_id = v_user and s.type in ('BUY', 'SELL')
       and (s.status = 'DELIVERED' or (s.status = 'PENDING' and (s.expires_at is null or s.expires_at > now())));
@@ -477,15 +487,18 @@ grant execute on function private.create_signal(uuid, text, text, numeric, numer
 -- the cancelled signal.
 create function private.cancel_signal(p_signal_id uuid) returns public.trading_signals
 language plpgsql
+security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   v_row public.trading_signals;
 begin
-  if coalesce(auth.jwt() ->> 'ea_account_id', '') <> '' then
+  if v_user is null or coalesce(auth.jwt() ->> 'ea_account_id', '') <> '' then
     raise exception 'not allowed to cancel signals' using errcode = 'insufficient_privilege';
   end if;
-  select * into v_row from public.trading_signals where id = p_signal_id for update;
+  -- Another user's signal is not found, as it is not to them under row-level security.
+  select * into v_row from public.trading_signals where id = p_signal_id and user_id = v_user for update;
   if v_row.id is null then
     raise exception 'signal not found' using errcode = 'no_data_found';
   end if;
@@ -495,10 +508,11 @@ begin
   if v_row.status <> 'PENDING' then
     raise exception 'signal is %: only a PENDING signal can be cancelled', v_row.status using errcode = 'check_violation';
   end if;
+  -- PENDING -> CANCELLED, the one transition of the signal machine a user or an EA makes here.
   update public.trading_signals
   set status = 'CANCELLED',
       status_message = case when coalesce(auth.jwt() ->> 'ea_key_id', '') <> '' then 'cancelled by the EA' else 'cancelled by the user' end
-  where id = p_signal_id
+  where id = p_signal_id and user_id = v_user and status = 'PENDING'
   returning * into v_row;
   if v_row.id is null then
     raise exception 'signal not found' using errcode = 'no_data_found';
@@ -541,7 +555,7 @@ begin
     limit p_limit;
 end;
 $$;
-grant execute on function private.deliver_signals(uuid, uuid, integer) to authenticated;
+grant execute on function private.deliver_signals(uuid, uuid, integer) to rubi_ea;
 
 -- POST /signals/{id}/status: the EA's report on a delivered signal, with the order it placed.
 -- The same report again (a retry after a lost response) returns the state it produced.
@@ -601,7 +615,7 @@ begin
 end;
 $$;
 grant execute on function private.report_signal(uuid, uuid, text, bigint, numeric, numeric, integer, text, timestamptz)
-  to authenticated;
+  to rubi_ea;
 
 
 -- ---------------------------------------------------------------------------------------------

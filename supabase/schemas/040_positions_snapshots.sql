@@ -37,18 +37,24 @@ alter table public.positions enable row level security;
 create policy "owners read their positions" on public.positions
   for select to authenticated using (user_id = (select auth.uid()));
 create policy "EAs record positions" on public.positions
-  for insert to authenticated
+  for insert to rubi_ea
   with check (
     user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null
     and exists (select 1 from public.mt5_sessions s where s.id = session_id and s.user_id = (select auth.uid()))
   );
 create policy "EAs update positions" on public.positions
-  for update to authenticated
+  for update to rubi_ea
   using (user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null)
   with check (
     user_id = (select auth.uid())
     and exists (select 1 from public.mt5_sessions s where s.id = session_id and s.user_id = (select auth.uid()))
   );
+-- Written by private.push_positions (below) and private.open_session (020_ea_keys_sessions.sql) only.
+revoke insert, update, delete, truncate on public.positions from anon, authenticated;
+grant insert (session_id, ticket, user_id, symbol, type, volume, open_price, current_price, stop_loss, take_profit, profit,
+  swap, commission, magic, comment, opened_at, closed_at) on public.positions to rubi_ea;
+grant update (symbol, type, volume, open_price, current_price, stop_loss, take_profit, profit, swap, commission, magic,
+  comment, opened_at, closed_at) on public.positions to rubi_ea;
 create trigger positions_updated_at before update on public.positions
   for each row execute function private.set_updated_at();
 create trigger positions_broadcast after insert or update or delete on public.positions
@@ -112,7 +118,7 @@ begin
   return v_closed;
 end;
 $$;
-grant execute on function private.push_positions(uuid, uuid, jsonb) to authenticated;
+grant execute on function private.push_positions(uuid, uuid, jsonb) to rubi_ea;
 
 -- ---------------------------------------------------------------------------------------------
 -- Account snapshots: a time series written by every ping. Native range partitioning by day
@@ -139,13 +145,18 @@ alter table public.account_snapshots enable row level security;
 create policy "owners read their snapshots" on public.account_snapshots
   for select to authenticated using (user_id = (select auth.uid()));
 create policy "EAs record snapshots" on public.account_snapshots
-  for insert to authenticated
+  for insert to rubi_ea
   with check (
     user_id = (select auth.uid()) and ((select auth.jwt()) ->> 'ea_key_id') is not null
     and exists (select 1 from public.mt5_sessions s where s.id = session_id and s.user_id = (select auth.uid()))
   );
+-- Written by private.ping_session only (below). The partitions, in `private`, are granted to no API role.
+revoke insert, update, delete, truncate on public.account_snapshots from anon, authenticated;
+grant insert (session_id, user_id, captured_at, balance, equity, margin, margin_free, margin_level, profit)
+  on public.account_snapshots to rubi_ea;
 
--- POST /ping: the figures, a snapshot, and how many signals wait. Security invoker: runs as the EA.
+-- POST /ping: the figures, a snapshot, and how many signals wait. Security invoker: runs as the EA
+-- (role rubi_ea).
 create function private.ping_session(p_caller uuid, p_session_id uuid, p_figures jsonb) returns jsonb
 language plpgsql
 set search_path = ''
@@ -182,7 +193,7 @@ begin
   return jsonb_build_object('pending_signals', v_pending, 'ping_interval_seconds', v_interval);
 end;
 $$;
-grant execute on function private.ping_session(uuid, uuid, jsonb) to authenticated;
+grant execute on function private.ping_session(uuid, uuid, jsonb) to rubi_ea;
 
 -- Cron (job rubi-maintain-snapshot-partitions, 00:30 UTC): create the daily partitions from
 -- yesterday to `snapshot_partitions_ahead_days` ahead, moving any rows the default partition caught

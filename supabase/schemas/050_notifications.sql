@@ -6,12 +6,22 @@
 --                         enters `connected` by a request (EA, VPS agent, user), not by the owner's hand
 --   account_disconnected  private.disconnect_silent_accounts, the silence sweep (060_provisioning.sql)
 --   account_error         private.vps_report_state, with the agent's error code (070_vps_api.sql)
+--   account_credentials_rejected
+--                         private.vps_report_state: the broker refused the investor password (E_AUTH);
+--                         the account waits for its owner to change it (070_vps_api.sql)
 --   cashback_settled      private.settle_cashback, the nightly settlement (090_cashback.sql)
+--   account_verified      private.account_ownership: the owner proved the account is theirs (090_cashback.sql)
+--   account_verification_required
+--                         migration 20261130001200_account_identity: a registration sharing its real
+--                         account with another, left unverified; its owner must prove it
+-- (account_error is also written by private.stop_owned_elsewhere, E_OWNED_ELSEWHERE: another user
+-- proved the account is theirs; 090_cashback.sql.)
 -- Every notification reaches the dashboard live (notifications_broadcast, event `notifications` on the
 -- owner's topic `user:<uuid>`).
 
 -- The vocabulary of this domain (see 010_foundation.sql).
-create type public.notification_kind as enum ('account_connected', 'account_disconnected', 'account_error', 'cashback_settled');
+create type public.notification_kind as enum ('account_connected', 'account_disconnected', 'account_error', 'cashback_settled',
+  'account_verified', 'account_verification_required', 'account_credentials_rejected');
 comment on type public.notification_kind is 'What a notification is about';
 create cast (text as public.notification_kind) with inout as assignment;
 
@@ -39,6 +49,9 @@ create policy "owners mark their notifications read" on public.notifications
   with check (user_id = (select auth.uid()));
 create policy "owners delete their notifications" on public.notifications
   for delete to authenticated using (user_id = (select auth.uid()));
+-- The backend writes notifications; a user marks them read (read_at, nothing else) and deletes them.
+revoke insert, update, delete, truncate on public.notifications from anon, authenticated;
+grant update (read_at), delete on public.notifications to authenticated;
 
 -- Marking read is the only change a user makes to a notification (the policies already limit the
 -- rows to their own): anything else an API role changes is refused. Security invoker on purpose:

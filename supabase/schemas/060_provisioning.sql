@@ -34,6 +34,7 @@ alter table public.brokers enable row level security;
 -- Reference data: any signed-in user reads active brokers; only the service role edits them.
 create policy "signed-in users read active brokers" on public.brokers
   for select to authenticated using (active);
+revoke insert, update, delete, truncate on public.brokers from anon, authenticated;
 create trigger brokers_updated_at before update on public.brokers
   for each row execute function private.set_updated_at();
 
@@ -71,6 +72,42 @@ $$;
 grant execute on function private.authenticate_vps_host(text) to service_role;
 
 -- ---------------------------------------------------------------------------------------------
+-- One real trading account is a login on a trade server. Server names are compared by one key
+-- everywhere (indexes, registration, the EA's register): lower case, whitespace runs collapsed to
+-- one space, trimmed; `Probe-Live01`, `probe-live01` and ` Probe-Live01 ` are one server. The
+-- server is stored as the user typed it, trimmed.
+create function private.server_key(p_server text) returns text
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select lower(btrim(regexp_replace(p_server, '\s+', ' ', 'g')))
+$$;
+comment on function private.server_key(text) is
+  'The key a trade server name is compared by: lower case, whitespace runs collapsed to one space, trimmed.';
+-- Index expressions run as the writer: service_role updates accounts directly (the VPS API's reads
+-- and the operator's tools), so it may compute the key.
+grant execute on function private.server_key(text) to service_role;
+
+-- Proof of ownership. Anyone may register any login (with any password), so registering proves
+-- nothing: every registration gets an ownership code that only its owner reads (RLS), and the
+-- owner proves they control the account (can trade on it, which the often shared investor password
+-- cannot) by placing a pending order whose comment contains it. The provisioned EA reports the
+-- codes it finds in the account's order comments (POST /trades `ownership_codes`) and
+-- private.account_ownership (090_cashback.sql) marks the registration verified. Any number of
+-- users may register one real account, each once; registering never depends on other users'
+-- registrations (same answer, same work), and at most one live registration per real account is
+-- verified. Cashback accrues only for a verified account (see 090_cashback.sql).
+create function private.new_ownership_code() returns text
+language sql volatile
+set search_path = ''
+as $$
+  select 'RUBI-' || string_agg(substr('0123456789ABCDEFGHJKMNPQRSTVWXYZ', ((r.v >> (35 - 5 * i)) & 31)::integer + 1, 1), '' order by i)
+  from (select ('x' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 10))::bit(40)::bigint as v) r,
+       generate_series(0, 7) i
+$$;
+comment on function private.new_ownership_code() is
+  'A fresh ownership code: RUBI- and 40 random bits as 8 Crockford base32 characters.';
+
 create table public.trading_accounts (
   id uuid primary key default gen_random_uuid(),
   -- The id the terminal and its EA know the account by (folder name, EA config, register).
@@ -96,7 +133,12 @@ create table public.trading_accounts (
   paused_at timestamptz,
   deleted_at timestamptz,
   created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now()
+  updated_at timestamptz not null default now(),
+  ownership_code text not null default private.new_ownership_code()
+    check (ownership_code ~ '^RUBI-[0-9A-HJKMNP-TV-Z]{8}$'),
+  verified_at timestamptz,
+  -- Set when the broker refused the investor password (see "Rejected credentials" below).
+  credentials_rejected_at timestamptz
 );
 create index trading_accounts_user_id_idx on public.trading_accounts (user_id, created_at desc);
 create index trading_accounts_broker_id_idx on public.trading_accounts (broker_id);
@@ -104,15 +146,25 @@ create index trading_accounts_vps_host_id_idx on public.trading_accounts (vps_ho
 -- Claim order: oldest pending first.
 create index trading_accounts_pending_idx on public.trading_accounts (created_at)
   where status = 'pending_vps_setup' and deleted_at is null and paused_at is null;
--- One live registration per login on a server, across all users.
-create unique index trading_accounts_login_server_key on public.trading_accounts (server, login)
+-- Every live registration of one real account (login on a server, by server key), across users;
+-- at most one of them is the proven owner. (A user registers a real account once:
+-- private.register_trading_account checks, as the registrations that predate the rule may repeat.)
+create index trading_accounts_identity_idx on public.trading_accounts (private.server_key(server), login)
   where deleted_at is null;
+create unique index trading_accounts_verified_identity_key on public.trading_accounts (private.server_key(server), login)
+  where deleted_at is null and verified_at is not null;
 alter table public.trading_accounts enable row level security;
 
 -- Users read their accounts; every change goes through the functions below (the password must
--- be encrypted, state changes must follow the machine).
+-- be encrypted, state changes must follow the machine): no API role but service_role writes the
+-- table directly.
 create policy "owners read their trading accounts" on public.trading_accounts
   for select to authenticated using (user_id = (select auth.uid()));
+revoke insert, update, delete, truncate on public.trading_accounts from anon, authenticated;
+comment on column public.trading_accounts.ownership_code is
+  'Proof of ownership: the owner places a pending order whose comment contains it; the EA reports it (private.account_ownership). Readable by the owner only (RLS).';
+comment on column public.trading_accounts.verified_at is
+  'When the owner proved the account is theirs; cashback accrues only for a verified account. At most one live registration per real account.';
 
 -- The account state machine (enforced by private.enforce_transition, 010_foundation.sql).
 -- disconnected -> error: a terminal that has been running for an account whose EA went silent can
@@ -168,11 +220,12 @@ begin
       new.error_code := null;
       new.error_message := null;
     when 'error' then
-      -- Exponential backoff: base * 2^(attempts-1), capped; no automatic retry past the limit.
+      -- Exponential backoff: base * 2^(attempts-1), capped; no automatic retry past the limit, nor
+      -- with an investor password the broker refused (credentials_rejected_at).
       new.attempts := coalesce(old.attempts, 0) + 1;
       new.vps_host_id := null;
       new.lease_expires_at := null;
-      if new.attempts < private.setting('account_retry_max_attempts') then
+      if new.credentials_rejected_at is null and new.attempts < private.setting('account_retry_max_attempts') then
         v_delay := least(
           private.setting('account_retry_base_seconds') * power(2, new.attempts - 1),
           private.setting('account_retry_max_delay_seconds'));
@@ -197,25 +250,27 @@ create trigger trading_accounts_updated_at before update on public.trading_accou
 -- account the host holds, and every report from an EA moves last_seen_at: with 500 accounts on a
 -- host that would be 1,000 messages a minute telling dashboards nothing. An update that changes
 -- only lease_expires_at, last_seen_at and updated_at is not broadcast; any other change is, with
--- the whole record. A dashboard showing "last seen" refreshes it from the API.
+-- the record. A dashboard showing "last seen" refreshes it from the API.
+-- No message carries the host's bookkeeping (which host holds the account, its lease, when it
+-- claimed it): the arguments name the columns private.broadcast_to_owner leaves out.
 create trigger trading_accounts_broadcast after insert or delete on public.trading_accounts
-  for each row execute function private.broadcast_to_owner();
+  for each row execute function private.broadcast_to_owner('vps_host_id', 'lease_expires_at', 'claimed_at');
 create trigger trading_accounts_broadcast_update after update on public.trading_accounts
   for each row
   when ((to_jsonb(old) - array['lease_expires_at', 'last_seen_at', 'updated_at'])
         is distinct from (to_jsonb(new) - array['lease_expires_at', 'last_seen_at', 'updated_at']))
-  execute function private.broadcast_to_owner();
+  execute function private.broadcast_to_owner('vps_host_id', 'lease_expires_at', 'claimed_at');
 
 -- The doorbell: when an account enters the queue, wake the VPS agents. The payload carries no
--- account data (agents fetch work through the vps function); the topic is public because agents
--- hold no user JWT, and there is nothing in it to protect.
+-- account data (agents fetch work through the vps function). The topic is private: only VPS hosts
+-- may listen (policy "vps hosts receive the doorbell", 015_realtime.sql), and no client may ring it.
 create function private.ring_vps_doorbell() returns trigger
 language plpgsql
 security definer
 set search_path = ''
 as $$
 begin
-  perform realtime.send('{}'::jsonb, 'account_pending', 'vps:doorbell', false);
+  perform realtime.send('{}'::jsonb, 'account_pending', 'vps:doorbell', true);
   return null;
 end;
 $$;
@@ -261,6 +316,41 @@ create trigger trading_accounts_notify_connected after update of status on publi
   execute function private.notify_account_connected();
 
 -- ---------------------------------------------------------------------------------------------
+-- Every pause of an account, kept so that trades which closed while it was paused accrue nothing
+-- even when its EA reports them after a resume (private.ingest_trades). Written by the trigger
+-- below on every change of paused_at (account_action's pause, resume and delete).
+create table private.account_pauses (
+  account_id uuid not null references public.trading_accounts (id) on delete cascade,
+  paused_at timestamptz not null,
+  resumed_at timestamptz,
+  primary key (account_id, paused_at),
+  constraint account_pauses_order check (resumed_at is null or resumed_at >= paused_at)
+);
+alter table private.account_pauses enable row level security;
+comment on table private.account_pauses is
+  'Every pause of an account (written by trigger trading_accounts_pauses): trades that closed in one accrue nothing, whenever reported.';
+
+create function private.record_account_pause() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if tg_op = 'UPDATE' and old.paused_at is not null and new.paused_at is distinct from old.paused_at then
+    update private.account_pauses p set resumed_at = greatest(now(), p.paused_at)
+    where p.account_id = old.id and p.paused_at = old.paused_at and p.resumed_at is null;
+  end if;
+  if new.paused_at is not null and (tg_op = 'INSERT' or new.paused_at is distinct from old.paused_at) then
+    insert into private.account_pauses (account_id, paused_at) values (new.id, new.paused_at)
+    on conflict do nothing;
+  end if;
+  return null;
+end;
+$$;
+create trigger trading_accounts_pauses after insert or update of paused_at on public.trading_accounts
+  for each row execute function private.record_account_pause();
+
+-- ---------------------------------------------------------------------------------------------
 -- Secrets of a trading account; no API role can read this table.
 create table private.account_secrets (
   account_id uuid primary key references public.trading_accounts (id) on delete cascade,
@@ -270,18 +360,79 @@ create table private.account_secrets (
   api_secret_key_id text,
   provisioning_token_hash text check (provisioning_token_hash ~ '^[0-9a-f]{64}$'),
   provisioning_token_expires_at timestamptz,
-  updated_at timestamptz not null default now()
+  updated_at timestamptz not null default now(),
+  -- private.credential_hash of the sealed password the broker refused (see below).
+  failed_credential_hash text check (failed_credential_hash ~ '^[0-9a-f]{64}$')
 );
 alter table private.account_secrets enable row level security;
 create trigger account_secrets_updated_at before update on private.account_secrets
   for each row execute function private.set_updated_at();
 
 -- ---------------------------------------------------------------------------------------------
+-- Rejected credentials. Brokers lock an account after repeated failed logins, so a password the
+-- trade server refused is never tried again: when a VPS host reports E_AUTH (the server rejected
+-- the login or the investor password; private.vps_report_state, 070_vps_api.sql) the account
+-- remembers the credential that failed (failed_credential_hash, a SHA-256 of the sealed password
+-- and its key id: the database never sees the password itself) and shows credentials_rejected_at
+-- to its owner. Other terminal errors (E_SRV_NOT_FOUND, E_LOGIN_TIMEOUT, E_LAUNCH, E_CRASH_LOOP,
+-- ...) make no failed login at the broker and keep their backoff.
+--
+-- Until the owner changes the password (private.change_investor_password), the account never
+-- enters the queue or a host: the backoff sweep and the lease sweep skip it, and the trigger
+-- below refuses every other way back (the user's retry and resume: 409 telling them to update the
+-- password). Claiming takes only queued accounts, so it never hands one out. A sealed password
+-- differs from every other sealing (random nonce), so re-entering the same password counts as a
+-- change: the owner's explicit decision to try once more.
+comment on column public.trading_accounts.credentials_rejected_at is
+  'When the broker refused the investor password (E_AUTH): the account is not launched again until its owner changes the password (private.change_investor_password).';
+comment on column private.account_secrets.failed_credential_hash is
+  'private.credential_hash of the sealed password the broker refused; while it equals the current one the account never re-enters the queue.';
+create function private.credential_hash(p_ciphertext text, p_key_id text) returns text
+language sql immutable
+set search_path = ''
+as $$
+  select encode(sha256(convert_to(p_key_id || ':' || p_ciphertext, 'UTF8')), 'hex')
+$$;
+
+-- Is the account's current password the one the broker refused?
+create function private.credentials_refused(p_account_id uuid) returns boolean
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select exists (
+    select 1 from private.account_secrets s
+    where s.account_id = p_account_id
+      and s.failed_credential_hash = private.credential_hash(s.investor_password_ciphertext, s.encryption_key_id)
+  )
+$$;
+
+create function private.guard_rejected_credentials() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if private.credentials_refused(new.id) then
+    raise exception 'the broker rejected the investor password of account %: update the password to relaunch it', new.login
+      using errcode = 'check_violation';
+  end if;
+  return new;
+end;
+$$;
+create trigger trading_accounts_credentials_guard before update of status on public.trading_accounts
+  for each row
+  when (new.status in ('pending_vps_setup', 'provisioning') and old.status is distinct from new.status)
+  execute function private.guard_rejected_credentials();
+
+-- ---------------------------------------------------------------------------------------------
 -- The user's side.
 
 -- Registers an account for the calling user with its encrypted investor password (the caller may
--- choose the id, to bind the ciphertext to it).
--- A login already registered on that server (by anyone) raises unique_violation; a platform the
+-- choose the id, to bind the ciphertext to it). The account starts unverified, with its ownership
+-- code.
+-- A login the caller already registered on that server (by server key) raises unique_violation;
+-- other users' registrations change nothing (see "Proof of ownership" above). A platform the
 -- broker does not offer (or no platform at all), foreign_key_violation.
 create function private.register_trading_account(
   p_broker_id uuid,
@@ -306,8 +457,18 @@ begin
   if not exists (select 1 from public.brokers b where b.id = p_broker_id and b.active and p_platform = any (b.platforms::text[])) then
     raise exception 'broker % does not offer %', p_broker_id, p_platform using errcode = 'foreign_key_violation';
   end if;
+  -- The user's own registrations only: one at a time per real account.
+  perform pg_advisory_xact_lock(hashtextextended(
+    'private.register_trading_account:' || v_user::text || ':' || p_login::text || '@' || private.server_key(p_server), 0));
+  if exists (select 1 from public.trading_accounts a
+             where a.user_id = v_user and a.login = p_login and private.server_key(a.server) = private.server_key(p_server)
+               and a.deleted_at is null) then
+    raise exception 'you already registered login % on %', p_login, regexp_replace(p_server, '^\s+|\s+$', '', 'g')
+      using errcode = 'unique_violation';
+  end if;
   insert into public.trading_accounts (id, user_id, broker_id, platform, login, server)
-  values (coalesce(p_id, gen_random_uuid()), v_user, p_broker_id, p_platform::public.platform, p_login, p_server)
+  values (coalesce(p_id, gen_random_uuid()), v_user, p_broker_id, p_platform::public.platform, p_login,
+          regexp_replace(p_server, '^\s+|\s+$', '', 'g'))
   returning * into v_account;
   insert into private.account_secrets (account_id, investor_password_ciphertext, encryption_key_id)
   values (v_account.id, p_password_ciphertext, p_encryption_key_id);
@@ -367,6 +528,61 @@ begin
 end;
 $$;
 grant execute on function private.account_action(uuid, text) to authenticated;
+
+-- The owner replaces the investor password of an account, sealed by the caller with the account's
+-- id as associated data (as at registration). Clears the rejected-credential mark and, unless the
+-- account is paused (resume relaunches it), sends it back to the queue with its attempts reset so
+-- that a host launches it with the new password: an account in error, and a running one too
+-- (provisioning, connected, or disconnected after a silence: the requeue takes it from its host,
+-- whose next heartbeat learns it no longer holds it and stops the old terminal). A queued account
+-- only gets the new password (its launch package is built at claim time). Another user's account,
+-- or a deleted one, is not found.
+create function private.change_investor_password(
+  p_account_id uuid,
+  p_password_ciphertext text,
+  p_encryption_key_id text
+) returns public.trading_accounts
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_account public.trading_accounts;
+begin
+  if auth.uid() is null then
+    raise exception 'not authenticated' using errcode = 'insufficient_privilege';
+  end if;
+  if coalesce(p_password_ciphertext, '') = '' or coalesce(p_encryption_key_id, '') = '' then
+    raise exception 'a sealed password and its key id are required'
+      using errcode = 'invalid_parameter_value', column = 'body.investor_password';
+  end if;
+  select * into v_account from public.trading_accounts a
+  where a.id = p_account_id and a.user_id = auth.uid() and a.deleted_at is null
+  for update;
+  if not found then
+    raise exception 'account not found' using errcode = 'no_data_found';
+  end if;
+
+  update private.account_secrets s
+  set investor_password_ciphertext = p_password_ciphertext, encryption_key_id = p_encryption_key_id,
+      failed_credential_hash = null
+  where s.account_id = p_account_id;
+  if not found then
+    raise exception 'account % has no secrets row', p_account_id using errcode = 'no_data_found';
+  end if;
+
+  update public.trading_accounts a
+  set credentials_rejected_at = null,
+      error_code = case when a.credentials_rejected_at is null and a.paused_at is not null then a.error_code end,
+      error_message = case when a.credentials_rejected_at is null and a.paused_at is not null then a.error_message end,
+      status = case when a.paused_at is null and a.status <> 'pending_vps_setup' then 'pending_vps_setup' else a.status end,
+      attempts = case when a.paused_at is null then 0 else a.attempts end
+  where a.id = p_account_id
+  returning * into v_account;
+  return v_account;
+end;
+$$;
+grant execute on function private.change_investor_password(uuid, text, text) to authenticated;
 
 -- ---------------------------------------------------------------------------------------------
 -- Claiming: a host takes up to p_limit pending accounts, never more than its free capacity, and
@@ -472,7 +688,8 @@ begin
   where (lease_expires_at < now() and status in ('provisioning', 'connected', 'disconnected')
          or vps_host_id is null and status in ('provisioning', 'connected'))
     and paused_at is null
-    and deleted_at is null;
+    and deleted_at is null
+    and not private.credentials_refused(id);
   get diagnostics n = row_count;
   -- Paused or deleted accounts held by a dead host: nothing to tear down any more.
   update public.trading_accounts
@@ -485,7 +702,8 @@ $$;
 comment on function private.reclaim_expired_leases() is
   'Cron (every minute): accounts whose host stopped renewing its lease, or whose host row is gone, return to the queue; paused ones are released; deleted ones without a host are removed.';
 
--- Job rubi-retry-errored-accounts: errored accounts whose backoff elapsed are queued again.
+-- Job rubi-retry-errored-accounts: errored accounts whose backoff elapsed are queued again (never
+-- one whose password the broker refused: it has no next_retry_at, and the check stays as a guard).
 create function private.retry_errored_accounts() returns integer
 language plpgsql
 security definer
@@ -496,7 +714,8 @@ declare
 begin
   update public.trading_accounts
   set status = 'pending_vps_setup'
-  where status = 'error' and next_retry_at <= now() and paused_at is null and deleted_at is null;
+  where status = 'error' and next_retry_at <= now() and paused_at is null and deleted_at is null
+    and not private.credentials_refused(id);
   get diagnostics n = row_count;
   return n;
 end;

@@ -97,13 +97,20 @@ grant execute on function private.vps_launch_package(uuid, uuid, text) to servic
 --                                    E_LAUNCH, E_CRASH_LOOP, ...; p_error_message shown to the
 --                                    user): status `error`, which counts the attempt, schedules
 --                                    the retry and releases the host (trigger account_lifecycle);
---                                    the owner gets an `account_error` notification
+--                                    the owner gets an `account_error` notification.
+--                                    E_AUTH (the broker refused the login or the investor
+--                                    password) also remembers the failed credential: no automatic
+--                                    retry and no way back to the queue until the owner changes
+--                                    the password (see "Rejected credentials", 060_provisioning.sql);
+--                                    the notification is `account_credentials_rejected`
 --   stopped                         the terminal is down. A paused account is released (the host
 --                                    forgets it), a deleted one is removed; otherwise only
 --                                    terminal_state (the host still holds it and may start it)
 --
 -- A paused or deleted account never changes status through a report: an `error` or `connected`
--- only records the terminal's state, and the host keeps it until it reports `stopped`.
+-- only records the terminal's state, and the host keeps it until it reports `stopped` (an E_AUTH
+-- on a paused account still remembers the failed credential: resuming it is refused until the
+-- password changes).
 --
 -- No row: the host does not hold the account. Otherwise the account after the report, with
 -- `held` (does the host still hold it? if not it must stop the terminal and forget the account)
@@ -138,6 +145,8 @@ declare
   v_gone boolean;
   v_message text;
   v_removed boolean := false;
+  -- The one error code that is a failed login at the broker (the agent's vocabulary: vps-agent/src/terminal.ts).
+  v_rejected boolean := p_state = 'error' and p_error_code = 'E_AUTH';
 begin
   if p_state is null
      or not (p_state = any (enum_range(null::public.terminal_state)::text[]) or p_state in ('connected', 'error')) then
@@ -156,6 +165,11 @@ begin
     return;
   end if;
   v_gone := v_account.paused_at is not null or v_account.deleted_at is not null;
+  if v_rejected and v_account.deleted_at is null then
+    update private.account_secrets s
+    set failed_credential_hash = private.credential_hash(s.investor_password_ciphertext, s.encryption_key_id)
+    where s.account_id = v_account.id;
+  end if;
 
   case
     when p_state in ('launching', 'running', 'crashed') then
@@ -170,7 +184,9 @@ begin
       where a.id = v_account.id returning a.* into v_account;
 
     when p_state = 'error' and v_gone then
-      update public.trading_accounts a set terminal_state = 'crashed', lease_expires_at = v_lease
+      update public.trading_accounts a
+      set terminal_state = 'crashed', lease_expires_at = v_lease,
+          credentials_rejected_at = case when v_rejected and a.deleted_at is null then now() else a.credentials_rejected_at end
       where a.id = v_account.id returning a.* into v_account;
 
     when p_state = 'error' then
@@ -181,17 +197,22 @@ begin
         when 'E_CRASH_LOOP' then 'The terminal kept crashing after restarts.'
         else 'The terminal reported ' || p_error_code || '.'
       end);
-      -- account_lifecycle: attempts + 1, next_retry_at (backoff), vps_host_id and lease cleared.
+      -- account_lifecycle: attempts + 1, next_retry_at (backoff, none for rejected credentials),
+      -- vps_host_id and lease cleared.
       update public.trading_accounts a
-      set status = 'error', error_code = p_error_code, error_message = left(v_message, 1000), terminal_state = 'stopped'
+      set status = 'error', error_code = p_error_code, error_message = left(v_message, 1000), terminal_state = 'stopped',
+          credentials_rejected_at = case when v_rejected then now() end
       where a.id = v_account.id returning a.* into v_account;
       insert into public.notifications (user_id, kind, title, body, account_id)
       values (
         v_account.user_id,
-        'account_error',
-        'Account ' || v_account.login || ' could not be started',
+        case when v_rejected then 'account_credentials_rejected' else 'account_error' end,
+        case when v_rejected then 'Account ' || v_account.login || ': the broker rejected the password'
+             else 'Account ' || v_account.login || ' could not be started' end,
         v_account.login || '@' || v_account.server || ': ' || v_account.error_message || ' (' || p_error_code || ') '
-          || case when v_account.next_retry_at is not null
+          || case when v_rejected
+               then 'It will not be started again with this password: update the investor password of the account to relaunch it.'
+             when v_account.next_retry_at is not null
                then 'Next automatic attempt at ' || to_char(v_account.next_retry_at at time zone 'utc', 'YYYY-MM-DD HH24:MI') || ' UTC.'
                else 'No further automatic attempts: fix the account, then retry it.'
              end,

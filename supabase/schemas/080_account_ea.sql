@@ -52,8 +52,9 @@ grant execute on function private.account_ea_credentials(uuid) to service_role;
 --                                  `error` meanwhile is sorted out by the hosts, not by the EA).
 --
 -- The token is compared by its SHA-256: a timing difference would reveal bits of a hash, which does
--- not help anyone find a token. The server name is compared without regard to case: the terminal
--- reports the broker's spelling, the user typed theirs (the token is the credential either way).
+-- not help anyone find a token. The server name is compared by its key (private.server_key: case
+-- and whitespace aside): the terminal reports the broker's spelling, the user typed theirs (the
+-- token is the credential either way).
 create function private.register_account_ea(
   p_external_account_id uuid,
   p_token_hash text,
@@ -102,7 +103,7 @@ begin
     when v_secrets.provisioning_token_hash <> p_token_hash then 'token_mismatch'
     when v_secrets.provisioning_token_expires_at is null or v_secrets.provisioning_token_expires_at <= now() then 'token_expired'
     when v_account.login is distinct from p_login
-      or lower(v_account.server) is distinct from lower(p_server)
+      or private.server_key(v_account.server) is distinct from private.server_key(p_server)
       or v_account.platform::text is distinct from p_platform then 'identity_mismatch'
   end;
   if v_refused is not null then

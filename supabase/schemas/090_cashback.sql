@@ -1,5 +1,21 @@
 -- Cashback: closed trades reported by provisioned EAs (private.ingest_trades, the only writer),
 -- accrual per lot at insert, nightly settlement into a ledger.
+--
+-- The accrual rule: cashback accrues at ingest only for a verified, not paused, not deleted account
+-- (verified: its owner proved the account is theirs, see "Proof of ownership" in
+-- 060_provisioning.sql; a deleted account's EA is refused by its gate). Any other trade is recorded
+-- with cashback 0 and the reason in cashback_withheld:
+--   unverified       the registration is not proven yet. When it is, its unsettled 'unverified'
+--                    trades accrue once, at the rate recorded on each, in the proving transaction;
+--                    settlement leaves them alone until then.
+--   paused           the trade closed while the account was paused (private.account_pauses), or the
+--                    account is paused now. Final: never accrues, even when reported after a resume.
+--   owned_elsewhere  another user's registration of the same real account is the proven owner. Final.
+
+-- The vocabulary of this domain (see 010_foundation.sql).
+create type public.cashback_withheld_reason as enum ('unverified', 'paused', 'owned_elsewhere');
+comment on type public.cashback_withheld_reason is 'Why a closed trade earned no cashback at ingest';
+create cast (text as public.cashback_withheld_reason) with inout as assignment;
 
 -- ---------------------------------------------------------------------------------------------
 create table public.closed_trades (
@@ -25,6 +41,8 @@ create table public.closed_trades (
   currency text not null default 'USD',
   settled_on date,
   created_at timestamptz not null default now(),
+  -- Null: accrued at insert. Otherwise why not (the accrual rule above).
+  cashback_withheld public.cashback_withheld_reason,
   constraint closed_trades_account_ticket_key unique (account_id, ticket),
   constraint closed_trades_time_order check (close_time >= open_time)
 );
@@ -32,6 +50,8 @@ create index closed_trades_user_id_idx on public.closed_trades (user_id, close_t
 create index closed_trades_account_close_idx on public.closed_trades (account_id, close_time desc);
 create index closed_trades_unsettled_idx on public.closed_trades (close_time) where settled_on is null;
 alter table public.closed_trades enable row level security;
+comment on column public.closed_trades.cashback_withheld is
+  'Null: cashback accrued. unverified: withheld until the registration is proven (then accrued once); paused, owned_elsewhere: final.';
 
 create policy "owners read their closed trades" on public.closed_trades
   for select to authenticated using (user_id = (select auth.uid()));
@@ -40,13 +60,113 @@ create policy "owners read their closed trades" on public.closed_trades
 -- would store whatever cashback it names.
 revoke insert, update, delete, truncate on public.closed_trades from anon, authenticated, service_role;
 
+-- The ownership of a registration, given the codes its EA found in the account's order comments.
+-- Returns 'verified', 'unverified' or 'owned_elsewhere' (null for a deleted account). Proving
+-- (a reported code equals this registration's, and no other live registration of the real account
+-- is verified) happens at most once per real account at a time (an advisory lock on its key) and,
+-- in the caller's transaction:
+--   - verified_at = now(); the registration's withheld-'unverified' unsettled trades accrue, once
+--     (at the rate recorded on each trade), and its owner is told (account_verified);
+--   - every other live registration of the real account earns nothing from now on: its unsettled
+--     'unverified' trades become 'owned_elsewhere', a running one moves to `error` with
+--     E_OWNED_ELSEWHERE and no automatic retry (its host lets the terminal go), and its owner is
+--     told (account_error).
+-- A registration that finds another verified one without proving (registered later, or in the
+-- queue at the time) gets the same `error` on its EA's next report.
+-- Called by private.ingest_trades (security definer, same owner); no API role may execute it.
+create function private.account_ownership(p_account_id uuid, p_codes text[]) returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_account record;
+  v_key text;
+begin
+  select a.id, a.user_id, a.login, a.server, a.ownership_code, a.verified_at, a.status, a.paused_at
+  into v_account
+  from public.trading_accounts a where a.id = p_account_id and a.deleted_at is null;
+  if not found then
+    return null;
+  end if;
+  if v_account.verified_at is not null then
+    return 'verified';
+  end if;
+  v_key := private.server_key(v_account.server);
+  if v_account.ownership_code = any (coalesce(p_codes, '{}')) then
+    perform pg_advisory_xact_lock(hashtextextended('private.account_ownership:' || v_account.login::text || '@' || v_key, 0));
+  end if;
+  if exists (select 1 from public.trading_accounts o
+             where private.server_key(o.server) = v_key and o.login = v_account.login and o.deleted_at is null
+               and o.verified_at is not null and o.id <> v_account.id) then
+    if v_account.status in ('provisioning', 'connected', 'disconnected') and v_account.paused_at is null then
+      perform private.stop_owned_elsewhere(array[v_account.id]);
+    end if;
+    return 'owned_elsewhere';
+  end if;
+  if not (v_account.ownership_code = any (coalesce(p_codes, '{}'))) then
+    return 'unverified';
+  end if;
+
+  -- Proven. A concurrent request of the same EA that proved it first leaves nothing to do.
+  update public.trading_accounts a set verified_at = now() where a.id = v_account.id and a.verified_at is null;
+  if not found then
+    return 'verified';
+  end if;
+  update public.closed_trades t
+  set cashback_amount = round(t.lots * t.cashback_rate, 4), cashback_withheld = null
+  where t.account_id = v_account.id and t.cashback_withheld = 'unverified' and t.settled_on is null;
+  insert into public.notifications (user_id, kind, title, body, account_id)
+  values (v_account.user_id, 'account_verified', 'Account ' || v_account.login || ' verified',
+          'You proved that ' || v_account.login || '@' || v_account.server || ' is yours: its cashback accrues.', v_account.id);
+  perform private.stop_owned_elsewhere(array(
+    select o.id from public.trading_accounts o
+    where private.server_key(o.server) = v_key and o.login = v_account.login and o.deleted_at is null
+      and o.id <> v_account.id));
+  return 'verified';
+end;
+$$;
+revoke execute on function private.account_ownership(uuid, text[]) from public, anon, authenticated, service_role;
+
+-- Registrations whose real account another user proved is theirs: withheld trades become final,
+-- running ones move to `error` (E_OWNED_ELSEWHERE, no automatic retry), owners are told.
+create function private.stop_owned_elsewhere(p_account_ids uuid[]) returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  update public.closed_trades t set cashback_withheld = 'owned_elsewhere'
+  where t.account_id = any (p_account_ids) and t.cashback_withheld = 'unverified' and t.settled_on is null;
+  update public.trading_accounts a
+  set status = 'error', error_code = 'E_OWNED_ELSEWHERE',
+      error_message = 'Another user proved that this trading account is theirs: it earns no cashback here.'
+  where a.id = any (p_account_ids) and a.status in ('provisioning', 'connected', 'disconnected')
+    and a.paused_at is null and a.deleted_at is null;
+  -- Not a failure that retrying fixes (account_lifecycle scheduled a retry).
+  update public.trading_accounts a set next_retry_at = null
+  where a.id = any (p_account_ids) and a.error_code = 'E_OWNED_ELSEWHERE';
+  insert into public.notifications (user_id, kind, title, body, account_id)
+  select a.user_id, 'account_error', 'Account ' || a.login || ' belongs to someone else',
+         'Another user proved that ' || a.login || '@' || a.server
+           || ' is theirs (an order with their code): this registration earns no cashback. E_OWNED_ELSEWHERE',
+         a.id
+  from public.trading_accounts a
+  where a.id = any (p_account_ids) and a.deleted_at is null;
+end;
+$$;
+revoke execute on function private.stop_owned_elsewhere(uuid[]) from public, anon, authenticated, service_role;
+
 -- POST /trades: a provisioned account's EA reports closed trades. Security definer: closed trades
 -- are written only here, so the cashback is computed once per statement (the broker's rebate
 -- read once, not looked up by a trigger for every row). A ticket already stored for the account
 -- is skipped, so a resent batch inserts and accrues nothing again. Hearing from the EA keeps the
 -- account connected (and revives a silent one), in the same transaction.
-create function private.ingest_trades(p_caller uuid, p_account_id uuid, p_trades jsonb)
-returns table (accepted bigint[], cashback_accrued numeric)
+-- p_ownership_codes are the codes the EA found in the account's order comments: the ownership is
+-- settled first (private.account_ownership), so a batch that brings the proof accrues, and
+-- returned as `ownership`. Each trade then accrues or is withheld by the rule at the top.
+create function private.ingest_trades(p_caller uuid, p_account_id uuid, p_trades jsonb, p_ownership_codes text[] default '{}')
+returns table (accepted bigint[], cashback_accrued numeric, ownership text)
 language plpgsql
 security definer
 set search_path = ''
@@ -55,42 +175,59 @@ declare
   v_user uuid := private.ea_caller(p_caller, 'ea_account_id');
   v_rate numeric;
   v_currency text;
+  v_paused boolean;
+  v_ownership text;
 begin
   if p_account_id is distinct from (auth.jwt() ->> 'ea_account_id')::uuid then
     raise exception 'only the account''s own EA reports for it' using errcode = 'insufficient_privilege';
   end if;
   -- The broker's terms, read once for the batch. An account that is not the caller's (or is
   -- deleted) is refused, not silently given no trades.
-  select case when b.active then b.rebate_per_lot else 0 end, b.currency into v_rate, v_currency
+  select case when b.active then b.rebate_per_lot else 0 end, b.currency, a.paused_at is not null
+  into v_rate, v_currency, v_paused
   from public.trading_accounts a
   join public.brokers b on b.id = a.broker_id
   where a.id = p_account_id and a.user_id = v_user and a.deleted_at is null;
   if not found then
     raise exception 'only the account''s own EA reports for it' using errcode = 'insufficient_privilege';
   end if;
+  -- Before the batch: a batch that brings the proof accrues.
+  v_ownership := private.account_ownership(p_account_id, p_ownership_codes);
   return query
   with incoming as (
     select * from jsonb_to_recordset(p_trades) as i(
       ticket bigint, symbol text, type text, lots numeric, open_time timestamptz, close_time timestamptz,
       open_price numeric, close_price numeric, commission numeric, swap numeric, profit numeric, magic bigint, comment text)
   ),
+  judged as (
+    select i.*,
+      case
+        when v_paused or exists (select 1 from private.account_pauses p
+                                 where p.account_id = p_account_id and i.close_time >= p.paused_at
+                                   and (p.resumed_at is null or i.close_time < p.resumed_at)) then 'paused'
+        when v_ownership = 'verified' then null
+        else v_ownership
+      end::public.cashback_withheld_reason as withheld
+    from incoming i
+  ),
   inserted as (
     insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price,
-      close_price, commission, swap, profit, magic, comment, cashback_rate, cashback_amount, currency)
-    select p_account_id, v_user, i.ticket, i.symbol, i.type, i.lots, i.open_time, i.close_time, i.open_price,
-      i.close_price, coalesce(i.commission, 0), coalesce(i.swap, 0), coalesce(i.profit, 0), i.magic, i.comment,
-      v_rate, round(i.lots * v_rate, 4), v_currency
-    from incoming i
-    order by i.ticket
+      close_price, commission, swap, profit, magic, comment, cashback_rate, cashback_amount, currency, cashback_withheld)
+    select p_account_id, v_user, j.ticket, j.symbol, j.type, j.lots, j.open_time, j.close_time, j.open_price,
+      j.close_price, coalesce(j.commission, 0), coalesce(j.swap, 0), coalesce(j.profit, 0), j.magic, j.comment,
+      v_rate, case when j.withheld is null then round(j.lots * v_rate, 4) else 0 end, v_currency, j.withheld
+    from judged j
+    order by j.ticket
     on conflict (account_id, ticket) do nothing
     returning ticket, cashback_amount
   )
   select coalesce((select array_agg(n.ticket order by n.ticket) from inserted n), '{}'::bigint[]),
-    (select coalesce(sum(n.cashback_amount), 0) from inserted n);
+    (select coalesce(sum(n.cashback_amount), 0) from inserted n),
+    v_ownership;
   perform private.touch_account(p_account_id);
 end;
 $$;
-grant execute on function private.ingest_trades(uuid, uuid, jsonb) to authenticated;
+grant execute on function private.ingest_trades(uuid, uuid, jsonb, text[]) to rubi_ea;
 
 -- Realtime: one message per account per statement instead of one per row. A batch of 100 trades,
 -- a night's settlement (an UPDATE of every trade of the day) or an account's deletion (a cascade
@@ -172,13 +309,16 @@ alter table public.cashback_ledger enable row level security;
 
 create policy "owners read their cashback ledger" on public.cashback_ledger
   for select to authenticated using (user_id = (select auth.uid()));
+-- Money: written by private.settle_cashback only (below). No API role writes it, service_role included.
+revoke insert, update, delete, truncate on public.cashback_ledger from anon, authenticated, service_role;
 create trigger cashback_ledger_updated_at before update on public.cashback_ledger
   for each row execute function private.set_updated_at();
 create trigger cashback_ledger_broadcast after insert or update or delete on public.cashback_ledger
   for each row execute function private.broadcast_to_owner();
 
 -- Cron (job rubi-settle-cashback, 00:05 UTC): settles every unsettled trade closed before the end
--- of p_day (UTC; default yesterday) into p_day's ledger row per account. Idempotent: settled trades
+-- of p_day (UTC; default yesterday) into p_day's ledger row per account, except those withheld as
+-- 'unverified' (they may still accrue: settled once their registration is proven, or never). Idempotent: settled trades
 -- are marked, so a second run changes nothing. A trade reported late (closed before an already
 -- settled day) is not lost: the next run settles it into that run's day. Returns the number of
 -- trades settled. The ledger row carries the broker's currency; a broker changing currency is not
@@ -210,6 +350,7 @@ begin
     from public.closed_trades t
     where t.settled_on is null
       and t.close_time < (v_day + 1)::timestamp at time zone 'utc'
+      and t.cashback_withheld is distinct from 'unverified'
     for update
   ),
   totals as (

@@ -42,5 +42,6 @@ select cron.schedule('rubi-reclaim-expired-leases', '* * * * *', 'select private
 select cron.schedule('rubi-disconnect-silent-accounts', '* * * * *', 'select private.disconnect_silent_accounts()'); -- 060_provisioning.sql
 select cron.schedule('rubi-settle-cashback', '5 0 * * *', 'select private.settle_cashback()');                     -- 090_cashback.sql
 select cron.schedule('rubi-cleanup-seen-request-ids', '*/10 * * * *', 'select private.cleanup_seen_request_ids()'); -- 025_ea_request_path.sql
+select cron.schedule('rubi-cleanup-rate-limits', '*/10 * * * *', 'select private.cleanup_rate_limits()');           -- 027_rate_limits.sql
 select cron.schedule('rubi-cleanup-cron-history', '15 3 * * *', 'select private.cleanup_cron_history()');          -- above
 select cron.schedule('rubi-maintain-snapshot-partitions', '30 0 * * *', 'select private.maintain_snapshot_partitions()'); -- 040_positions_snapshots.sql

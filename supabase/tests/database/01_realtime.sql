@@ -14,7 +14,7 @@
 begin;
 \ir helpers/setup.psql
 
-select plan(46);
+select plan(51);
 
 -- What Realtime does while it authorises a client joining a channel: it sets realtime.topic.
 create function tests.join_topic(p_topic text) returns void
@@ -66,9 +66,10 @@ $$, $$ values ('user:00000000-0000-0000-0004-0000000000a1', 'mt5_sessions', true
   'updating a session broadcasts UPDATE with the new and old record');
 
 -- Insert a trading account (owner-side), with a trade closed yesterday, then settle.
-insert into public.trading_accounts (id, user_id, broker_id, platform, login, server) values
+-- Verified: its owner proved it is theirs (cashback accrues only then).
+insert into public.trading_accounts (id, user_id, broker_id, platform, login, server, verified_at) values
   ('00000000-0000-0000-0004-0000000000a6', '00000000-0000-0000-0004-0000000000a1', '00000000-0000-0000-0004-0000000000c1',
-   'MT5', 9001, 'RLS-Realtime-Demo');
+   'MT5', 9001, 'RLS-Realtime-Demo', now());
 select results_eq($$
   select topic, event, private, payload->>'operation'
   from realtime.messages where payload->'record'->>'id' = '00000000-0000-0000-0004-0000000000a6'
@@ -171,8 +172,8 @@ select is((select count(*)::int from realtime.messages where topic = 'vps:doorbe
   'registering an account rings the VPS doorbell once');
 select is_empty($$
   select id from realtime.messages
-  where topic = 'vps:doorbell' and not (event = 'account_pending' and private = false and payload = '{}'::jsonb and extension = 'broadcast')
-$$, 'every doorbell row is public, event account_pending, with the empty payload {} exactly');
+  where topic = 'vps:doorbell' and not (event = 'account_pending' and private = true and payload = '{}'::jsonb and extension = 'broadcast')
+$$, 'every doorbell row is private (hosts only), event account_pending, with the empty payload {} exactly');
 
 -- A status change back to pending rings it too; other status changes do not.
 create temp table doorbells_mid on commit drop as
@@ -198,7 +199,28 @@ select is((
   select count(*)::int from realtime.messages
   where event = 'trading_accounts' and payload->'record'->>'id' = '00000000-0000-0000-0004-0000000000a6'
     and payload->>'operation' = 'UPDATE' and payload->'record'->>'terminal_state' = 'running'
-), 1, 'any other change is broadcast with the whole record');
+), 1, 'any other change is broadcast with the record');
+
+-- ...but no message names the host that holds an account, its lease or when it claimed it.
+insert into private.vps_hosts (id, name, key_hash) values
+  ('00000000-0000-0000-0004-0000000000f1', 'rt-host', encode(extensions.digest('rt-host-key', 'sha256'), 'hex'));
+update public.trading_accounts set status = 'provisioning', vps_host_id = '00000000-0000-0000-0004-0000000000f1',
+  lease_expires_at = now() + interval '3 minutes'
+where id = '00000000-0000-0000-0004-0000000000a6';
+select ok(exists (
+  select 1 from realtime.messages
+  where event = 'trading_accounts' and payload->'record'->>'id' = '00000000-0000-0000-0004-0000000000a6'
+    and payload->>'operation' = 'UPDATE' and payload->'record'->>'status' = 'provisioning'
+    and payload->'record'->>'login' = '9001' and payload->'old_record'->>'status' = 'pending_vps_setup'
+) and (select vps_host_id is not null and claimed_at is not null from public.trading_accounts
+       where id = '00000000-0000-0000-0004-0000000000a6'),
+  'a host claiming the account is broadcast to its owner (old and new record)');
+select is_empty($$
+  select m.id from realtime.messages m
+  where m.event = 'trading_accounts' and m.topic = 'user:00000000-0000-0000-0004-0000000000a1'
+    and (coalesce(m.payload->'record', '{}'::jsonb) ?| array['vps_host_id', 'lease_expires_at', 'claimed_at']
+         or coalesce(m.payload->'old_record', '{}'::jsonb) ?| array['vps_host_id', 'lease_expires_at', 'claimed_at'])
+$$, 'no trading_accounts message carries the host''s bookkeeping (vps_host_id, lease_expires_at, claimed_at)');
 
 -- ---------------------------------------------------------------------------------------------
 -- No secret in any payload.
@@ -240,7 +262,7 @@ select tests.join_topic('user:00000000-0000-0000-0004-0000000000b1');
 select is((select count(*)::int from realtime.messages), 0, 'A joining user:B reads nothing');
 
 select tests.join_topic('vps:doorbell');
-select is((select count(*)::int from realtime.messages), 0, 'A joining the doorbell topic reads no stored messages');
+select is((select count(*)::int from realtime.messages), 0, 'A (a user) joining the doorbell topic reads nothing: a user cannot listen');
 
 select tests.join_topic('');
 select is((select count(*)::int from realtime.messages), 0, 'A with no topic set reads nothing');
@@ -282,23 +304,36 @@ select tests.authenticate_as_anon();
 select tests.join_topic('user:00000000-0000-0000-0004-0000000000a1');
 select is((select count(*)::int from realtime.messages), 0, 'anon joining user:A reads nothing');
 select tests.join_topic('vps:doorbell');
-select is((select count(*)::int from realtime.messages), 0, 'anon joining the doorbell topic reads no stored messages');
+select is((select count(*)::int from realtime.messages), 0, 'anon (the publishable key) joining the doorbell topic reads nothing: it cannot listen');
 select throws_ok($$
   insert into realtime.messages (topic, extension, event, payload, private)
   values ('vps:doorbell', 'broadcast', 'account_pending', '{}', false)
 $$, '42501', null, 'anon cannot ring the doorbell by writing a message');
+
+-- A VPS host: the token POST /vps/realtime-token mints (role anon, claim vps_host_id).
+select set_config('role', 'anon', true),
+  set_config('request.jwt.claims', '{"role":"anon","vps_host_id":"00000000-0000-0000-0004-0000000000d1"}', true);
+select tests.join_topic('vps:doorbell');
+select cmp_ok((select count(*)::int from realtime.messages where topic = 'vps:doorbell'), '>=', 2, 'a VPS host joining the doorbell topic hears the rings');
+select tests.join_topic('user:00000000-0000-0000-0004-0000000000a1');
+select is((select count(*)::int from realtime.messages), 0, 'a VPS host token reads nothing of a user''s topic');
+select tests.join_topic('vps:doorbell');
+select throws_ok($$
+  insert into realtime.messages (topic, extension, event, payload, private)
+  values ('vps:doorbell', 'broadcast', 'account_pending', '{}', true)
+$$, '42501', null, 'a VPS host cannot ring the doorbell either (only the database does)');
 
 select tests.clear_authentication();
 
 -- The policy a Realtime client is checked against is the one described in the design.
 select is(
   (select array_agg(policyname::text order by policyname) from pg_policies where schemaname = 'realtime' and tablename = 'messages'),
-  array['users receive their own topic'],
-  'realtime.messages has exactly the one select policy');
-select is(
-  (select roles::text[] || cmd::text from pg_policies where schemaname = 'realtime' and tablename = 'messages'),
-  array['authenticated', 'SELECT'],
-  'that policy is SELECT for authenticated only');
+  array['users receive their own topic', 'vps hosts receive the doorbell'],
+  'realtime.messages has exactly the two select policies');
+select results_eq(
+  $$ select format('%s: %s %s', policyname::text collate "default", roles::text collate "default", cmd::text collate "default") from pg_policies where schemaname = 'realtime' and tablename = 'messages' order by 1 $$,
+  $$ values ('users receive their own topic: {authenticated} SELECT'), ('vps hosts receive the doorbell: {anon} SELECT') $$,
+  'users (authenticated) and VPS hosts (anon with a host claim) may SELECT; nobody may INSERT');
 
 select * from finish();
 rollback;

@@ -25,10 +25,11 @@ insert into public.brokers (id, name, platforms, rebate_per_lot, currency, activ
   ('00000000-0000-0000-0002-0000000000c1', 'RLS Provisioning Active Broker', array['MT4', 'MT5'], 5, 'USD', true),
   ('00000000-0000-0000-0002-0000000000c2', 'RLS Provisioning Inactive Broker', array['MT4', 'MT5'], 7, 'USD', false);
 
-insert into public.trading_accounts (id, user_id, broker_id, platform, login, server) values
-  ('00000000-0000-0000-0002-0000000000a6', '00000000-0000-0000-0002-0000000000a1', '00000000-0000-0000-0002-0000000000c1', 'MT5', 5001, 'RLS-Provisioning-Demo'),
-  ('00000000-0000-0000-0002-0000000000a7', '00000000-0000-0000-0002-0000000000a1', '00000000-0000-0000-0002-0000000000c1', 'MT4', 5002, 'RLS-Provisioning-Demo'),
-  ('00000000-0000-0000-0002-0000000000b6', '00000000-0000-0000-0002-0000000000b1', '00000000-0000-0000-0002-0000000000c1', 'MT5', 6001, 'RLS-Provisioning-Demo');
+-- Verified: their owners proved them theirs (cashback accrues only then).
+insert into public.trading_accounts (id, user_id, broker_id, platform, login, server, verified_at) values
+  ('00000000-0000-0000-0002-0000000000a6', '00000000-0000-0000-0002-0000000000a1', '00000000-0000-0000-0002-0000000000c1', 'MT5', 5001, 'RLS-Provisioning-Demo', now()),
+  ('00000000-0000-0000-0002-0000000000a7', '00000000-0000-0000-0002-0000000000a1', '00000000-0000-0000-0002-0000000000c1', 'MT4', 5002, 'RLS-Provisioning-Demo', now()),
+  ('00000000-0000-0000-0002-0000000000b6', '00000000-0000-0000-0002-0000000000b1', '00000000-0000-0000-0002-0000000000c1', 'MT5', 6001, 'RLS-Provisioning-Demo', now());
 
 -- Fixture rows, written as the owner (the API writes them through private.ingest_trades only).
 insert into public.closed_trades (id, account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price) values
@@ -121,42 +122,42 @@ $$, '42501', null, 'A cannot send B a notification');
 
 -- ---------------------------------------------------------------------------------------------
 -- As user A: updates and deletes.
-with u as (update public.brokers set rebate_per_lot = 1000 where id = '00000000-0000-0000-0002-0000000000c1' returning 1)
-select is(count(*)::int, 0, 'a user cannot change a broker''s rebate') from u;
-with d as (delete from public.brokers where id = '00000000-0000-0000-0002-0000000000c1' returning 1)
-select is(count(*)::int, 0, 'a user cannot delete a broker') from d;
+select throws_ok($$ update public.brokers set rebate_per_lot = 1000 where id = '00000000-0000-0000-0002-0000000000c1' $$,
+  '42501', null, 'a user cannot change a broker''s rebate');
+select throws_ok($$ delete from public.brokers where id = '00000000-0000-0000-0002-0000000000c1' $$,
+  '42501', null, 'a user cannot delete a broker');
 
-with u as (update public.trading_accounts set paused_at = now() where id = '00000000-0000-0000-0002-0000000000b6' returning 1)
-select is(count(*)::int, 0, 'A cannot update B''s trading account') from u;
+select throws_ok($$ update public.trading_accounts set paused_at = now() where id = '00000000-0000-0000-0002-0000000000b6' $$,
+  '42501', null, 'A cannot update B''s trading account');
 select throws_ok($$ update public.closed_trades set lots = 100 where id = '00000000-0000-0000-0002-0000000000b8' $$,
   '42501', 'permission denied for table closed_trades', 'A cannot update B''s closed trade');
-with u as (update public.cashback_ledger set amount = 0 where id = '00000000-0000-0000-0002-0000000000b9' returning 1)
-select is(count(*)::int, 0, 'A cannot update B''s ledger row') from u;
+select throws_ok($$ update public.cashback_ledger set amount = 0 where id = '00000000-0000-0000-0002-0000000000b9' $$,
+  '42501', null, 'A cannot update B''s ledger row');
 with u as (update public.notifications set read_at = now() where id = '00000000-0000-0000-0002-0000000000ba' returning 1)
 select is(count(*)::int, 0, 'A cannot mark B''s notification read') from u;
 
-with d as (delete from public.trading_accounts where id = '00000000-0000-0000-0002-0000000000b6' returning 1)
-select is(count(*)::int, 0, 'A cannot delete B''s trading account') from d;
+select throws_ok($$ delete from public.trading_accounts where id = '00000000-0000-0000-0002-0000000000b6' $$,
+  '42501', null, 'A cannot delete B''s trading account');
 select throws_ok($$ delete from public.closed_trades where id = '00000000-0000-0000-0002-0000000000b8' $$,
   '42501', 'permission denied for table closed_trades', 'A cannot delete B''s closed trade');
-with d as (delete from public.cashback_ledger where id = '00000000-0000-0000-0002-0000000000b9' returning 1)
-select is(count(*)::int, 0, 'A cannot delete B''s ledger row') from d;
+select throws_ok($$ delete from public.cashback_ledger where id = '00000000-0000-0000-0002-0000000000b9' $$,
+  '42501', null, 'A cannot delete B''s ledger row');
 with d as (delete from public.notifications where id = '00000000-0000-0000-0002-0000000000ba' returning 1)
 select is(count(*)::int, 0, 'A cannot delete B''s notification') from d;
 
 -- A's own rows: state changes go through functions; money is never user-editable.
-with u as (update public.trading_accounts set status = 'connected' where id = '00000000-0000-0000-0002-0000000000a6' returning 1)
-select is(count(*)::int, 0, 'A cannot change their own account''s status directly') from u;
+select throws_ok($$ update public.trading_accounts set status = 'connected' where id = '00000000-0000-0000-0002-0000000000a6' $$,
+  '42501', null, 'A cannot change their own account''s status directly');
 select throws_ok($$ update public.closed_trades set lots = 100 where id = '00000000-0000-0000-0002-0000000000a8' $$,
   '42501', 'permission denied for table closed_trades', 'A cannot inflate the lots of their own closed trade');
-with u as (update public.cashback_ledger set amount = 1e6 where id = '00000000-0000-0000-0002-0000000000a9' returning 1)
-select is(count(*)::int, 0, 'A cannot change their own ledger amount') from u;
-with d as (delete from public.cashback_ledger where id = '00000000-0000-0000-0002-0000000000a9' returning 1)
-select is(count(*)::int, 0, 'A cannot delete their own ledger row') from d;
+select throws_ok($$ update public.cashback_ledger set amount = 1e6 where id = '00000000-0000-0000-0002-0000000000a9' $$,
+  '42501', null, 'A cannot change their own ledger amount');
+select throws_ok($$ delete from public.cashback_ledger where id = '00000000-0000-0000-0002-0000000000a9' $$,
+  '42501', null, 'A cannot delete their own ledger row');
 select throws_ok($$ delete from public.closed_trades where id = '00000000-0000-0000-0002-0000000000a8' $$,
   '42501', 'permission denied for table closed_trades', 'A cannot delete their own closed trade');
-with d as (delete from public.trading_accounts where id = '00000000-0000-0000-0002-0000000000a7' returning 1)
-select is(count(*)::int, 0, 'A cannot delete their own account directly (private.account_action only)') from d;
+select throws_ok($$ delete from public.trading_accounts where id = '00000000-0000-0000-0002-0000000000a7' $$,
+  '42501', null, 'A cannot delete their own account directly (private.account_action only)');
 with u as (update public.notifications set read_at = now() where id = '00000000-0000-0000-0002-0000000000aa' returning 1)
 select is(count(*)::int, 1, 'A marks their own notification read') from u;
 select throws_ok($$
@@ -181,8 +182,8 @@ select throws_ok($$
   select private.register_trading_account('00000000-0000-0000-0002-0000000000c2', 'MT5', 5005, 'RLS-Provisioning-Demo', 'c', 'k1')
 $$, '23503', null, 'an account cannot be registered with an inactive broker');
 select throws_ok($$
-  select private.register_trading_account('00000000-0000-0000-0002-0000000000c1', 'MT5', 6001, 'RLS-Provisioning-Demo', 'c', 'k1')
-$$, '23505', null, 'a login already registered on that server (by B) cannot be registered again');
+  select private.register_trading_account('00000000-0000-0000-0002-0000000000c1', 'MT5', 5001, ' rls-provisioning-demo ', 'c', 'k1')
+$$, '23505', null, 'a login A already registered on that server (in any case and spacing) cannot be registered again by A');
 select is((select status from private.account_action('00000000-0000-0000-0002-0000000000a7', 'pause')), 'disconnected',
   'private.account_action pauses A''s own account');
 

@@ -10,7 +10,7 @@
 begin;
 \ir helpers/setup.psql
 
-select plan(74);
+select plan(76);
 
 -- ---------------------------------------------------------------------------------------------
 -- Fixture, as the database owner.
@@ -119,26 +119,35 @@ select ok(has_function_privilege('authenticated', f, 'execute'), format('authent
 from unnest(array[
   'private.create_ea_key(text, text[], text, text, uuid)',
   'private.register_trading_account(uuid, text, bigint, text, text, text, uuid)',
-  'private.account_action(uuid, text)'
+  'private.account_action(uuid, text)',
+  'private.change_investor_password(uuid, text, text)'
 ]) as f;
 
 -- The complete lists, so a new function is granted on purpose or not at all. (setting,
 -- transition_actor and current_actor are read by the invoker-rights triggers API roles fire; the
--- EA endpoint functions check the caller's EA claim themselves, see 11_ea_gates_and_hot_path.sql.)
+-- EA endpoint functions are rubi_ea's, the role the EA gates switch to, and check the caller's EA
+-- claim themselves, see 11_ea_gates_and_hot_path.sql.)
 select is(array(
   select p.proname::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
   where n.nspname = 'private' and has_function_privilege('authenticated', p.oid, 'execute')
   order by 1
-), array['account_action', 'cancel_signal', 'close_session', 'create_ea_key', 'create_signal', 'current_actor',
-          'deliver_signals', 'ea_caller', 'ingest_trades', 'live_session', 'open_session', 'ping_session', 'push_positions',
-          'register_trading_account', 'report_signal', 'same_signal', 'setting', 'size_by_risk', 'transition_actor', 'volume_problem'],
-  'authenticated can execute exactly the user-facing private functions and the EA endpoint functions');
+), array['account_action', 'cancel_signal', 'change_investor_password', 'create_ea_key', 'create_signal', 'current_actor',
+          'register_trading_account', 'same_signal', 'setting', 'size_by_risk', 'transition_actor', 'volume_problem'],
+  'authenticated can execute exactly the user-facing private functions');
+select is(array(
+  select p.proname::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+  where n.nspname = 'private' and has_function_privilege('rubi_ea', p.oid, 'execute')
+    and not has_function_privilege('authenticated', p.oid, 'execute')
+  order by 1
+), array['close_session', 'deliver_signals', 'ea_caller', 'ingest_trades', 'live_session', 'open_session', 'ping_session',
+         'push_positions', 'report_signal'],
+  'rubi_ea (an admitted EA) can execute exactly the EA endpoint functions besides what a user can');
 select is(array(
   select p.proname::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
   where n.nspname = 'private' and has_function_privilege('service_role', p.oid, 'execute')
   order by 1
 ), array['account_ea_credentials', 'authenticate_vps_host', 'claim_accounts', 'current_actor', 'ea_key_credentials', 'register_account_ea', 'remember_request_id',
-          'setting', 'transition_actor', 'vps_heartbeat', 'vps_held_accounts', 'vps_launch_package', 'vps_report_state',
+          'server_key', 'setting', 'take_rate_limit', 'transition_actor', 'vps_heartbeat', 'vps_held_accounts', 'vps_launch_package', 'vps_report_state',
           'vps_report_terminals', 'vps_teardown_list'],
   'service_role can execute exactly the server-side private functions');
 

@@ -12,7 +12,7 @@
 begin;
 \ir helpers/setup.psql
 
-select plan(99);
+select plan(100);
 
 -- ---------------------------------------------------------------------------------------------
 -- Fixture, as the database owner.
@@ -131,11 +131,14 @@ select throws_ok($$
   values ('00000000-0000-0000-0001-0000000000a3', 12, '00000000-0000-0000-0001-0000000000a1', 'EURUSD', 'BUY', 1, 1.1, now())
 $$, '42501', null, 'a plain user cannot write positions, even for their own session');
 
--- Signals: a user creates them, for a session of their own only.
-select lives_ok($$
+-- Signals: a user creates them through private.create_signal (which checks the session's limits),
+-- for a session of their own only; never directly.
+select throws_ok($$
   insert into public.trading_signals (id, user_id, session_id, type, symbol, volume)
   values ('00000000-0000-0000-0001-0000000000a6', '00000000-0000-0000-0001-0000000000a1', '00000000-0000-0000-0001-0000000000a3', 'SELL', 'EURUSD', 0.3)
-$$, 'A creates a signal for their own session');
+$$, '42501', null, 'A cannot insert a signal directly, even for their own session');
+select is((select (signal).status from private.create_signal('00000000-0000-0000-0001-0000000000a3', 'SELL', 'EURUSD', p_volume => 0.3)),
+  'PENDING', 'A creates a signal for their own session through private.create_signal');
 select throws_ok($$
   insert into public.trading_signals (user_id, session_id, type, symbol, volume)
   values ('00000000-0000-0000-0001-0000000000a1', '00000000-0000-0000-0001-0000000000b3', 'BUY', 'EURUSD', 0.1)
@@ -149,43 +152,43 @@ $$, '42501', null, 'A cannot create a signal owned by B');
 -- As user A: updates and deletes of B's rows reach nothing.
 with u as (update public.ea_keys set name = 'hijacked', revoked_at = now() where id = '00000000-0000-0000-0001-0000000000b2' returning 1)
 select is(count(*)::int, 0, 'A cannot update (revoke) B''s EA key') from u;
-with u as (update public.mt5_sessions set balance = -1 where id = '00000000-0000-0000-0001-0000000000b3' returning 1)
-select is(count(*)::int, 0, 'A cannot update B''s session') from u;
-with u as (update public.symbol_specs set digits = 0 where session_id = '00000000-0000-0000-0001-0000000000b3' returning 1)
-select is(count(*)::int, 0, 'A cannot update B''s symbol spec') from u;
-with u as (update public.account_snapshots set balance = -1 where session_id = '00000000-0000-0000-0001-0000000000b3' returning 1)
-select is(count(*)::int, 0, 'A cannot update B''s snapshot') from u;
-with u as (update public.trading_signals set status = 'CANCELLED' where id = '00000000-0000-0000-0001-0000000000b4' returning 1)
-select is(count(*)::int, 0, 'A cannot update (cancel) B''s signal') from u;
-with u as (update public.trading_orders set comment = 'hijacked' where id = '00000000-0000-0000-0001-0000000000b5' returning 1)
-select is(count(*)::int, 0, 'A cannot update B''s order') from u;
-with u as (update public.positions set volume = 99 where session_id = '00000000-0000-0000-0001-0000000000b3' returning 1)
-select is(count(*)::int, 0, 'A cannot update B''s position') from u;
+select throws_ok($$ update public.mt5_sessions set balance = -1 where id = '00000000-0000-0000-0001-0000000000b3' $$,
+  '42501', null, 'A cannot update B''s session');
+select throws_ok($$ update public.symbol_specs set digits = 0 where session_id = '00000000-0000-0000-0001-0000000000b3' $$,
+  '42501', null, 'A cannot update B''s symbol spec');
+select throws_ok($$ update public.account_snapshots set balance = -1 where session_id = '00000000-0000-0000-0001-0000000000b3' $$,
+  '42501', null, 'A cannot update B''s snapshot');
+select throws_ok($$ update public.trading_signals set status = 'CANCELLED' where id = '00000000-0000-0000-0001-0000000000b4' $$,
+  '42501', null, 'A cannot update (cancel) B''s signal');
+select throws_ok($$ update public.trading_orders set comment = 'hijacked' where id = '00000000-0000-0000-0001-0000000000b5' $$,
+  '42501', null, 'A cannot update B''s order');
+select throws_ok($$ update public.positions set volume = 99 where session_id = '00000000-0000-0000-0001-0000000000b3' $$,
+  '42501', null, 'A cannot update B''s position');
 
-with d as (delete from public.ea_keys where id = '00000000-0000-0000-0001-0000000000b2' returning 1)
-select is(count(*)::int, 0, 'A cannot delete B''s EA key') from d;
-with d as (delete from public.mt5_sessions where id = '00000000-0000-0000-0001-0000000000b3' returning 1)
-select is(count(*)::int, 0, 'A cannot delete B''s session') from d;
-with d as (delete from public.symbol_specs where session_id = '00000000-0000-0000-0001-0000000000b3' returning 1)
-select is(count(*)::int, 0, 'A cannot delete B''s symbol spec') from d;
-with d as (delete from public.account_snapshots where session_id = '00000000-0000-0000-0001-0000000000b3' returning 1)
-select is(count(*)::int, 0, 'A cannot delete B''s snapshot') from d;
-with d as (delete from public.trading_signals where id = '00000000-0000-0000-0001-0000000000b4' returning 1)
-select is(count(*)::int, 0, 'A cannot delete B''s signal') from d;
-with d as (delete from public.trading_orders where id = '00000000-0000-0000-0001-0000000000b5' returning 1)
-select is(count(*)::int, 0, 'A cannot delete B''s order') from d;
-with d as (delete from public.positions where session_id = '00000000-0000-0000-0001-0000000000b3' returning 1)
-select is(count(*)::int, 0, 'A cannot delete B''s position') from d;
+select throws_ok($$ delete from public.ea_keys where id = '00000000-0000-0000-0001-0000000000b2' $$,
+  '42501', null, 'A cannot delete B''s EA key');
+select throws_ok($$ delete from public.mt5_sessions where id = '00000000-0000-0000-0001-0000000000b3' $$,
+  '42501', null, 'A cannot delete B''s session');
+select throws_ok($$ delete from public.symbol_specs where session_id = '00000000-0000-0000-0001-0000000000b3' $$,
+  '42501', null, 'A cannot delete B''s symbol spec');
+select throws_ok($$ delete from public.account_snapshots where session_id = '00000000-0000-0000-0001-0000000000b3' $$,
+  '42501', null, 'A cannot delete B''s snapshot');
+select throws_ok($$ delete from public.trading_signals where id = '00000000-0000-0000-0001-0000000000b4' $$,
+  '42501', null, 'A cannot delete B''s signal');
+select throws_ok($$ delete from public.trading_orders where id = '00000000-0000-0000-0001-0000000000b5' $$,
+  '42501', null, 'A cannot delete B''s order');
+select throws_ok($$ delete from public.positions where session_id = '00000000-0000-0000-0001-0000000000b3' $$,
+  '42501', null, 'A cannot delete B''s position');
 
 -- A's own rows: revoking a key is allowed; terminal data is the EA's to change, not the user's.
 with u as (update public.ea_keys set revoked_at = now() where id = '00000000-0000-0000-0001-0000000000a2' returning 1)
 select is(count(*)::int, 1, 'A revokes their own EA key') from u;
-with u as (update public.mt5_sessions set balance = 1e9 where id = '00000000-0000-0000-0001-0000000000a3' returning 1)
-select is(count(*)::int, 0, 'a plain user cannot rewrite their own session (EA claim required)') from u;
-with u as (update public.positions set profit = 1e9 where session_id = '00000000-0000-0000-0001-0000000000a3' returning 1)
-select is(count(*)::int, 0, 'a plain user cannot rewrite their own positions (EA claim required)') from u;
-with d as (delete from public.mt5_sessions where id = '00000000-0000-0000-0001-0000000000a3' returning 1)
-select is(count(*)::int, 0, 'a user cannot delete their own session through the Data API') from d;
+select throws_ok($$ update public.mt5_sessions set balance = 1e9 where id = '00000000-0000-0000-0001-0000000000a3' $$,
+  '42501', null, 'a plain user cannot rewrite their own session (EA claim required)');
+select throws_ok($$ update public.positions set profit = 1e9 where session_id = '00000000-0000-0000-0001-0000000000a3' $$,
+  '42501', null, 'a plain user cannot rewrite their own positions (EA claim required)');
+select throws_ok($$ delete from public.mt5_sessions where id = '00000000-0000-0000-0001-0000000000a3' $$,
+  '42501', null, 'a user cannot delete their own session through the Data API');
 -- A signal may not be re-targeted at someone else's session after creation either.
 select throws_ok($$
   update public.trading_signals set session_id = '00000000-0000-0000-0001-0000000000b3'
@@ -197,8 +200,8 @@ $$, '42501', null, 'A cannot move their own signal onto B''s session');
 select tests.authenticate_as_ea('00000000-0000-0000-0001-0000000000a1', '00000000-0000-0000-0001-0000000000a2');
 
 select lives_ok($$
-  insert into public.mt5_sessions (id, user_id, ea_key_id, account_number, broker, server, currency, leverage)
-  values ('00000000-0000-0000-0001-0000000000a7', '00000000-0000-0000-0001-0000000000a1', '00000000-0000-0000-0001-0000000000a2',
+  insert into public.mt5_sessions (user_id, ea_key_id, account_number, broker, server, currency, leverage)
+  values ('00000000-0000-0000-0001-0000000000a1', '00000000-0000-0000-0001-0000000000a2',
           1003, 'Demo Broker', 'RLS-Signals-Demo', 'USD', 100)
 $$, 'A''s EA opens a session for A');
 select throws_ok($$
@@ -271,7 +274,7 @@ select is(count(*)::int, 0, 'A''s EA cannot update B''s positions') from u;
 with u as (update public.symbol_specs set digits = 0 where session_id = '00000000-0000-0000-0001-0000000000b3' and symbol = 'EURUSD' returning 1)
 select is(count(*)::int, 0, 'A''s EA cannot update B''s symbol specs') from u;
 select throws_ok($$
-  update public.mt5_sessions set user_id = '00000000-0000-0000-0001-0000000000b1' where id = '00000000-0000-0000-0001-0000000000a7'
+  update public.mt5_sessions set user_id = '00000000-0000-0000-0001-0000000000b1' where account_number = 1003
 $$, '42501', null, 'A''s EA cannot hand a session over to B');
 select is((select count(*)::int from public.mt5_sessions where user_id <> '00000000-0000-0000-0001-0000000000a1'), 0,
   'A''s EA reads none of B''s sessions');
@@ -322,10 +325,10 @@ select throws_ok($$
   insert into public.positions (session_id, ticket, user_id, symbol, type, volume, open_price, opened_at)
   values ('00000000-0000-0000-0001-0000000000a3', 13, '00000000-0000-0000-0001-0000000000a1', 'EURUSD', 'BUY', 1, 1.1, now())
 $$, '42501', null, 'anon cannot write a position');
-with u as (update public.trading_signals set status = 'CANCELLED' where id = '00000000-0000-0000-0001-0000000000a4' returning 1)
-select is(count(*)::int, 0, 'anon cannot cancel a signal') from u;
-with d as (delete from public.mt5_sessions returning 1)
-select is(count(*)::int, 0, 'anon cannot delete sessions') from d;
+select throws_ok($$ update public.trading_signals set status = 'CANCELLED' where id = '00000000-0000-0000-0001-0000000000a4' $$,
+  '42501', null, 'anon cannot cancel a signal');
+select throws_ok($$ delete from public.mt5_sessions $$,
+  '42501', null, 'anon cannot delete sessions');
 
 -- ---------------------------------------------------------------------------------------------
 -- Back to the owner: B's rows survived every attempt unchanged; A's legitimate writes landed.
@@ -359,7 +362,7 @@ select is((select count(*)::int from public.positions where session_id = '000000
   'nothing was attached to B''s session in positions');
 select is((select balance from public.mt5_sessions where id = '00000000-0000-0000-0001-0000000000a3'), 1500::numeric,
   'the ping by A''s EA landed (and the plain user''s rewrite did not)');
-select is((select count(*)::int from public.trading_signals where id = '00000000-0000-0000-0001-0000000000a6'
+select is((select count(*)::int from public.trading_signals where type = 'SELL' and volume = 0.3
            and user_id = '00000000-0000-0000-0001-0000000000a1'), 1,
   'the signal A created exists, owned by A');
 

@@ -3,7 +3,7 @@
 begin;
 \ir helpers/setup.psql
 
-select plan(25);
+select plan(26);
 
 select tests.clear_authentication();
 
@@ -31,8 +31,8 @@ $$, 'public has no views or materialized views (they would bypass RLS as their o
 
 select is_empty($$
   select tablename || ': ' || policyname from pg_policies
-  where schemaname = 'public' and roles <> array['authenticated']::name[]
-$$, 'every policy on public tables names its role: authenticated only (anon evaluates none)');
+  where schemaname = 'public' and roles <> array['authenticated']::name[] and roles <> array['rubi_ea']::name[]
+$$, 'every policy on public tables names its role: authenticated or rubi_ea (an admitted EA) only (anon evaluates none)');
 
 select is_empty($$
   select tablename || ': ' || policyname from pg_policies
@@ -93,6 +93,7 @@ select is(
   array(select jobname::text from cron.job order by jobname),
   array[
     'rubi-cleanup-cron-history',
+    'rubi-cleanup-rate-limits',
     'rubi-cleanup-seen-request-ids',
     'rubi-disconnect-silent-accounts',
     'rubi-expire-signals',

@@ -4,7 +4,7 @@
 begin;
 \ir helpers/setup.psql
 
-select plan(79);
+select plan(81);
 
 -- Start from empty domain tables (inside this transaction only, rolled back with it), so the
 -- counts below are exact even on a cluster other test tiers have written to.
@@ -27,6 +27,15 @@ insert into public.brokers (id, name, platforms, rebate_per_lot) values
   ('00000000-0000-0000-0000-0000000000d1', 'SM Broker', array['MT4', 'MT5'], 1);
 insert into private.vps_hosts (id, name, key_hash, capacity) values
   ('00000000-0000-0000-0000-0000000000f1', 'sm-host', encode(extensions.digest('sm-host-key', 'sha256'), 'hex'), 50);
+
+-- This file proves the state machines themselves, for every actor, as if an API role could write
+-- these tables directly. None can (20261130001000_no_direct_writes, 13_no_direct_writes.sql): users
+-- and EAs change states through private.* functions only. The machines stay a second line of
+-- defence behind the grants, so they are tested here with the direct writes granted back to
+-- `authenticated` (and so to rubi_ea, its member) inside this file's transaction only.
+grant insert, update on public.mt5_sessions, public.trading_signals to authenticated;
+create policy "test: owners write their signals" on public.trading_signals for all to authenticated
+  using (user_id = (select auth.uid())) with check (user_id = (select auth.uid()));
 
 -- The transition table itself: the rules the migrations declare, no more.
 select results_eq(
@@ -462,9 +471,11 @@ select ok(
 
 -- Accounts are never written directly by API roles: an account EA cannot set its status.
 select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c6');
-update public.trading_accounts set status = 'disconnected' where id = '00000000-0000-0000-0000-0000000000c6';
+select throws_ok($$ update public.trading_accounts set status = 'disconnected' where id = '00000000-0000-0000-0000-0000000000c6' $$,
+  '42501', null, 'the account EA cannot update its account directly');
 select tests.authenticate_as('00000000-0000-0000-0000-000000000001');
-update public.trading_accounts set status = 'disconnected' where id = '00000000-0000-0000-0000-0000000000c6';
+select throws_ok($$ update public.trading_accounts set status = 'disconnected' where id = '00000000-0000-0000-0000-0000000000c6' $$,
+  '42501', null, 'the owner cannot update their account directly');
 select tests.clear_authentication();
 select is(
   (select status from public.trading_accounts where id = '00000000-0000-0000-0000-0000000000c6'),

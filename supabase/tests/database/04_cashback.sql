@@ -22,11 +22,12 @@ insert into public.brokers (id, name, platforms, rebate_per_lot, currency, activ
   ('00000000-0000-0000-0000-0000000000d1', 'CB Active', array['MT4', 'MT5'], 3.5, 'USD', true),
   ('00000000-0000-0000-0000-0000000000d2', 'CB Inactive', array['MT4', 'MT5'], 5, 'USD', false),
   ('00000000-0000-0000-0000-0000000000d3', 'CB Euro', array['MT5'], 2, 'EUR', true);
-insert into public.trading_accounts (id, user_id, broker_id, platform, login, server) values
-  ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000d1', 'MT5', 9001, 'CB-Live'),
-  ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000d2', 'MT4', 9002, 'CB-Live'),
-  ('00000000-0000-0000-0000-0000000000c3', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000d1', 'MT5', 9003, 'CB-Live'),
-  ('00000000-0000-0000-0000-0000000000c4', '00000000-0000-0000-0000-000000000002', '00000000-0000-0000-0000-0000000000d3', 'MT5', 9004, 'CB-Live');
+-- All verified: their owners proved them theirs (cashback accrues only then; see 16_account_identity.sql).
+insert into public.trading_accounts (id, user_id, broker_id, platform, login, server, verified_at) values
+  ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000d1', 'MT5', 9001, 'CB-Live', now()),
+  ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000d2', 'MT4', 9002, 'CB-Live', now()),
+  ('00000000-0000-0000-0000-0000000000c3', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000d1', 'MT5', 9003, 'CB-Live', now()),
+  ('00000000-0000-0000-0000-0000000000c4', '00000000-0000-0000-0000-000000000002', '00000000-0000-0000-0000-0000000000d3', 'MT5', 9004, 'CB-Live', now());
 
 -- =============================================================================================
 -- Accrual by private.ingest_trades (the only writer of closed trades), as the account's EA
@@ -131,7 +132,7 @@ select throws_ok(
 select throws_ok(
   $$ select * from private.ingest_trades('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c1',
        jsonb_build_array(tests.trade(4242, 100))) $$,
-  '42501', 'only an admitted EA may do this',
+  '42501', 'permission denied for function ingest_trades',
   'a dashboard user cannot report trades through private.ingest_trades either'
 );
 

@@ -25,11 +25,12 @@ insert into auth.users (id, aud, role, email) values
   ('00000000-0000-0000-0006-000000000002', 'authenticated', 'authenticated', 'reg-2@example.test');
 insert into public.brokers (id, name, platforms, rebate_per_lot) values
   ('00000000-0000-0000-0006-0000000000d1', 'Register Broker', array['MT4', 'MT5'], 2);
-insert into public.trading_accounts (id, external_account_id, user_id, broker_id, platform, login, server, created_at)
+-- Verified (cashback accrues only for a proven owner; see 16_account_identity.sql).
+insert into public.trading_accounts (id, external_account_id, user_id, broker_id, platform, login, server, created_at, verified_at)
 select ('00000000-0000-0000-0006-0000000000c' || n)::uuid, ('00000000-0000-0000-0006-0000000000e' || n)::uuid,
        case when n = 5 then '00000000-0000-0000-0006-000000000002' else '00000000-0000-0000-0006-000000000001' end::uuid,
        '00000000-0000-0000-0006-0000000000d1', case when n % 2 = 0 then 'MT4' else 'MT5' end, 6000 + n, 'Reg-Live',
-       now() - make_interval(hours => 10 - n)
+       now() - make_interval(hours => 10 - n), now()
 from generate_series(1, 7) n;
 insert into private.account_secrets (account_id, investor_password_ciphertext, encryption_key_id, provisioning_token_hash,
                                      provisioning_token_expires_at)

@@ -322,8 +322,8 @@ select results_eq(
 select results_eq(
   $$ select status, error_code, error_message, attempts, next_retry_at, held, removed
      from private.vps_report_state('00000000-0000-0000-0007-0000000000f1', '00000000-0000-0000-0007-0000000000c2', 'error',
-       'E_AUTH', 'Invalid account (login or password)') $$,
-  $$ values ('error', 'E_AUTH', 'Invalid account (login or password)', 1,
+       'E_LOGIN_TIMEOUT', 'No connection to the trade server') $$,
+  $$ values ('error', 'E_LOGIN_TIMEOUT', 'No connection to the trade server', 1,
              now() + make_interval(secs => private.setting('account_retry_base_seconds')), false, false) $$,
   'report error: status error with code and message, attempt counted, retry scheduled, host released'
 );
@@ -334,7 +334,7 @@ select results_eq(
   'report error: the account is no longer held'
 );
 select results_eq(
-  $$ select user_id::text, kind::text, title, body like '7002@VpsApi-Live: Invalid account (login or password) (E_AUTH) Next automatic attempt at %'
+  $$ select user_id::text, kind::text, title, body like '7002@VpsApi-Live: No connection to the trade server (E_LOGIN_TIMEOUT) Next automatic attempt at %'
      from public.notifications where account_id = '00000000-0000-0000-0007-0000000000c2' $$,
   $$ values ('00000000-0000-0000-0007-000000000001', 'account_error', 'Account 7002 could not be started', true) $$,
   'report error: the owner is notified'

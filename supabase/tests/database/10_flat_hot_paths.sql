@@ -82,9 +82,8 @@ select throws_ok($$update public.user_signal_stats set pending = 100$$, '42501',
 select throws_ok($$insert into public.user_signal_stats (user_id, pending) values ('00000000-0000-0000-0010-0000000000a1', 1)$$,
   '42501', null, 'A cannot insert counters');
 select throws_ok($$delete from public.user_signal_stats$$, '42501', null, 'A cannot delete counters');
--- A's own insert of a signal (RLS insert policy) is counted, through the security-definer trigger.
-insert into public.trading_signals (user_id, session_id, type, symbol, volume)
-values ('00000000-0000-0000-0010-0000000000a1', '00000000-0000-0000-0010-0000000000a3', 'BUY', 'EURUSD', 0.1);
+-- A's own signal (private.create_signal) is counted, through the security-definer trigger.
+select from private.create_signal('00000000-0000-0000-0010-0000000000a3', 'BUY', 'EURUSD', p_volume => 0.1);
 select tests.clear_authentication();
 select is(tests.signal_stats('00000000-0000-0000-0010-0000000000a1'), '1/0/0/1/1/1/0/1', 'A''s own insert as the user is counted');
 

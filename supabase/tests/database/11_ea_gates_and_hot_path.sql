@@ -65,9 +65,10 @@ update public.trading_signals set status = 'DELIVERED' where id = '00000000-0000
 insert into public.brokers (id, name, platforms, rebate_per_lot, currency, active) values
   ('00000000-0000-0000-0011-0000000000c1', 'Gates Active Broker', array['MT4', 'MT5'], 2.5, 'USD', true),
   ('00000000-0000-0000-0011-0000000000c2', 'Gates Inactive Broker', array['MT4', 'MT5'], 9, 'EUR', false);
-insert into public.trading_accounts (id, external_account_id, user_id, broker_id, platform, login, server)
+-- Verified (cashback accrues only for a proven owner; see 16_account_identity.sql).
+insert into public.trading_accounts (id, external_account_id, user_id, broker_id, platform, login, server, verified_at)
 select ('00000000-0000-0000-0011-0000000000d' || v.n)::uuid, ('00000000-0000-0000-0011-0000000000f' || v.n)::uuid, v.owner::uuid,
-       v.broker::uuid, 'MT5', v.login, 'Gates-Live'
+       v.broker::uuid, 'MT5', v.login, 'Gates-Live', now()
 from (values
   ('1', '00000000-0000-0000-0011-0000000000a1', '00000000-0000-0000-0011-0000000000c1', 1101),
   ('2', '00000000-0000-0000-0011-0000000000a1', '00000000-0000-0000-0011-0000000000c2', 1102),
@@ -105,15 +106,15 @@ cross join unnest(array[
   'private.enter_account_ea(uuid, text, text)',
   'private.touch_account(uuid)'
 ]) as f;
-select ok(has_function_privilege('authenticated', f, 'execute') and not has_function_privilege('anon', f, 'execute')
-          and not has_function_privilege('service_role', f, 'execute'),
-  format('only authenticated (the admitted EA) can execute %s', f))
+select ok(has_function_privilege('rubi_ea', f, 'execute') and not has_function_privilege('authenticated', f, 'execute')
+          and not has_function_privilege('anon', f, 'execute') and not has_function_privilege('service_role', f, 'execute'),
+  format('only rubi_ea (the admitted EA) can execute %s', f))
 from unnest(array[
   'private.ping_session(uuid, uuid, jsonb)',
   'private.deliver_signals(uuid, uuid, integer)',
   'private.report_signal(uuid, uuid, text, bigint, numeric, numeric, integer, text, timestamptz)',
   'private.push_positions(uuid, uuid, jsonb)',
-  'private.ingest_trades(uuid, uuid, jsonb)'
+  'private.ingest_trades(uuid, uuid, jsonb, text[])'
 ]) as f;
 select ok(not has_table_privilege(r, 'public.closed_trades', 'insert, update, delete, truncate'),
   format('%s cannot write closed trades directly (private.ingest_trades is their only writer)', r))
@@ -150,8 +151,8 @@ select is(
   '00000000-0000-0000-0011-0000000000a1'::uuid, 'key gate: a live key with the stored sealed secret and scopes is admitted (returns its user)');
 select results_eq(
   $$ select current_user::text collate "default", auth.uid(), auth.jwt() ->> 'ea_key_id', auth.jwt() ->> 'ea_account_id', auth.jwt() ->> 'role' $$,
-  $$ values ('authenticated', '00000000-0000-0000-0011-0000000000a1'::uuid, '00000000-0000-0000-0011-0000000000a2', null::text, 'authenticated') $$,
-  'key gate: the rest of the transaction runs as authenticated, sub = the key''s user, claim ea_key_id = the key');
+  $$ values ('rubi_ea', '00000000-0000-0000-0011-0000000000a1'::uuid, '00000000-0000-0000-0011-0000000000a2', null::text, 'authenticated') $$,
+  'key gate: the rest of the transaction runs as rubi_ea, sub = the key''s user, claim ea_key_id = the key');
 select tests.clear_authentication();
 select results_eq(
   $$ select expires_at from private.seen_request_ids where credential_id = 'ea_key:00000000-0000-0000-0011-0000000000a2' and request_id = 'req-1' $$,
@@ -230,8 +231,8 @@ select is(private.enter_account_ea('00000000-0000-0000-0011-0000000000f1', 'req-
   '00000000-0000-0000-0011-0000000000a1'::uuid, 'account gate: a registered account with the stored sealed secret is admitted (returns its owner)');
 select results_eq(
   $$ select current_user::text collate "default", auth.uid(), auth.jwt() ->> 'ea_account_id', auth.jwt() ->> 'ea_key_id', auth.jwt() ->> 'role' $$,
-  $$ values ('authenticated', '00000000-0000-0000-0011-0000000000a1'::uuid, '00000000-0000-0000-0011-0000000000d1', null::text, 'authenticated') $$,
-  'account gate: the rest of the transaction runs as authenticated, sub = the owner, claim ea_account_id = the account (its internal id)');
+  $$ values ('rubi_ea', '00000000-0000-0000-0011-0000000000a1'::uuid, '00000000-0000-0000-0011-0000000000d1', null::text, 'authenticated') $$,
+  'account gate: the rest of the transaction runs as rubi_ea, sub = the owner, claim ea_account_id = the account (its internal id)');
 select tests.clear_authentication();
 select is((select count(*)::int from private.seen_request_ids
            where credential_id = 'account:00000000-0000-0000-0011-0000000000d1' and request_id = 'req-1'), 1,
@@ -254,17 +255,17 @@ select is(current_user::text, session_user::text, 'account gate: a refused reque
 select tests.authenticate_as('00000000-0000-0000-0011-0000000000a1');
 select throws_ok($$ select private.ping_session('00000000-0000-0000-0011-0000000000a1', '00000000-0000-0000-0011-0000000000a3',
     '{"balance": 1, "equity": 1, "margin": 0, "margin_free": 1, "profit": 0}') $$,
-  '42501', 'only an admitted EA may do this', 'a dashboard user (no EA claim) cannot ping');
+  '42501', 'permission denied for function ping_session', 'a dashboard user (no EA claim) cannot ping');
 select throws_ok($$ select * from private.deliver_signals('00000000-0000-0000-0011-0000000000a1', '00000000-0000-0000-0011-0000000000a3', 10) $$,
-  '42501', 'only an admitted EA may do this', 'a dashboard user cannot poll signals');
+  '42501', 'permission denied for function deliver_signals', 'a dashboard user cannot poll signals');
 select throws_ok($$ select * from private.report_signal('00000000-0000-0000-0011-0000000000a1', '00000000-0000-0000-0011-0000000000e1',
     'EXECUTED', 1, 1.1, 0.1, 10009, null, null) $$,
-  '42501', 'only an admitted EA may do this', 'a dashboard user cannot report on a signal');
+  '42501', 'permission denied for function report_signal', 'a dashboard user cannot report on a signal');
 select throws_ok($$ select private.push_positions('00000000-0000-0000-0011-0000000000a1', '00000000-0000-0000-0011-0000000000a3', '[]') $$,
-  '42501', 'only an admitted EA may do this', 'a dashboard user cannot push positions');
+  '42501', 'permission denied for function push_positions', 'a dashboard user cannot push positions');
 select throws_ok($$ select * from private.ingest_trades('00000000-0000-0000-0011-0000000000a1', '00000000-0000-0000-0011-0000000000d1',
     jsonb_build_array(tests.trade(1, 1))) $$,
-  '42501', 'only an admitted EA may do this', 'a dashboard user cannot ingest trades');
+  '42501', 'permission denied for function ingest_trades', 'a dashboard user cannot ingest trades');
 select throws_ok($$ select private.touch_account('00000000-0000-0000-0011-0000000000d1') $$,
   '42501', 'permission denied for function touch_account', 'a dashboard user cannot mark an account heard from');
 

@@ -4,7 +4,7 @@
 -- closing a session (private.open_session, private.close_session).
 --
 -- pgTAP runs as a superuser. A dashboard user is `authenticated` with claim sub; a connector EA is
--- the same plus claim ea_key_id, which is what private.enter_ea_key leaves behind (see 11): the
+-- role rubi_ea with the same claims plus ea_key_id, which is what private.enter_ea_key leaves behind (see 11): the
 -- session functions are called with p_caller = that user, as the edge function does after the gate.
 -- tests.clear_authentication() resets the role (and the claims) between cases.
 --
@@ -99,7 +99,12 @@ from unnest(array[
   'private.size_by_risk(numeric, numeric, numeric, numeric, numeric, numeric, numeric, numeric, numeric)',
   'private.same_signal(public.trading_signals, uuid, text, text, numeric, numeric, numeric, numeric, numeric, text, numeric, timestamptz, timestamptz, text)',
   'private.create_signal(uuid, text, text, numeric, numeric, numeric, numeric, numeric, text, numeric, timestamptz, text, timestamptz, integer, text)',
-  'private.cancel_signal(uuid)',
+  'private.cancel_signal(uuid)'
+]) as f;
+select ok(has_function_privilege('rubi_ea', f, 'execute') and not has_function_privilege('authenticated', f, 'execute')
+          and not has_function_privilege('anon', f, 'execute') and not has_function_privilege('service_role', f, 'execute'),
+  format('only rubi_ea (an admitted EA) can execute %s', f))
+from unnest(array[
   'private.open_session(uuid, jsonb)',
   'private.close_session(uuid, uuid, jsonb)'
 ]) as f;
@@ -354,9 +359,9 @@ grant execute on function tests.live_1299() to authenticated;
 
 select tests.authenticate_as('00000000-0000-0000-0012-0000000000a1');
 select throws_ok($$ select * from private.open_session('00000000-0000-0000-0012-0000000000a1', (select t from terminal)) $$,
-  '42501', 'only an admitted EA may do this', 'connect: a dashboard user (no ea_key_id) cannot open a session');
+  '42501', 'permission denied for function open_session', 'connect: a dashboard user (no ea_key_id) cannot open a session');
 select throws_ok($$ select * from private.close_session('00000000-0000-0000-0012-0000000000a1', '00000000-0000-0000-0012-0000000000a3', '{}') $$,
-  '42501', 'only an admitted EA may do this', 'disconnect: a dashboard user cannot close a session');
+  '42501', 'permission denied for function close_session', 'disconnect: a dashboard user cannot close a session');
 select tests.authenticate_as_ea('00000000-0000-0000-0012-0000000000a1', '00000000-0000-0000-0012-0000000000a2');
 select throws_ok($$ select * from private.open_session('00000000-0000-0000-0012-0000000000b1', (select t from terminal)) $$,
   '42501', 'only an admitted EA may do this', 'connect: a p_caller other than the admitted EA''s user is refused');
