@@ -1,6 +1,7 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import {
   accountLedgerRoute,
+  changeInvestorPasswordRoute,
   deleteTradingAccountRoute,
   getTradingAccountRoute,
   listBrokersRoute,
@@ -28,12 +29,15 @@ interface AccountRow {
   paused_at: Date | null;
   error_code: string | null;
   error_message: string | null;
+  credentials_rejected_at: Date | null;
   attempts: number;
   next_retry_at: Date | null;
   terminal_state: Account['terminal_state'];
   connected_at: Date | null;
   last_seen_at: Date | null;
   created_at: Date;
+  ownership_code: string;
+  verified_at: Date | null;
   trades: number;
   lots: string;
   accrued: string;
@@ -48,8 +52,8 @@ const LedgerCursor = z.tuple([z.iso.date()]);
 
 const ACCOUNTS_SQL = `
 select a.id, a.external_account_id, a.broker_id, coalesce(b.name, 'unknown broker') as broker_name, a.platform, a.login,
-       a.server, a.status, a.paused_at, a.error_code, a.error_message, a.attempts, a.next_retry_at, a.terminal_state,
-       a.connected_at, a.last_seen_at, a.created_at,
+       a.server, a.status, a.paused_at, a.error_code, a.error_message, a.credentials_rejected_at, a.attempts, a.next_retry_at, a.terminal_state,
+       a.connected_at, a.last_seen_at, a.created_at, a.ownership_code, a.verified_at,
        coalesce(t.trades, 0)::int as trades, coalesce(t.lots, 0) as lots, coalesce(t.accrued, 0) as accrued,
        coalesce(l.settled, 0) as settled, coalesce(b.currency, 'USD') as currency
 from public.trading_accounts a
@@ -60,6 +64,10 @@ left join lateral (
 ) t on true
 left join lateral (select sum(cl.amount) as settled from public.cashback_ledger cl where cl.account_id = a.id) l on true
 where a.deleted_at is null`;
+
+/** How an owner proves an unverified account is theirs (the ownership-proof contract, trades.ts). */
+export const ownershipInstruction = (code: string) =>
+  `Prove this account is yours: from your own terminal or phone, place a pending order far from the market with the comment ${code} (you may delete it right away); until then its cashback is withheld.`;
 
 function toAccount(row: AccountRow): TradingAccount {
   return {
@@ -73,12 +81,18 @@ function toAccount(row: AccountRow): TradingAccount {
     paused: row.paused_at !== null,
     error_code: row.error_code,
     error_message: row.error_message,
+    credentials_rejected: row.credentials_rejected_at !== null,
     attempts: row.attempts,
     next_retry_at: iso(row.next_retry_at),
     terminal_state: row.terminal_state,
     connected_at: iso(row.connected_at),
     last_seen_at: iso(row.last_seen_at),
     created_at: isoRequired(row.created_at),
+    ownership: {
+      verified_at: iso(row.verified_at),
+      code: row.verified_at === null ? row.ownership_code : null,
+      instruction: row.verified_at === null ? ownershipInstruction(row.ownership_code) : null,
+    },
     figures: {
       trades: row.trades,
       lots: Number(row.lots),
@@ -118,7 +132,8 @@ export function registerTradingAccountRoutes(app: OpenAPIHono<EdgeEnv>): void {
       return c.json(account, 201);
     } catch (error) {
       if (isPgError(error) && error.code === '23505') {
-        throw conflict(`login ${body.login} on ${body.server} is already registered`);
+        // Only the caller's own registration conflicts: other users' never change the answer.
+        throw conflict(`you already registered login ${body.login} on ${body.server}`);
       }
       if (isPgError(error) && error.code === '23503') {
         throw badRequest('request validation failed', [{ path: 'body.broker_id', message: `unknown broker, or it does not offer ${body.platform}` }]);
@@ -176,6 +191,18 @@ export function registerTradingAccountRoutes(app: OpenAPIHono<EdgeEnv>): void {
     const { id, action } = c.req.valid('param');
     const account = await withDb(c, async (tx) => {
       await tx.query('select id from private.account_action($1, $2)', [id, action]);
+      return readAccount(tx, id);
+    });
+    return c.json(account, 200);
+  });
+
+  app.openapi({ ...changeInvestorPasswordRoute, middleware: [requireUser()] }, async (c) => {
+    const { id } = c.req.valid('param');
+    const body = c.req.valid('json');
+    // Sealed exactly as at registration: bound to the account id.
+    const sealed = await c.get('deps').secretBox.seal(body.investor_password, id);
+    const account = await withDb(c, async (tx) => {
+      await tx.query('select id from private.change_investor_password($1, $2, $3)', [id, sealed.ciphertext, sealed.keyId]);
       return readAccount(tx, id);
     });
     return c.json(account, 200);

@@ -16,6 +16,8 @@ interface AccountBody {
   status: string;
   paused: boolean;
   attempts: number;
+  server: string;
+  ownership: { verified_at: string | null; code: string | null; instruction: string | null };
   figures: { trades: number; lots: number; cashback_accrued: number; cashback_settled: number };
 }
 
@@ -66,13 +68,46 @@ describe('trading accounts', () => {
     expect(ring?.payload).toEqual({});
   });
 
-  it('refuses the same login on the same server twice, even for another user (409)', async () => {
-    await register(alice, 60000001);
-    const res = await register(bob, 60000001);
-    expect(res.status).toBe(409);
-    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/already registered/);
+  it('refuses a login the user already registered on that server, whatever its case and spacing (409)', async () => {
+    expect((await register(alice, 60000001, { server: 'Probe-Live01' })).status).toBe(201);
+    for (const server of ['Probe-Live01', 'probe-live01', ' PROBE-LIVE01 ', 'probe-live01\t']) {
+      const res = await register(alice, 60000001, { server });
+      expect(res.status, server).toBe(409);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/you already registered login 60000001/);
+    }
     expect(await countRows(h, 'public.trading_accounts', 'login = 60000001')).toBe(1);
-    expect((await register(bob, 60000001, { server: 'Other-Server' })).status).toBe(201);
+    expect((await register(alice, 60000001, { server: 'Probe-Live02' })).status).toBe(201);
+  });
+
+  it("answers a registration the same whatever other users registered: 201, unverified, with the user's own ownership code", async () => {
+    const first = await register(alice, 60000002, { server: 'Probe-Live01' });
+    // Bob registers the same real account (another spelling): nothing tells him Alice did.
+    const second = await register(bob, 60000002, { server: ' probe-live01 ' });
+    const fresh = await register(bob, 60000003, { server: 'Probe-Live01' });
+    expect([first.status, second.status, fresh.status]).toEqual([201, 201, 201]);
+    const [a, b, c] = (await Promise.all([first.json(), second.json(), fresh.json()])) as AccountBody[];
+    const shape = (x: unknown): unknown =>
+      x !== null && typeof x === 'object' ? Object.fromEntries(Object.entries(x).map(([k, v]) => [k, shape(v)])) : typeof x;
+    expect(shape(b)).toEqual(shape(c));
+    expect(shape(a)).toEqual(shape(c));
+    expect(b?.server).toBe('probe-live01');
+    for (const account of [a, b, c]) {
+      expect(account?.status).toBe('pending_vps_setup');
+      expect(account?.ownership.verified_at).toBeNull();
+      expect(account?.ownership.code).toMatch(/^RUBI-[0-9A-HJKMNP-TV-Z]{8}$/);
+      expect(account?.ownership.instruction).toContain(account?.ownership.code ?? 'none');
+    }
+    expect(a?.ownership.code).not.toBe(b?.ownership.code);
+    // Only its owner reads the code.
+    const asBob = await userRequest(app, 'GET', `/accounts/trading-accounts/${a?.id ?? ''}`, bob.token);
+    expect(asBob.status).toBe(404);
+
+    // Once verified, the account shows when, and no code any more.
+    await h.db.query(asOwner(), 'update public.trading_accounts set verified_at = now() where id = $1', [a?.id]);
+    const read = (await (await userRequest(app, 'GET', `/accounts/trading-accounts/${a?.id ?? ''}`, alice.token)).json()) as AccountBody;
+    expect(read.ownership).toEqual({ verified_at: expect.any(String), code: null, instruction: null });
+    const listed = (await (await userRequest(app, 'GET', '/accounts/trading-accounts', bob.token)).json()) as { accounts: AccountBody[] };
+    expect(listed.accounts.find((x) => x.id === b?.id)?.ownership.code).toBe(b?.ownership.code);
   });
 
   it('rejects bad input naming the fields and writes nothing', async () => {

@@ -1,7 +1,7 @@
 import { createKeyRoute, listKeysRoute, revokeKeyRoute } from '@rubi/contracts/keys.ts';
 import { generateWebhookSecret } from '@rubi/crypto';
 import type { Tables } from '@rubi/db';
-import { createFunctionApp, iso, isoRequired, notFound, requireUser, withDb, type EdgeDeps } from '@rubi/edge';
+import { createFunctionApp, iso, isoRequired, limit, notFound, requireUser, withDb, type EdgeDeps } from '@rubi/edge';
 
 interface EaKeyRow {
   id: string;
@@ -27,6 +27,9 @@ export function createKeysApp(deps: EdgeDeps) {
 
   app.openapi({ ...createKeyRoute, middleware: [requireUser()] }, async (c) => {
     const body = c.req.valid('json');
+    const actor = c.get('actor');
+    // Key creations per user (rate-limit.ts): 429 + Retry-After past the limit; fails open.
+    if (actor.kind === 'user') await limit(c, [{ kind: 'key_create_user', subject: actor.userId }]);
     const id = crypto.randomUUID();
     const secret = generateWebhookSecret();
     // The ciphertext is bound to the key id, so it cannot be moved to another key's row.

@@ -2,7 +2,7 @@ import { registerRoute, TRADES_POLL_INTERVAL_SECONDS } from '@rubi/contracts/reg
 import { MAX_TRADES_PER_BATCH } from '@rubi/contracts/trades.ts';
 import { generateWebhookSecret, sha256Hex } from '@rubi/crypto';
 import type { Enums } from '@rubi/db';
-import { createFunctionApp, isoRequired, unauthorized, withDb, type EdgeDeps } from '@rubi/edge';
+import { createFunctionApp, isoRequired, limit, perIp, unauthorized, withDb, type EdgeDeps } from '@rubi/edge';
 
 type AccountStatus = Enums<'account_status'>;
 
@@ -33,6 +33,10 @@ export function createRegisterApp(deps: EdgeDeps) {
   app.openapi(registerRoute, async (c) => {
     const body = c.req.valid('json');
     c.set('actor', { kind: 'provisioning_token' });
+    // Every attempt, per account and per client IP, before any work: 429 + Retry-After past the
+    // limit; fails open (rate-limit.ts: the one-time token is the credential, the limiter the
+    // second line).
+    await limit(c, [perIp('register_ip', c), { kind: 'register_account', subject: body.external_account_id }]);
     const tokenHash = await sha256Hex(body.provisioning_token);
     const secret = generateWebhookSecret();
 
@@ -44,8 +48,9 @@ export function createRegisterApp(deps: EdgeDeps) {
         'select a.id, a.created_at from public.trading_accounts a where a.external_account_id = $1 and a.deleted_at is null',
         [body.external_account_id],
       );
-      if (!account) return { ok: false, reason: 'unknown_account' };
-      const sealed = await deps.secretBox.seal(secret, account.id);
+      // An unknown account takes the same steps (seal, register_account_ea, which finds nothing), so
+      // that neither the answer nor its time tells whether the account exists (issue #15).
+      const sealed = await deps.secretBox.seal(secret, account?.id ?? body.external_account_id);
       const [row] = await tx.query<RegisterRow>('select * from private.register_account_ea($1, $2, $3, $4, $5, $6, $7, $8)', [
         body.external_account_id,
         tokenHash,
@@ -56,7 +61,7 @@ export function createRegisterApp(deps: EdgeDeps) {
         sealed.ciphertext,
         sealed.keyId,
       ]);
-      if (!row) return { ok: false, reason: 'unknown_account' };
+      if (!row || !account) return { ok: false, reason: 'unknown_account' };
       if (row.refused !== null || row.user_id === null || row.status === null) return { ok: false, reason: row.refused ?? 'refused' };
       return { ok: true, accountId: row.account_id, userId: row.user_id, status: row.status, registeredAt: account.created_at };
     });

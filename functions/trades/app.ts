@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { listTradesRoute, reportTradesRoute, type TradeType } from '@rubi/contracts/trades.ts';
+import { listTradesRoute, reportTradesRoute, type CashbackWithheld, type Ownership, type TradeType } from '@rubi/contracts/trades.ts';
 import {
   callAsEa,
   createFunctionApp,
@@ -31,6 +31,7 @@ interface TradeRow {
   comment: string | null;
   cashback_rate: string;
   cashback_amount: string;
+  cashback_withheld: CashbackWithheld | null;
   currency: string;
   settled_on: Date | null;
   created_at: Date;
@@ -54,6 +55,7 @@ const toTrade = (row: TradeRow) => ({
   comment: row.comment,
   cashback_rate: Number(row.cashback_rate),
   cashback_amount: Number(row.cashback_amount),
+  cashback_withheld: row.cashback_withheld,
   currency: row.currency,
   // A date column arrives as midnight UTC.
   settled_on: row.settled_on === null ? null : row.settled_on.toISOString().slice(0, 10),
@@ -64,7 +66,7 @@ const toTrade = (row: TradeRow) => ({
 const TradeCursor = z.tuple([CursorTimestamp, z.uuid(), z.number().int().positive()]);
 
 const TRADE_COLUMNS = `t.account_id, t.ticket, t.symbol, t.type, t.lots, t.open_time, t.close_time, t.open_price, t.close_price,
-  t.commission, t.swap, t.profit, t.magic, t.comment, t.cashback_rate, t.cashback_amount, t.currency, t.settled_on, t.created_at,
+  t.commission, t.swap, t.profit, t.magic, t.comment, t.cashback_rate, t.cashback_amount, t.cashback_withheld, t.currency, t.settled_on, t.created_at,
   ${CURSOR_TIMESTAMP_SQL('t.close_time')} as cursor_at`;
 
 /**
@@ -80,10 +82,12 @@ export function createTradesApp(deps: EdgeDeps) {
     if (actor.kind !== 'account_ea') throw new Error('trades requires an account EA');
     const rows = body.trades.map((t) => ({ ...t, magic: t.magic ?? null, comment: t.comment ?? null }));
     // One statement: the gate, then private.ingest_trades (the only writer of closed trades: it
-    // accrues the cashback for the whole batch and marks the account as heard from).
-    const [result] = await callAsEa<{ accepted: number[]; cashback_accrued: string }>(c, 'private.ingest_trades', [
+    // settles the ownership with the reported codes, accrues the cashback for the whole batch by
+    // the accrual rule and marks the account as heard from).
+    const [result] = await callAsEa<{ accepted: number[]; cashback_accrued: string; ownership: Ownership }>(c, 'private.ingest_trades', [
       actor.accountId,
       JSON.stringify(rows),
+      body.ownership_codes ?? [],
     ]);
     const accepted = result?.accepted ?? [];
     const stored = new Set(accepted);
@@ -93,6 +97,7 @@ export function createTradesApp(deps: EdgeDeps) {
         accepted,
         duplicates,
         cashback_accrued: Number(result?.cashback_accrued ?? 0),
+        ownership: result?.ownership ?? 'unverified',
         server_time: isoRequired(deps.now()),
       },
       200,

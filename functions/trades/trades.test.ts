@@ -4,6 +4,8 @@ import { countRows, createEdgeHarness, signHeaders, userRequest, type EdgeHarnes
 import {
   accountEaRequest,
   closedTrade,
+  markVerified,
+  ownershipCode,
   provisionAccount,
   rebatePerLot,
   registerEa,
@@ -30,6 +32,7 @@ interface ReportBody {
   accepted: number[];
   duplicates: number[];
   cashback_accrued: number;
+  ownership: 'verified' | 'unverified' | 'owned_elsewhere';
   server_time: string;
 }
 interface TradeBody {
@@ -49,6 +52,7 @@ interface TradeBody {
   comment: string | null;
   cashback_rate: number;
   cashback_amount: number;
+  cashback_withheld: string | null;
   currency: string;
   settled_on: string | null;
   created_at: string;
@@ -61,9 +65,14 @@ interface ErrorBody {
   error: { code: string; message: string; details?: { path: string; message: string }[] };
 }
 
-async function setUp(user: TestUser): Promise<{ account: ProvisionedAccount; ea: AccountEaCredential }> {
-  const account = await provisionAccount(h, user);
+/** A provisioned account with its EA registered; verified unless `opts.verified` is false. */
+async function setUp(
+  user: TestUser,
+  opts: { verified?: boolean; login?: number; server?: string } = {},
+): Promise<{ account: ProvisionedAccount; ea: AccountEaCredential }> {
+  const account = await provisionAccount(h, user, { login: opts.login, server: opts.server });
   const ea = await registerEa(h, account);
+  if (opts.verified !== false) await markVerified(h, account.id);
   secrets.push(account.password, account.token, ea.secret);
   return { account, ea };
 }
@@ -77,6 +86,9 @@ async function read<T>(res: Response): Promise<{ status: number; body: T }> {
 
 const report = async (ea: AccountEaCredential, trades: unknown[], opts: Parameters<typeof accountEaRequest>[6] = {}) =>
   read<ReportBody>(await accountEaRequest(h, app, 'POST', '/trades', ea, { trades }, opts));
+
+const reportWith = async (ea: AccountEaCredential, trades: unknown[], ownershipCodes: string[]) =>
+  read<ReportBody>(await accountEaRequest(h, app, 'POST', '/trades', ea, { trades, ownership_codes: ownershipCodes }));
 
 const list = async (user: TestUser, query = '') => read<ListBody>(await userRequest(app, 'GET', `/trades${query}`, user.token));
 
@@ -293,6 +305,140 @@ describe('POST /trades', () => {
     const { account, ea } = await setUp(alice);
     await accountAction(h, alice, account.id, 'delete');
     expect((await report(ea, [closedTrade(1)])).status).toBe(401);
+  });
+});
+
+describe('POST /trades: ownership and the accrual rule', () => {
+  let seq = 7_000_000;
+  const withheld = async (accountId: string) =>
+    h.db.query<{ ticket: number; cashback_amount: string; cashback_withheld: string | null }>(
+      asOwner(),
+      'select ticket, cashback_amount, cashback_withheld from public.closed_trades where account_id = $1 order by ticket',
+      [accountId],
+    );
+  const notices = async (userId: string, kind: string) =>
+    h.db.query<{ title: string; body: string }>(asOwner(), 'select title, body from public.notifications where user_id = $1 and kind = $2', [userId, kind]);
+
+  it('records the trades of an unverified registration with their cashback withheld, and accrues them once when it is proven', async () => {
+    const owner = await h.createUser('trades-prover@example.com');
+    const { account, ea } = await setUp(owner, { verified: false });
+    const code = await ownershipCode(h, account.id);
+    expect(code).toMatch(/^RUBI-[0-9A-HJKMNP-TV-Z]{8}$/);
+    const rate = await rebatePerLot(h, account.id);
+
+    const before = await report(ea, [closedTrade(1, { lots: 1 }), closedTrade(2, { lots: 2 })]);
+    expect(before.status).toBe(200);
+    expect(before.body).toMatchObject({ accepted: [1, 2], cashback_accrued: 0, ownership: 'unverified' });
+    // A code that is not this registration's proves nothing.
+    const wrong = await reportWith(ea, [], ['RUBI-00000000']);
+    expect(wrong.body.ownership).toBe('unverified');
+    expect((await withheld(account.id)).map((t) => [t.ticket, Number(t.cashback_amount), t.cashback_withheld])).toEqual([
+      [1, 0, 'unverified'],
+      [2, 0, 'unverified'],
+    ]);
+
+    const proven = await read<ReportBody>(
+      await accountEaRequest(h, app, 'POST', '/trades', ea, { trades: [closedTrade(3, { lots: 1 })], ownership_codes: ['RUBI-00000000', code] }),
+    );
+    expect(proven.status).toBe(200);
+    // The batch that brings the proof accrues; the withheld trades accrue too (not in this answer).
+    expect(proven.body).toMatchObject({ accepted: [3], ownership: 'verified' });
+    expect(proven.body.cashback_accrued).toBeCloseTo(rate, 6);
+    expect((await withheld(account.id)).map((t) => [t.ticket, Number(t.cashback_amount), t.cashback_withheld])).toEqual([
+      [1, rate, null],
+      [2, 2 * rate, null],
+      [3, rate, null],
+    ]);
+    expect((await accountRow(h, account.id))?.verified_at).toEqual(expect.any(Date));
+    expect(await notices(owner.id, 'account_verified')).toHaveLength(1);
+
+    // Once: the same proof again (a resent request, a restarted EA) changes nothing.
+    const again = await read<ReportBody>(await accountEaRequest(h, app, 'POST', '/trades', ea, { trades: [], ownership_codes: [code] }));
+    expect(again.body).toMatchObject({ ownership: 'verified', cashback_accrued: 0 });
+    expect(await cashbackSum(account.id)).toBeCloseTo(4 * rate, 6);
+    expect(await notices(owner.id, 'account_verified')).toHaveLength(1);
+
+    const listed = await list(owner, `?account_id=${account.id}`);
+    expect(listed.body.trades.every((t) => t.cashback_withheld === null)).toBe(true);
+  });
+
+  it('lets the real owner prove a login a squatter registered first (any case, any spacing): the squatter earns nothing', async () => {
+    const squatter = await h.createUser('trades-squatter@example.com');
+    const realOwner = await h.createUser('trades-real-owner@example.com');
+    const login = ++seq;
+    const squat = await setUp(squatter, { verified: false, login, server: 'Probe-Live01' });
+    expect((await report(squat.ea, [closedTrade(1)])).body).toMatchObject({ ownership: 'unverified', cashback_accrued: 0 });
+
+    const real = await setUp(realOwner, { verified: false, login, server: '  PROBE-live01 ' });
+    expect((await accountRow(h, real.account.id))?.server).toBe('PROBE-live01');
+    const code = await ownershipCode(h, real.account.id);
+    // The squatter cannot use the real owner's code (it is not theirs), nor their own (they cannot trade).
+    expect((await reportWith(squat.ea, [], [code])).body.ownership).toBe('unverified');
+    const proven = await read<ReportBody>(await accountEaRequest(h, app, 'POST', '/trades', real.ea, { trades: [closedTrade(1)], ownership_codes: [code] }));
+    expect(proven.body.ownership).toBe('verified');
+    expect(proven.body.cashback_accrued).toBeGreaterThan(0);
+
+    // The squatter's registration: error E_OWNED_ELSEWHERE, no automatic retry, withheld trades final, owner told.
+    expect(await accountRow(h, squat.account.id)).toMatchObject({ status: 'error', error_code: 'E_OWNED_ELSEWHERE', next_retry_at: null, verified_at: null });
+    expect((await withheld(squat.account.id)).map((t) => t.cashback_withheld)).toEqual(['owned_elsewhere']);
+    expect(await notices(squatter.id, 'account_error')).toEqual([expect.objectContaining({ title: `Account ${login} belongs to someone else` })]);
+    // Its EA, still reporting, earns nothing, even with its own code.
+    const squatCode = await ownershipCode(h, squat.account.id);
+    const after = await read<ReportBody>(
+      await accountEaRequest(h, app, 'POST', '/trades', squat.ea, { trades: [closedTrade(2)], ownership_codes: [squatCode] }),
+    );
+    expect(after.body).toMatchObject({ accepted: [2], cashback_accrued: 0, ownership: 'owned_elsewhere' });
+    expect((await withheld(squat.account.id)).map((t) => t.cashback_withheld)).toEqual(['owned_elsewhere', 'owned_elsewhere']);
+    expect(await countRows(h, 'public.trading_accounts', 'login = $1 and verified_at is not null', [login])).toBe(1);
+  });
+
+  it('accrues nothing for a paused account, nor later for trades that closed while it was paused', async () => {
+    const owner = await h.createUser('trades-pauser@example.com');
+    const { account, ea } = await setUp(owner);
+    await accountAction(h, owner, account.id, 'pause');
+    const paused = await report(ea, [closedTrade(1, {}, 0.01)]);
+    expect(paused.body).toMatchObject({ accepted: [1], cashback_accrued: 0, ownership: 'verified' });
+    await accountAction(h, owner, account.id, 'resume');
+    // An earlier pause, from 3 hours ago to 1 hour ago (the EA reports late, after the resume).
+    await h.db.query(
+      asOwner(),
+      `insert into private.account_pauses (account_id, paused_at, resumed_at) values ($1, now() - interval '3 hours', now() - interval '1 hour')`,
+      [account.id],
+    );
+    const late = await report(ea, [closedTrade(2, {}, 2), closedTrade(3, {}, 0.5)]);
+    expect(late.body.accepted).toEqual([2, 3]);
+    const rate = await rebatePerLot(h, account.id);
+    expect(late.body.cashback_accrued).toBeCloseTo(0.5 * rate, 6);
+    expect((await withheld(account.id)).map((t) => [t.ticket, t.cashback_withheld])).toEqual([
+      [1, 'paused'],
+      [2, 'paused'],
+      [3, null],
+    ]);
+    const listed = await list(owner, `?account_id=${account.id}`);
+    // Most recently closed first.
+    expect(listed.body.trades.map((t) => [t.ticket, t.cashback_withheld])).toEqual([
+      [1, 'paused'],
+      [3, null],
+      [2, 'paused'],
+    ]);
+  });
+
+  it('refuses malformed ownership codes with a 400 naming them, and stores nothing', async () => {
+    const { account, ea } = await setUp(alice, { verified: false });
+    const code = await ownershipCode(h, account.id);
+    for (const [codes, path] of [
+      [['rubi-7kq2x9md'], 'body.ownership_codes.0'],
+      [['RUBI-7KQ2X9MI'], 'body.ownership_codes.0'],
+      [[code, code], 'body.ownership_codes'],
+      [Array.from({ length: 11 }, (_, i) => `RUBI-0000000${i % 10}`), 'body.ownership_codes'],
+      ['RUBI-7KQ2X9MD', 'body.ownership_codes'],
+    ] as const) {
+      const res = await read<ErrorBody>(await accountEaRequest(h, app, 'POST', '/trades', ea, { trades: [closedTrade(9)], ownership_codes: codes }));
+      expect(res.status).toBe(400);
+      expect(res.body.error.details?.map((d) => d.path)).toContain(path);
+    }
+    expect(await countRows(h, 'public.closed_trades', 'account_id = $1', [account.id])).toBe(0);
+    expect((await accountRow(h, account.id))?.verified_at).toBeNull();
   });
 });
 

@@ -3,6 +3,7 @@ import {
   heartbeatRoute,
   heldAccountsRoute,
   launchPackageRoute,
+  realtimeTokenRoute,
   reportStateRoute,
   teardownRoute,
   type TeardownReason,
@@ -10,7 +11,20 @@ import {
 import { VOCABULARY } from '@rubi/contracts/vocabulary.ts';
 import { randomToken, sha256Hex } from '@rubi/crypto';
 import type { Enums } from '@rubi/db';
-import { conflict, createFunctionApp, iso, isoRequired, notFound, requireVpsHost, withDb, type EdgeDeps, type EdgeEnv } from '@rubi/edge';
+import {
+  ApiError,
+  conflict,
+  createFunctionApp,
+  DOORBELL_TOPIC,
+  iso,
+  isoRequired,
+  mintHostRealtimeToken,
+  notFound,
+  requireVpsHost,
+  withDb,
+  type EdgeDeps,
+  type EdgeEnv,
+} from '@rubi/edge';
 import type { Context } from 'hono';
 
 // The private functions return these columns as text; their values are the database's vocabularies.
@@ -211,6 +225,13 @@ export function createVpsApp(deps: EdgeDeps) {
   app.openapi({ ...heldAccountsRoute, middleware: [requireVpsHost()] }, async (c) => {
     const rows = await withDb(c, (tx) => tx.query<HeldRow>('select * from private.vps_held_accounts($1)', [hostIdOf(c)]));
     return c.json({ accounts: rows.map((r) => ({ ...r, lease_expires_at: iso(r.lease_expires_at) })) }, 200);
+  });
+
+  // The doorbell is private (issue #15): a host listens with this token (role anon + its id).
+  app.openapi({ ...realtimeTokenRoute, middleware: [requireVpsHost()] }, async (c) => {
+    const minted = await mintHostRealtimeToken(deps.config, hostIdOf(c), deps.now());
+    if (!minted) throw new ApiError(503, 'unavailable', 'no Realtime signing key (REALTIME_SIGNING_JWK) is configured: poll instead');
+    return c.json({ access_token: minted.token, expires_at: isoRequired(minted.expiresAt), topic: DOORBELL_TOPIC }, 200, { 'cache-control': 'no-store' });
   });
 
   return app;

@@ -376,13 +376,13 @@ describe('POST /vps/accounts/{id}/state', () => {
 
   it('moves the account to error with code and message, counts the attempt, releases it and notifies the owner', async () => {
     const account = await heldBy(hostA, bob);
-    const res = await report(hostA, account.id, { state: 'error', error_code: 'E_AUTH', error_message: 'Invalid account: authorization failed' });
+    const res = await report(hostA, account.id, { state: 'error', error_code: 'E_LOGIN_TIMEOUT', error_message: 'No connection to the trade server' });
     expect(res.status).toBe(200);
     const body = (await res.json()) as AccountStateBody;
     expect(body).toMatchObject({
       status: 'error',
-      error_code: 'E_AUTH',
-      error_message: 'Invalid account: authorization failed',
+      error_code: 'E_LOGIN_TIMEOUT',
+      error_message: 'No connection to the trade server',
       attempts: 1,
       held: false,
       removed: false,
@@ -396,11 +396,27 @@ describe('POST /vps/accounts/{id}/state', () => {
     );
     expect(notes).toHaveLength(1);
     expect(notes[0]).toMatchObject({ user_id: bob.id, kind: 'account_error' });
-    expect(notes[0]?.body).toContain('Invalid account: authorization failed (E_AUTH)');
+    expect(notes[0]?.body).toContain('No connection to the trade server (E_LOGIN_TIMEOUT)');
     // Released: the host can no longer act on it.
     expect((await report(hostA, account.id, { state: 'running' })).status).toBe(404);
     expect((await launchPackage(hostA, account.id)).status).toBe(404);
-    expect(h.logs.some((l) => l.includes('"msg":"terminal error reported"') && l.includes('E_AUTH'))).toBe(true);
+    expect(h.logs.some((l) => l.includes('"msg":"terminal error reported"') && l.includes('E_LOGIN_TIMEOUT'))).toBe(true);
+  });
+
+  it('E_AUTH: no automatic retry, the failed credential remembered, the owner told to update the password', async () => {
+    const account = await heldBy(hostA, bob);
+    const res = await report(hostA, account.id, { state: 'error', error_code: 'E_AUTH', error_message: 'Invalid account: authorization failed' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'error', error_code: 'E_AUTH', attempts: 1, next_retry_at: null, held: false });
+    const [row] = await h.db.query<{ credentials_rejected: boolean; refused: boolean }>(
+      asOwner(),
+      `select a.credentials_rejected_at is not null as credentials_rejected, private.credentials_refused(a.id) as refused
+       from public.trading_accounts a where a.id = $1`,
+      [account.id],
+    );
+    expect(row).toEqual({ credentials_rejected: true, refused: true });
+    const notes = await h.db.query<{ kind: string; body: string }>(asOwner(), 'select kind, body from public.notifications where account_id = $1', [account.id]);
+    expect(notes).toEqual([{ kind: 'account_credentials_rejected', body: expect.stringContaining('update the investor password') }]);
   });
 
   it('rejects bad input naming the fields, and changes nothing', async () => {
@@ -574,6 +590,7 @@ describe('vps under random and malformed bodies', () => {
       '/vps/claim',
       '/vps/health',
       '/vps/heartbeat',
+      '/vps/realtime-token',
       '/vps/teardown',
     ]);
   });

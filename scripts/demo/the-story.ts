@@ -229,6 +229,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       trade('GBPUSD', 'BUY', 2.0, h(morning, 6), h(morning, 9));
       const today = new Date(Math.max(now - 3_600_000, Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), new Date(now).getUTCDate())));
       trade('EURUSD', 'SELL', 0.5, today, new Date(Math.min(today.getTime() + 1_800_000, now)));
+      // The trader proves the account is theirs (cashback accrues only then): a pending order far
+      // from the market whose comment holds the code the dashboard shows; the EA finds it among the
+      // order comments and sends it with the trades.
+      const code = (await dashboard!.tradingAccount(accountId!)).ownership.code;
+      if (!code) throw new Error('the new account shows no ownership code');
+      const placed = acct.placePendingOrder({ symbol: 'EURUSD', comment: `rubi ${code}` });
+      if (!placed.ok) throw new Error(placed.message);
+      await ea!.ea.scanOwnership(acct);
+      story.say(`the trader placed pending order #${placed.order} with the comment "rubi ${code}": the EA sends the code with its trades`);
       await ea!.ea.enqueue(acct.history);
       story.say(`outbox: ${acct.history.map((t) => `#${t.ticket} ${t.type} ${t.lots} ${t.symbol}`).join(', ')}`);
       // The answer is lost: the EA retries under the same X-Trade-Id, which the server refuses as a

@@ -100,6 +100,19 @@ export const errorResponses = {
   413: { description: 'Body too large', content: { 'application/json': { schema: ErrorResponse } } },
 } as const;
 
+/**
+ * 429 on the routes with a rate limit (register, EA key creation, failed EA signatures, failed VPS
+ * host keys: packages/edge/src/rate-limit.ts; rates and bursts in private.settings).
+ */
+export const rateLimitedResponse = {
+  429: {
+    description:
+      'Too many attempts (per credential or account, per user or per client IP): wait `Retry-After` seconds. On signed EA and VPS routes only failed credentials count: a valid request is never limited.',
+    headers: { 'Retry-After': { description: 'Seconds to wait before trying again', schema: { type: 'integer' as const, minimum: 1 } } },
+    content: { 'application/json': { schema: ErrorResponse } },
+  },
+} as const;
+
 export const jsonBody = <T extends z.ZodType>(schema: T, description = 'JSON body') => ({
   required: true,
   description,

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { CurrencyCode, EaKeyHeaders, errorResponses, jsonBody, jsonResponse, Money, Positive, Symbol, Timestamp, Uuid } from './common.ts';
+import { CurrencyCode, EaKeyHeaders, errorResponses, rateLimitedResponse, jsonBody, jsonResponse, Money, Positive, Symbol, Timestamp, Uuid } from './common.ts';
 import type { Vocabulary } from './vocabulary.ts';
 
 export const SymbolSpec = z
@@ -72,7 +72,7 @@ export const connectRoute = createRoute({
   summary: 'Open (or resume) the session of a terminal',
   security: [{ eaKey: [] }],
   request: { headers: EaKeyHeaders, body: jsonBody(ConnectRequest) },
-  responses: { 200: jsonResponse(ConnectResponse, 'The session and the settings the EA must apply'), ...errorResponses },
+  responses: { 200: jsonResponse(ConnectResponse, 'The session and the settings the EA must apply'), ...errorResponses, ...rateLimitedResponse },
 });
 
 export const disconnectRoute = createRoute({
@@ -81,5 +81,5 @@ export const disconnectRoute = createRoute({
   summary: 'Close a session with the counters the EA kept',
   security: [{ eaKey: [] }],
   request: { headers: EaKeyHeaders, body: jsonBody(DisconnectRequest) },
-  responses: { 200: jsonResponse(DisconnectResponse, 'The closed session'), ...errorResponses },
+  responses: { 200: jsonResponse(DisconnectResponse, 'The closed session'), ...errorResponses, ...rateLimitedResponse },
 });

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { errorResponses, jsonBody, jsonResponse, Timestamp, Uuid } from './common.ts';
+import { errorResponses, rateLimitedResponse, jsonBody, jsonResponse, Timestamp, Uuid } from './common.ts';
 import { VOCABULARY } from './vocabulary.ts';
 
 export const EaScope = z.enum(VOCABULARY.ea_scope).openapi('EaScope');
@@ -37,7 +37,7 @@ export const createKeyRoute = createRoute({
   summary: 'Create an EA key (the secret is returned once)',
   security: [{ userJwt: [] }],
   request: { body: jsonBody(CreateEaKeyRequest) },
-  responses: { 201: jsonResponse(CreatedEaKey, 'The new key and its secret'), ...errorResponses },
+  responses: { 201: jsonResponse(CreatedEaKey, 'The new key and its secret'), ...errorResponses, ...rateLimitedResponse },
 });
 
 export const listKeysRoute = createRoute({

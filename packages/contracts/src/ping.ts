@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { EaKeyHeaders, errorResponses, jsonBody, jsonResponse, Money, Timestamp, Uuid } from './common.ts';
+import { EaKeyHeaders, errorResponses, rateLimitedResponse, jsonBody, jsonResponse, Money, Timestamp, Uuid } from './common.ts';
 import { VOCABULARY } from './vocabulary.ts';
 
 export const PingRequest = z
@@ -30,5 +30,5 @@ export const pingRoute = createRoute({
   summary: 'Heartbeat with the account figures; stores a snapshot and revives a stale session',
   security: [{ eaKey: [] }],
   request: { headers: EaKeyHeaders, body: jsonBody(PingRequest) },
-  responses: { 200: jsonResponse(PingResponse, 'Server time and the work waiting'), ...errorResponses },
+  responses: { 200: jsonResponse(PingResponse, 'Server time and the work waiting'), ...errorResponses, ...rateLimitedResponse },
 });

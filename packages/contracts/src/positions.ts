@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { EaKeyHeaders, errorResponses, jsonBody, jsonResponse, Money, PageInfo, PageQuery, Positive, Symbol, Timestamp, Uuid } from './common.ts';
+import { EaKeyHeaders, errorResponses, rateLimitedResponse, jsonBody, jsonResponse, Money, PageInfo, PageQuery, Positive, Symbol, Timestamp, Uuid } from './common.ts';
 import { VOCABULARY } from './vocabulary.ts';
 
 // Open positions of a terminal. The EA pushes its FULL list of open positions (not a diff): the
@@ -115,7 +115,7 @@ export const updatePositionsRoute = createRoute({
     'Upserts every listed ticket, closes the open tickets of the session that are missing, reopens a closed ticket that reappears. Idempotent: the same list twice changes nothing.',
   security: [{ eaKey: [] }],
   request: { headers: EaKeyHeaders, body: jsonBody(UpdatePositionsRequest) },
-  responses: { 200: jsonResponse(UpdatePositionsResponse, 'What the update changed'), ...errorResponses },
+  responses: { 200: jsonResponse(UpdatePositionsResponse, 'What the update changed'), ...errorResponses, ...rateLimitedResponse },
 });
 
 export const listPositionsRoute = createRoute({

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { errorResponses, jsonBody, jsonResponse, Timestamp, Uuid } from './common.ts';
+import { errorResponses, rateLimitedResponse, jsonBody, jsonResponse, Timestamp, Uuid } from './common.ts';
 import { MAX_TRADES_PER_BATCH } from './trades.ts';
 import { Platform, TradingAccountStatus } from './trading-accounts.ts';
 
@@ -76,5 +76,5 @@ export const registerRoute = createRoute({
     'does not match the account (the same answer for all). On success the token is spent and the account is `connected`.',
   security: [],
   request: { body: jsonBody(RegisterRequest) },
-  responses: { 200: jsonResponse(RegisterResponse, 'The api secret (shown once) and how to report trades'), ...errorResponses },
+  responses: { 200: jsonResponse(RegisterResponse, 'The api secret (shown once) and how to report trades'), ...errorResponses, ...rateLimitedResponse },
 });

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { EaKeyHeaders, errorResponses, jsonBody, jsonResponse, Money, PageInfo, PageQuery, Positive, Symbol, Timestamp, Uuid } from './common.ts';
+import { EaKeyHeaders, errorResponses, rateLimitedResponse, jsonBody, jsonResponse, Money, PageInfo, PageQuery, Positive, Symbol, Timestamp, Uuid } from './common.ts';
 import { VOCABULARY } from './vocabulary.ts';
 
 // Trading signals: created by the dashboard, an API client (a user token) or the EA itself,
@@ -184,7 +184,7 @@ export const createSignalRoute = createRoute({
   responses: {
     201: jsonResponse(Signal, 'The new signal'),
     200: jsonResponse(Signal, 'A retry: the signal created earlier with the same client_signal_id'),
-    ...errorResponses,
+    ...errorResponses, ...rateLimitedResponse,
   },
 });
 
@@ -203,7 +203,7 @@ export const pendingSignalsRoute = createRoute({
   summary: 'Fetch the signals waiting for a session; marks them DELIVERED',
   security: [{ eaKey: [] }],
   request: { headers: EaKeyHeaders, query: PendingSignalsQuery },
-  responses: { 200: jsonResponse(PendingSignals, 'Signals to execute, then report with /signals/{id}/status'), ...errorResponses },
+  responses: { 200: jsonResponse(PendingSignals, 'Signals to execute, then report with /signals/{id}/status'), ...errorResponses, ...rateLimitedResponse },
 });
 
 export const getSignalRoute = createRoute({
@@ -221,7 +221,7 @@ export const reportSignalStatusRoute = createRoute({
   summary: 'Report the outcome of a delivered signal (records the order)',
   security: [{ eaKey: [] }],
   request: { headers: EaKeyHeaders, params: SignalIdParam, body: jsonBody(ReportSignalStatusRequest) },
-  responses: { 200: jsonResponse(Signal, 'The signal in its final state (also for an identical retry)'), ...errorResponses },
+  responses: { 200: jsonResponse(Signal, 'The signal in its final state (also for an identical retry)'), ...errorResponses, ...rateLimitedResponse },
 });
 
 export const cancelSignalRoute = createRoute({
@@ -230,5 +230,5 @@ export const cancelSignalRoute = createRoute({
   summary: 'Cancel a signal that has not been delivered',
   security: userOrEa,
   request: { params: SignalIdParam },
-  responses: { 200: jsonResponse(Signal, 'The cancelled signal (also when it was already cancelled)'), ...errorResponses },
+  responses: { 200: jsonResponse(Signal, 'The cancelled signal (also when it was already cancelled)'), ...errorResponses, ...rateLimitedResponse },
 });

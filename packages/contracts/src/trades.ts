@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { AccountEaHeaders, errorResponses, jsonBody, jsonResponse, Money, PageInfo, PageQuery, Positive, Symbol, Timestamp, Uuid } from './common.ts';
+import { AccountEaHeaders, errorResponses, rateLimitedResponse, jsonBody, jsonResponse, Money, PageInfo, PageQuery, Positive, Symbol, Timestamp, Uuid } from './common.ts';
 import { VOCABULARY } from './vocabulary.ts';
 
 // `trades`: closed trades of a provisioned account, reported by its EA, and the owner's view of them.
@@ -17,6 +17,27 @@ import { VOCABULARY } from './vocabulary.ts';
  * body limit (MAX_BODY_BYTES, 256 KiB); a body over that limit is a 413.
  */
 export const MAX_TRADES_PER_BATCH = 500;
+
+/**
+ * The ownership-proof contract (issue #15). Every registration of a trading account has an ownership
+ * code; its owner places a pending order whose comment contains it, and the provisioned EA reports
+ * the codes it finds in the account's order comments (pending orders and history since
+ * registration), upper-cased and deduplicated, as `ownership_codes`.
+ */
+export const OWNERSHIP_CODE_PATTERN = /^RUBI-[0-9A-HJKMNP-TV-Z]{8}$/;
+export const MAX_OWNERSHIP_CODES = 10;
+export const OwnershipCode = z
+  .string()
+  .regex(OWNERSHIP_CODE_PATTERN, 'an ownership code is RUBI- and 8 Crockford base32 characters in upper case')
+  .openapi({ example: 'RUBI-7KQ2X9MD' });
+/** What POST /trades answers about the registration the EA reports for. */
+export const Ownership = z.enum(['verified', 'unverified', 'owned_elsewhere']).openapi('Ownership', {
+  description:
+    'verified: the owner proved the account is theirs, cashback accrues; unverified: trades are recorded, cashback is withheld until proven; owned_elsewhere: another registration of the same real account is the proven owner, this one earns nothing',
+});
+export type Ownership = z.infer<typeof Ownership>;
+export const CashbackWithheld = z.enum(VOCABULARY.cashback_withheld_reason).openapi('CashbackWithheld');
+export type CashbackWithheld = z.infer<typeof CashbackWithheld>;
 
 export const TradeType = z.enum(VOCABULARY.trade_side).openapi('TradeType');
 export type TradeType = z.infer<typeof TradeType>;
@@ -55,6 +76,14 @@ export const ReportTradesRequest = z
       .array(ClosedTradeInput)
       .max(MAX_TRADES_PER_BATCH, `at most ${MAX_TRADES_PER_BATCH} trades per batch: send the rest in the next request`)
       .openapi({ description: `Closed trades, at most ${MAX_TRADES_PER_BATCH}; each ticket once. Empty: only says the EA is alive` }),
+    ownership_codes: z
+      .array(OwnershipCode)
+      .max(MAX_OWNERSHIP_CODES, `at most ${MAX_OWNERSHIP_CODES} ownership codes`)
+      .refine((codes) => new Set(codes).size === codes.length, 'each ownership code once')
+      .optional()
+      .openapi({
+        description: `Ownership codes found in the comments of the account's orders (pending, and history since registration), at most ${MAX_OWNERSHIP_CODES}, each once; omitted or empty when none`,
+      }),
   })
   .strict()
   .superRefine((body, ctx) => {
@@ -73,6 +102,7 @@ export const ReportTradesResponse = z
     accepted: z.array(z.number().int()).openapi({ description: 'Tickets stored by this request, ascending' }),
     duplicates: z.array(z.number().int()).openapi({ description: 'Tickets already stored before (left unchanged), ascending' }),
     cashback_accrued: z.number().openapi({ description: "Cashback accrued by the accepted trades, in the broker's currency" }),
+    ownership: Ownership,
     server_time: Timestamp,
   })
   .openapi('ReportTradesResponse');
@@ -96,6 +126,9 @@ export const ClosedTrade = z
     comment: z.string().nullable(),
     cashback_rate: z.number().openapi({ description: 'Rebate per lot applied at insert' }),
     cashback_amount: z.number(),
+    cashback_withheld: CashbackWithheld.nullable().openapi({
+      description: 'Why no cashback accrued (cashback_amount 0): unverified (until the account is proven), paused, owned_elsewhere; null when it accrued',
+    }),
     currency: z.string(),
     settled_on: z.iso.date().nullable().openapi({ description: 'Settlement day of the ledger row it went into; null until settled' }),
     created_at: Timestamp,
@@ -124,7 +157,7 @@ export const reportTradesRoute = createRoute({
     'and not changed, so resending a batch is safe. Cashback accrues at insert. Also keeps the account connected.',
   security: [{ accountEa: [] }],
   request: { headers: AccountEaHeaders, body: jsonBody(ReportTradesRequest) },
-  responses: { 200: jsonResponse(ReportTradesResponse, 'Accepted and duplicate tickets, and the cashback accrued'), ...errorResponses },
+  responses: { 200: jsonResponse(ReportTradesResponse, 'Accepted and duplicate tickets, and the cashback accrued'), ...errorResponses, ...rateLimitedResponse },
 });
 
 export const listTradesRoute = createRoute({

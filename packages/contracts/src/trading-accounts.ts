@@ -10,18 +10,26 @@ export type Platform = z.infer<typeof Platform>;
 export const TradingAccountStatus = z.enum(VOCABULARY.account_status).openapi('TradingAccountStatus');
 export type TradingAccountStatus = z.infer<typeof TradingAccountStatus>;
 
+/** The read-only (investor) password, at registration and when the owner changes it. */
+export const InvestorPassword = z.string().min(1).max(128).regex(/^[^\u0000]+$/, 'no NUL characters').openapi({
+  description: 'The read-only (investor) password; stored encrypted and only ever handed to the VPS host that runs the terminal',
+});
+
 export const RegisterTradingAccountRequest = z
   .object({
     broker_id: Uuid,
     platform: Platform,
     login: z.number().int().positive().max(9_999_999_999).openapi({ example: 51234567 }),
     server: z.string().trim().min(1).max(128).regex(/^[^\u0000-\u001f]+$/, 'printable characters only').openapi({ example: 'ICMarketsSC-Live07' }),
-    investor_password: z.string().min(1).max(128).regex(/^[^\u0000]+$/, 'no NUL characters').openapi({
-      description: 'The read-only (investor) password; stored encrypted and only ever handed to the VPS host that runs the terminal',
-    }),
+    investor_password: InvestorPassword,
   })
   .strict()
   .openapi('RegisterTradingAccountRequest');
+
+export const ChangeInvestorPasswordRequest = z
+  .object({ investor_password: InvestorPassword })
+  .strict()
+  .openapi('ChangeInvestorPasswordRequest');
 
 export const AccountFigures = z
   .object({
@@ -32,6 +40,15 @@ export const AccountFigures = z
     currency: z.string(),
   })
   .openapi('AccountFigures');
+
+export const AccountOwnership = z
+  .object({
+    verified_at: Timestamp.nullable().openapi({ description: 'When the owner proved the account is theirs; cashback accrues only once it is' }),
+    code: z.string().nullable().openapi({ description: 'The ownership code to put in a pending order comment, while unverified', example: 'RUBI-7KQ2X9MD' }),
+    instruction: z.string().nullable().openapi({ description: 'How to prove it, while unverified' }),
+  })
+  .openapi('AccountOwnership');
+export type AccountOwnership = z.infer<typeof AccountOwnership>;
 
 export const TradingAccount = z
   .object({
@@ -45,12 +62,17 @@ export const TradingAccount = z
     paused: z.boolean(),
     error_code: z.string().nullable(),
     error_message: z.string().nullable(),
+    credentials_rejected: z.boolean().openapi({
+      description:
+        'The broker refused the investor password (error_code E_AUTH): the account is not started again until the password is updated (PUT /trading-accounts/{id}/password), which relaunches it',
+    }),
     attempts: z.number().int(),
     next_retry_at: Timestamp.nullable(),
     terminal_state: TerminalState.nullable(),
     connected_at: Timestamp.nullable(),
     last_seen_at: Timestamp.nullable(),
     created_at: Timestamp,
+    ownership: AccountOwnership,
     figures: AccountFigures,
   })
   .openapi('TradingAccount');
@@ -89,7 +111,8 @@ const user = [{ userJwt: [] }];
 export const registerTradingAccountRoute = createRoute({
   method: 'post',
   path: '/trading-accounts',
-  summary: 'Register a trading account for provisioning (the password is encrypted; 409 if the login is already registered on that server)',
+  summary:
+    'Register a trading account for provisioning (the password is encrypted; 409 if you already registered the login on that server). It starts unverified: prove it is yours with the ownership code it answers',
   security: user,
   request: { body: jsonBody(RegisterTradingAccountRequest) },
   responses: { 201: jsonResponse(TradingAccount, 'The account, waiting for a VPS host (no secret in it)'), ...errorResponses },
@@ -124,6 +147,15 @@ export const tradingAccountActionRoute = createRoute({
   security: user,
   request: { params: AccountActionParam },
   responses: { 200: jsonResponse(TradingAccount, 'The account after the action'), ...errorResponses },
+});
+export const changeInvestorPasswordRoute = createRoute({
+  method: 'put',
+  path: '/trading-accounts/{id}/password',
+  summary:
+    'Replace the investor password (encrypted like at registration). Clears a rejected password and relaunches the account: one in error or running is queued again (attempts reset); a paused one waits for resume',
+  security: user,
+  request: { params: TradingAccountIdParam, body: jsonBody(ChangeInvestorPasswordRequest) },
+  responses: { 200: jsonResponse(TradingAccount, 'The account after the change (no secret in it)'), ...errorResponses },
 });
 export const deleteTradingAccountRoute = createRoute({
   method: 'delete',

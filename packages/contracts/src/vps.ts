@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { errorResponses, jsonBody, jsonResponse, Timestamp, Uuid, VpsHostHeaders } from './common.ts';
+import { ErrorResponse, errorResponses, rateLimitedResponse, jsonBody, jsonResponse, Timestamp, Uuid, VpsHostHeaders } from './common.ts';
 import { VOCABULARY, type Vocabulary } from './vocabulary.ts';
 
 // The VPS agent's API. A host authenticates with its key (X-VPS-API-Key) and sees only the
@@ -200,6 +200,20 @@ export const HeldAccount = z
   .openapi('VpsHeldAccount');
 export const HeldAccountsResponse = z.object({ accounts: z.array(HeldAccount) }).openapi('VpsHeldAccounts');
 
+/**
+ * A Realtime access token for the private doorbell topic `vps:doorbell`: role anon and claim
+ * vps_host_id, so it proves the bearer is this host and grants nothing else (policy "vps hosts
+ * receive the doorbell" on realtime.messages). Short-lived: the agent fetches a new one before
+ * `expires_at` and hands it to Realtime.
+ */
+export const RealtimeTokenResponse = z
+  .object({
+    access_token: z.string().min(1).openapi({ description: 'JWT for Realtime (supabase-js `realtime.setAuth`); never logged' }),
+    expires_at: Timestamp,
+    topic: z.literal('vps:doorbell'),
+  })
+  .openapi('VpsRealtimeToken');
+
 // ---------------------------------------------------------------------------------------------
 // Routes (paths relative to /vps)
 const security = [{ vpsHost: [] }];
@@ -210,7 +224,7 @@ export const heartbeatRoute = createRoute({
   summary: "Report the host's version, capacity and terminals; renews the leases of every account it holds",
   security,
   request: { headers: VpsHostHeaders, body: jsonBody(HeartbeatRequest) },
-  responses: { 200: jsonResponse(HeartbeatResponse, 'Leases renewed'), ...errorResponses },
+  responses: { 200: jsonResponse(HeartbeatResponse, 'Leases renewed'), ...errorResponses, ...rateLimitedResponse },
 });
 
 export const claimRoute = createRoute({
@@ -219,7 +233,7 @@ export const claimRoute = createRoute({
   summary: 'Claim pending accounts, up to the free capacity of this host',
   security,
   request: { headers: VpsHostHeaders, body: jsonBody(ClaimRequest) },
-  responses: { 200: jsonResponse(ClaimResponse, 'The claimed accounts (possibly none)'), ...errorResponses },
+  responses: { 200: jsonResponse(ClaimResponse, 'The claimed accounts (possibly none)'), ...errorResponses, ...rateLimitedResponse },
 });
 
 export const launchPackageRoute = createRoute({
@@ -230,7 +244,7 @@ export const launchPackageRoute = createRoute({
     'The only response that carries an investor password. 409 when the account is paused, deleted (tear it down instead) or not in a launchable status.',
   security,
   request: { headers: VpsHostHeaders, params: AccountIdParam },
-  responses: { 200: jsonResponse(LaunchPackage, 'The launch package (not cacheable)'), ...errorResponses },
+  responses: { 200: jsonResponse(LaunchPackage, 'The launch package (not cacheable)'), ...errorResponses, ...rateLimitedResponse },
 });
 
 export const reportStateRoute = createRoute({
@@ -239,7 +253,7 @@ export const reportStateRoute = createRoute({
   summary: "Report what a held account's terminal is doing; renews its lease",
   security,
   request: { headers: VpsHostHeaders, params: AccountIdParam, body: jsonBody(StateReport) },
-  responses: { 200: jsonResponse(AccountState, 'The account after the report'), ...errorResponses },
+  responses: { 200: jsonResponse(AccountState, 'The account after the report'), ...errorResponses, ...rateLimitedResponse },
 });
 
 export const teardownRoute = createRoute({
@@ -248,7 +262,7 @@ export const teardownRoute = createRoute({
   summary: 'Held accounts whose terminal must be stopped and removed (paused or deleted by their owner)',
   security,
   request: { headers: VpsHostHeaders },
-  responses: { 200: jsonResponse(TeardownResponse, 'Accounts to tear down'), ...errorResponses },
+  responses: { 200: jsonResponse(TeardownResponse, 'Accounts to tear down'), ...errorResponses, ...rateLimitedResponse },
 });
 
 export const heldAccountsRoute = createRoute({
@@ -257,5 +271,21 @@ export const heldAccountsRoute = createRoute({
   summary: 'Every account this host holds, to adopt running terminals after an agent restart',
   security,
   request: { headers: VpsHostHeaders },
-  responses: { 200: jsonResponse(HeldAccountsResponse, 'Held accounts, oldest first (no secrets)'), ...errorResponses },
+  responses: { 200: jsonResponse(HeldAccountsResponse, 'Held accounts, oldest first (no secrets)'), ...errorResponses, ...rateLimitedResponse },
+});
+
+export const realtimeTokenRoute = createRoute({
+  method: 'post',
+  path: '/realtime-token',
+  summary: 'A short-lived Realtime token that lets this host listen to the private doorbell topic (and nothing else)',
+  description:
+    '503 `unavailable` when the function has no Realtime signing key (REALTIME_SIGNING_JWK): the agent then polls only.',
+  security,
+  request: { headers: VpsHostHeaders },
+  responses: {
+    200: jsonResponse(RealtimeTokenResponse, 'The token (not cacheable)'),
+    503: { description: 'No Realtime signing key configured', content: { 'application/json': { schema: ErrorResponse } } },
+    ...errorResponses,
+    ...rateLimitedResponse,
+  },
 });

@@ -35,7 +35,7 @@ interface ErrorBody {
   error?: { code?: string; message?: string; details?: { path: string; message: string }[] };
 }
 
-async function call<T>(path: string, method: 'GET' | 'POST' | 'DELETE' = 'GET', body?: unknown): Promise<T> {
+async function call<T>(path: string, method: 'GET' | 'POST' | 'PUT' | 'DELETE' = 'GET', body?: unknown): Promise<T> {
   const { data, error } = await supabase().functions.invoke<T>(path, { method, ...(body === undefined ? {} : { body: body as Record<string, unknown> }) });
   if (!error) return data as T;
   if (error instanceof FunctionsHttpError) {
@@ -59,6 +59,7 @@ export const api = {
   account: (id: string) => call<TradingAccount>(`accounts/trading-accounts/${id}`),
   registerAccount: (body: RegisterAccount) => call<TradingAccount>('accounts/trading-accounts', 'POST', body),
   accountAction: (id: string, action: 'pause' | 'resume' | 'retry') => call<TradingAccount>(`accounts/trading-accounts/${id}/${action}`, 'POST'),
+  changePassword: (id: string, investor_password: string) => call<TradingAccount>(`accounts/trading-accounts/${id}/password`, 'PUT', { investor_password }),
   deleteAccount: (id: string) => call<{ id: string; deleted: true; teardown_pending: boolean }>(`accounts/trading-accounts/${id}`, 'DELETE'),
   ledger: (id: string, limit = 200) => call<Ledger>(`accounts/trading-accounts/${id}/ledger${qs({ limit })}`),
   trades: (accountId: string, limit = 200) => call<{ trades: ClosedTrade[]; next_cursor: string | null }>(`trades${qs({ account_id: accountId, limit })}`),

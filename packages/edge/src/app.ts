@@ -32,6 +32,7 @@ export function issuesToDetails(target: string, issues: readonly ZodIssueLike[])
 }
 
 function errorResponse(c: Context<EdgeEnv>, error: ApiError): Response {
+  for (const [name, value] of Object.entries(error.headers ?? {})) c.header(name, value);
   return c.json(error.toBody(), error.status);
 }
 
@@ -80,7 +81,7 @@ export function createFunctionApp(name: string, deps: EdgeDeps): OpenAPIHono<Edg
       origin: origins.includes('*') ? '*' : origins,
       allowHeaders: ['authorization', 'apikey', 'content-type', 'x-client-info', REQUEST_ID_HEADER, ...EA_HEADERS],
       allowMethods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-      exposeHeaders: [REQUEST_ID_HEADER],
+      exposeHeaders: [REQUEST_ID_HEADER, 'retry-after'],
       maxAge: 600,
     }),
   );

@@ -1,23 +1,31 @@
 import { sha256Hex, verifySignature, type VerifyFailure } from '@rubi/crypto';
 import { asService, type Enums } from '@rubi/db';
 import type { MiddlewareHandler } from 'hono';
-import { readAccountEaCredential, readEaKeyCredential, type AccountEaCredential, type EaCredential } from './ea-credentials.ts';
+import { DUMMY_SECRET, readAccountEaCredential, readEaKeyCredential, type AccountEaCredential, type EaCredential } from './ea-credentials.ts';
 import type { Admission, EdgeEnv } from './env.ts';
 import { forbidden, unauthorized } from './errors.ts';
 import { InvalidTokenError } from './auth-user.ts';
+import { limit, perIp } from './rate-limit.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** What an EA key may be used for: the database's vocabulary `ea_scope`. */
 export type EaScope = Enums<'ea_scope'>;
 
+/**
+ * One answer for an unknown key or account id, a wrong signature and a credential that cannot
+ * verify: which of them failed is not the caller's business (issue #15), and the work done is the
+ * same (see verifyWithCredential).
+ */
+export const INVALID_EA_CREDENTIALS = 'unknown credential or signature does not match';
+
 const FAILURE_MESSAGES: Record<VerifyFailure, string> = {
   missing_headers: 'missing X-Trade-Id, X-Trade-Timestamp or X-Trade-Signature',
   malformed_timestamp: 'X-Trade-Timestamp is not a unix time in seconds',
   timestamp_too_old: 'request timestamp is more than 300 s old',
   timestamp_in_future: 'request timestamp is more than 300 s in the future',
-  invalid_signature: 'signature does not match',
-  malformed_secret: 'credential cannot verify signatures',
+  invalid_signature: INVALID_EA_CREDENTIALS,
+  malformed_secret: INVALID_EA_CREDENTIALS,
 };
 
 /** A dashboard user: `Authorization: Bearer <Supabase access token>`. */
@@ -43,12 +51,17 @@ export function requireUser(): MiddlewareHandler<EdgeEnv> {
  * Verifies the request's Standard Webhooks signature over the raw body with `credential`'s secret.
  * A credential read from the cache that fails is read again once before the request is refused:
  * the account's api secret may have been re-issued since (a new `register`).
+ *
+ * An unknown id is verified against a dummy secret (its read opened a dummy too), so it takes the
+ * same steps as a known id with a wrong signature and gets the same answer: the timestamp checks,
+ * then INVALID_EA_CREDENTIALS. Every failed verification takes a token from the failure buckets
+ * (per key / account id and per client IP, rate-limit.ts) in one statement; past their limit the
+ * answer is a 429 instead of the 401. A request that verifies never touches the limiter.
  */
 async function verifyWithCredential<C extends EaCredential>(
   c: Parameters<MiddlewareHandler<EdgeEnv>>[0],
   cacheKey: string,
   read: () => Promise<C | undefined>,
-  unknown: string,
 ): Promise<{ credential: C; requestId: string }> {
   const deps = c.get('deps');
   const body = await c.req.text();
@@ -57,15 +70,12 @@ async function verifyWithCredential<C extends EaCredential>(
     timestamp: c.req.header('x-trade-timestamp') ?? null,
     signature: c.req.header('x-trade-signature') ?? null,
   };
-  const verify = (credential: C) =>
-    verifySignature({ secrets: [credential.secret], headers, body, nowSeconds: Math.floor(deps.now().getTime() / 1000) });
-  const fresh = async (): Promise<C> => {
+  const verify = (credential: C | undefined) =>
+    verifySignature({ secrets: [credential?.secret ?? DUMMY_SECRET], headers, body, nowSeconds: Math.floor(deps.now().getTime() / 1000) });
+  const fresh = async (): Promise<C | undefined> => {
     const credential = await read();
-    if (!credential) {
-      deps.credentials.delete(cacheKey);
-      throw unauthorized(unknown);
-    }
-    deps.credentials.set(cacheKey, credential);
+    if (credential) deps.credentials.set(cacheKey, credential);
+    else deps.credentials.delete(cacheKey);
     return credential;
   };
   const cached = deps.credentials.get(cacheKey) as C | undefined;
@@ -75,7 +85,10 @@ async function verifyWithCredential<C extends EaCredential>(
     credential = await fresh();
     result = await verify(credential);
   }
-  if (!result.ok) throw unauthorized(FAILURE_MESSAGES[result.reason]);
+  if (!result.ok || !credential) {
+    await limit(c, [{ kind: 'ea_auth_failure_credential', subject: cacheKey }, perIp('ea_auth_failure_ip', c)]);
+    throw unauthorized(result.ok ? INVALID_EA_CREDENTIALS : FAILURE_MESSAGES[result.reason]);
+  }
   // verifySignature refuses a request without an id, so it is there.
   return { credential, requestId: headers.id as string };
 }
@@ -95,7 +108,6 @@ export function requireEaKey(scope: EaScope): MiddlewareHandler<EdgeEnv> {
         c,
         `ea_key:${keyId.toLowerCase()}`,
         () => readEaKeyCredential(deps, keyId),
-        'unknown or revoked EA key',
       );
       if (!credential.scopes.includes(scope)) throw forbidden(`this EA key lacks the ${scope} scope`);
       return { credential, requestId, readAgain: admitAgain };
@@ -133,7 +145,6 @@ export function requireAccountEa(): MiddlewareHandler<EdgeEnv> {
         c,
         `account:${externalId}`,
         () => readAccountEaCredential(deps, externalId),
-        'unknown account or not registered',
       );
       return { credential, requestId, readAgain: admitAgain };
     };
@@ -159,7 +170,11 @@ export function requireVpsHost(): MiddlewareHandler<EdgeEnv> {
     const key = c.req.header('x-vps-api-key') ?? '';
     if (key.length < 16 || key.length > 256) throw unauthorized('missing or malformed X-VPS-API-Key');
     const [host] = await deps.db.query<{ id: string | null }>(asService(), 'select private.authenticate_vps_host($1) as id', [await sha256Hex(key)]);
-    if (!host?.id) throw unauthorized('unknown or revoked VPS host key');
+    if (!host?.id) {
+      // Failed host keys per client IP (rate-limit.ts): past the limit, 429 instead of 401.
+      await limit(c, [perIp('vps_auth_failure_ip', c)]);
+      throw unauthorized('unknown or revoked VPS host key');
+    }
     c.set('actor', { kind: 'vps_host', hostId: host.id });
     await next();
   };

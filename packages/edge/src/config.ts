@@ -18,6 +18,22 @@ const EdgeConfigSchema = z.object({
   CORS_ORIGINS: z.string().default('*'),
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(256 * 1024),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /**
+   * Private JWK (JSON text, with `kid`) of a signing key the project trusts (imported into its JWT
+   * signing keys): `vps` signs the hosts' Realtime tokens with it (packages/edge/src/realtime-token.ts).
+   * Unset: no Realtime token, the agents poll.
+   */
+  REALTIME_SIGNING_JWK: z
+    .string()
+    .refine((text) => {
+      try {
+        const jwk = JSON.parse(text) as Record<string, unknown>;
+        return typeof jwk.d === 'string' && typeof jwk.kid === 'string' && (jwk.kty === 'EC' || jwk.kty === 'RSA' || jwk.kty === 'OKP');
+      } catch {
+        return false;
+      }
+    }, 'a private JWK as JSON text, with kid (EC P-256, RSA or Ed25519)')
+    .optional(),
 });
 export type EdgeConfig = z.infer<typeof EdgeConfigSchema>;
 

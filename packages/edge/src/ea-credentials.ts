@@ -1,3 +1,4 @@
+import { generateWebhookSecret, type SecretBox } from '@rubi/crypto';
 import { asService } from '@rubi/db';
 import type { EdgeDeps } from './deps.ts';
 
@@ -79,6 +80,27 @@ export class CredentialCache {
   }
 }
 
+/**
+ * A secret that signs nothing, for unknown credentials: the caller verifies the request against it
+ * so that an unknown id costs the same steps as a known one with a wrong signature (one lookup, one
+ * AES-GCM open, one HMAC) and ends in the same 401 (issue #15: ids must not be told apart by message
+ * or by time). Random per process, never stored, never accepted (the caller refuses an unknown id
+ * whatever the verification says).
+ */
+export const DUMMY_SECRET = generateWebhookSecret();
+const dummySealed = new WeakMap<SecretBox, Promise<{ keyId: string; ciphertext: string }>>();
+
+/** Opens a sealed dummy: the AES-GCM work a known credential's read does. */
+async function openDummy(secretBox: SecretBox): Promise<void> {
+  let sealed = dummySealed.get(secretBox);
+  if (!sealed) {
+    sealed = secretBox.seal(DUMMY_SECRET, 'dummy');
+    dummySealed.set(secretBox, sealed);
+  }
+  const { ciphertext, keyId } = await sealed;
+  await secretBox.open(ciphertext, keyId, 'dummy');
+}
+
 /** Reads a live EA key's credential (one round trip), or undefined for an unknown or revoked key. */
 export async function readEaKeyCredential(deps: EdgeDeps, keyId: string): Promise<EaKeyCredential | undefined> {
   const [row] = await deps.db.query<{ user_id: string; scopes: string[]; secret_ciphertext: string; encryption_key_id: string }>(
@@ -86,7 +108,7 @@ export async function readEaKeyCredential(deps: EdgeDeps, keyId: string): Promis
     'select * from private.ea_key_credentials($1)',
     [keyId],
   );
-  if (!row) return undefined;
+  if (!row) return openDummy(deps.secretBox).then(() => undefined);
   const secret = await deps.secretBox.open(row.secret_ciphertext, row.encryption_key_id, keyId);
   return { kind: 'ea_key', keyId, userId: row.user_id, scopes: row.scopes, sealed: row.secret_ciphertext, secret };
 }
@@ -98,7 +120,7 @@ export async function readAccountEaCredential(deps: EdgeDeps, externalId: string
     'select * from private.account_ea_credentials($1)',
     [externalId],
   );
-  if (!row) return undefined;
+  if (!row) return openDummy(deps.secretBox).then(() => undefined);
   const secret = await deps.secretBox.open(row.api_secret_ciphertext, row.api_secret_key_id, row.account_id);
   return {
     kind: 'account_ea',

@@ -9,6 +9,8 @@ export class ApiError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details?: ErrorDetail[],
+    /** Response headers that belong to the error (e.g. Retry-After on a 429). */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -23,6 +25,9 @@ export const unauthorized = (message = 'missing or invalid credentials') => new 
 export const forbidden = (message = 'not allowed') => new ApiError(403, 'forbidden', message);
 export const notFound = (message = 'not found') => new ApiError(404, 'not_found', message);
 export const conflict = (message: string) => new ApiError(409, 'conflict', message);
+/** 429 with Retry-After (whole seconds, at least 1): a rate limit refused the request (see rate-limit.ts). */
+export const rateLimited = (retryAfterSeconds: number, message = 'too many requests, retry later') =>
+  new ApiError(429, 'rate_limited', message, undefined, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
 
 /**
  * The one error convention from SQL to HTTP. Our SQL raises standard SQLSTATEs with messages meant

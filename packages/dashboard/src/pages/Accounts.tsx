@@ -1,5 +1,6 @@
 // Trading accounts: register one (broker picker from GET /accounts/brokers), and each account's live
-// status (with the error code and message), figures, and retry / pause / resume / delete.
+// status (with the error code and message), figures, and retry / pause / resume / delete, and a
+// password change (which relaunches an account whose password the broker refused).
 import { api, type TradingAccount } from '../api.ts';
 import { Async, ErrorNote } from '../components/Async.tsx';
 import { StatusBadge } from '../components/StatusBadge.tsx';
@@ -34,6 +35,7 @@ function AccountCard({ account: a, onChanged }: { account: TradingAccount; onCha
   const action = useAction((what: 'pause' | 'resume' | 'retry') => api.accountAction(a.id, what), onChanged);
   const remove = useAction(() => api.deleteAccount(a.id), onChanged);
   const [confirming, setConfirming] = useState(false);
+  const [changingPassword, setChangingPassword] = useState(false);
   const f = a.figures;
   return (
     <article class="account" data-testid={`account-${a.login}`}>
@@ -49,11 +51,28 @@ function AccountCard({ account: a, onChanged }: { account: TradingAccount; onCha
         <StatusBadge status={a.paused ? 'disconnected' : a.status} testId="account-status" />
       </header>
       {a.paused && <p class="muted">Paused by you.</p>}
+      {a.ownership.verified_at === null && a.ownership.code !== null && (
+        <p class="ownership-note" data-testid="account-ownership">
+          <strong>Unverified:</strong> {a.ownership.instruction} <code data-testid="ownership-code">{a.ownership.code}</code>
+        </p>
+      )}
       {a.status === 'error' && (
         <p class="error-note" data-testid="account-error">
           <strong>{a.error_code}</strong> {a.error_message}
-          {a.next_retry_at ? ` Next attempt ${new Date(a.next_retry_at).toLocaleTimeString()}.` : ' No automatic retry left.'}
+          {a.credentials_rejected
+            ? ' The broker rejected the investor password: the account is not started again until you update it.'
+            : a.next_retry_at
+              ? ` Next attempt ${new Date(a.next_retry_at).toLocaleTimeString()}.`
+              : ' No automatic retry left.'}
         </p>
+      )}
+      {a.credentials_rejected && a.status !== 'error' && (
+        <p class="error-note" data-testid="account-credentials-rejected">
+          The broker rejected the investor password: update it to start the account again.
+        </p>
+      )}
+      {(a.credentials_rejected || changingPassword) && (
+        <PasswordForm account={a} onDone={() => (setChangingPassword(false), onChanged())} />
       )}
       <dl class="figures">
         <div>
@@ -76,9 +95,14 @@ function AccountCard({ account: a, onChanged }: { account: TradingAccount; onCha
       <footer class="row">
         <small class="muted">{a.status === 'connected' ? `Last report ${ago(a.last_seen_at)}` : `Registered ${ago(a.created_at)}`}</small>
         <div class="actions">
-          {a.status === 'error' && !a.paused && (
+          {a.status === 'error' && !a.paused && !a.credentials_rejected && (
             <button class="secondary" onClick={() => action.run('retry')} aria-busy={action.pending}>
               Retry
+            </button>
+          )}
+          {!a.credentials_rejected && !changingPassword && (
+            <button class="secondary outline" onClick={() => setChangingPassword(true)}>
+              Change password
             </button>
           )}
           {a.paused ? (
@@ -103,5 +127,41 @@ function AccountCard({ account: a, onChanged }: { account: TradingAccount; onCha
       </footer>
       {(action.error ?? remove.error) && <ErrorNote error={(action.error ?? remove.error)!} />}
     </article>
+  );
+}
+
+/** Replaces the investor password (PUT .../password): the account is queued again with it. */
+function PasswordForm({ account: a, onDone }: { account: TradingAccount; onDone: () => void }) {
+  const [password, setPassword] = useState('');
+  const save = useAction(async () => {
+    await api.changePassword(a.id, password);
+    setPassword('');
+  }, onDone);
+  return (
+    <form
+      class="password-form"
+      data-testid="password-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void save.run();
+      }}
+    >
+      <label>
+        New investor password
+        <input
+          type="password"
+          name="investor_password"
+          autocomplete="off"
+          required
+          maxLength={128}
+          value={password}
+          onInput={(e) => setPassword((e.target as HTMLInputElement).value)}
+        />
+      </label>
+      <button type="submit" aria-busy={save.pending}>
+        Update password and relaunch
+      </button>
+      {save.error && <ErrorNote error={save.error} />}
+    </form>
   );
 }

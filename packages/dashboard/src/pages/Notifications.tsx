@@ -5,7 +5,7 @@ import { Async, ErrorNote } from '../components/Async.tsx';
 import { time } from '../format.ts';
 import { useAction, useReconciled } from '../hooks.ts';
 
-const ICONS: Record<string, string> = { account_connected: '●', account_disconnected: '○', account_error: '!', cashback_settled: '$' };
+const ICONS: Record<string, string> = { account_connected: '●', account_disconnected: '○', account_error: '!', account_credentials_rejected: '!', account_verified: '✓', account_verification_required: '?', cashback_settled: '$' };
 
 export function Notifications() {
   const list = useReconciled(() => api.notifications({ limit: 100 }), ['notifications']);
