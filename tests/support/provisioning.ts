@@ -135,3 +135,19 @@ export async function rebatePerLot(h: EdgeHarness, accountId: string): Promise<n
   if (!row) throw new Error(`no account ${accountId}`);
   return Number(row.rate);
 }
+
+/** The ownership code of an account, as its owner reads it (the register answer, the accounts API). */
+export async function ownershipCode(h: EdgeHarness, accountId: string): Promise<string> {
+  const [row] = await h.db.query<{ ownership_code: string }>(asOwner(), 'select ownership_code from public.trading_accounts where id = $1', [accountId]);
+  if (!row) throw new Error(`no account ${accountId}`);
+  return row.ownership_code;
+}
+
+/**
+ * Marks an account verified, as the database owner, for tests about something else than the proof
+ * of ownership (the proof itself goes through POST /trades `ownership_codes`): cashback accrues only
+ * for a verified account.
+ */
+export async function markVerified(h: EdgeHarness, accountId: string): Promise<void> {
+  await h.db.query(asOwner(), 'update public.trading_accounts set verified_at = now() where id = $1 and verified_at is null', [accountId]);
+}

@@ -30,10 +30,29 @@ export const USER_OWNED_TABLES = [
 ] as const;
 
 /**
- * User-owned tables no API role may write at all (INSERT, UPDATE and DELETE revoked): their rows
- * come from private functions only (closed trades: private.ingest_trades, which accrues the cashback).
+ * User-owned tables no client may write directly (INSERT, UPDATE and DELETE revoked from anon and
+ * authenticated): their rows come from private functions only (closed trades: private.ingest_trades,
+ * which accrues the cashback; signals: private.create_signal; terminal data: the EA's functions, as
+ * rubi_ea). See supabase/tests/database/13_no_direct_writes.sql.
  */
-export const WRITTEN_BY_FUNCTIONS_ONLY: ReadonlySet<(typeof USER_OWNED_TABLES)[number]> = new Set(['closed_trades']);
+export const WRITTEN_BY_FUNCTIONS_ONLY: ReadonlySet<(typeof USER_OWNED_TABLES)[number]> = new Set([
+  'mt5_sessions',
+  'symbol_specs',
+  'account_snapshots',
+  'trading_signals',
+  'trading_orders',
+  'positions',
+  'trading_accounts',
+  'closed_trades',
+  'cashback_ledger',
+]);
+
+/** What a user may write directly on the other user-owned tables: one column each, and DELETE of notifications. */
+export const USER_WRITABLE_COLUMN: Readonly<Partial<Record<(typeof USER_OWNED_TABLES)[number], string>>> = {
+  ea_keys: 'revoked_at',
+  notifications: 'read_at',
+};
+export const USER_DELETABLE: ReadonlySet<(typeof USER_OWNED_TABLES)[number]> = new Set(['notifications']);
 
 export async function createUser(db: Db, email: string): Promise<string> {
   const [row] = await db.query<{ id: string }>(

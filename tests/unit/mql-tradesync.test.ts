@@ -8,6 +8,7 @@ import { verifySignature } from '@rubi/crypto';
 import { RegisterResponse } from '@rubi/contracts/register.ts';
 import { ReportTradesRequest } from '@rubi/contracts/trades.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { buildHostProgram, runHostProgram, type MqlPlatform } from '../../mql/host/build.ts';
 import { classifyLine } from '../../vps-agent/src/terminal-log.ts';
 
@@ -18,6 +19,13 @@ import { classifyLine } from '../../vps-agent/src/terminal-log.ts';
 // batches, a lost response and its resend, a 400 naming a trade (set aside), the watermark across a
 // restart, 401s, and where the backfill starts (the account's registered_at unless configured). The same program runs against the real functions in
 // tests/integration/e2e/mql-tradesync.test.ts.
+
+/** The contract's `ownership_codes` (issue #15): optional, each RUBI- + 8 Crockford base32, at most 10, unique. */
+const OwnershipCodes = z
+  .array(z.string().regex(/^RUBI-[0-9A-HJKMNP-TV-Z]{8}$/))
+  .max(10)
+  .refine((c) => new Set(c).size === c.length, 'duplicate code')
+  .optional();
 
 const NOW = 1_763_720_100; // the sim's clock: 2025-11-21T10:15:00Z
 const OFFSET = 7200; // trade server = UTC + 2 h
@@ -49,6 +57,12 @@ class MockBackend {
    * 300 s off it are refused as the functions refuse them. Undefined: any timestamp verifies.
    */
   serverClock: number | undefined;
+  /**
+   * The answer's `ownership` for the codes a request carried (undefined: a backend older than the
+   * ownership proof, no field). `olderBackend`: its strict body also refuses `ownership_codes` (400).
+   */
+  ownershipFor: ((codes: string[] | undefined, account: string) => string) | undefined;
+  olderBackend = false;
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => {
@@ -93,7 +107,18 @@ class MockBackend {
           return send(401, { error: { code: 'unauthorized', message } });
         }
         if (!verdict.ok || this.revoked) return send(401, { error: { code: 'unauthorized', message: 'invalid signature' } });
-        const parsed = ReportTradesRequest.safeParse(JSON.parse(body));
+        // ownership_codes (issue #15) checked against the contract's rule here, whether or not the
+        // contract's schema has the field yet; an older backend's strict schema refuses it
+        const { ownership_codes: codes, ...rest } = JSON.parse(body) as { ownership_codes?: unknown };
+        if (this.olderBackend && codes !== undefined) {
+          return send(400, { error: { code: 'validation_failed', message: 'Invalid request', details: [{ path: 'body', message: 'Unrecognized key: "ownership_codes"' }] } });
+        }
+        const codeCheck = OwnershipCodes.safeParse(codes);
+        if (!codeCheck.success) {
+          const details = codeCheck.error.issues.map((i) => ({ path: ['body', 'ownership_codes', ...i.path].join('.'), message: i.message }));
+          return send(400, { error: { code: 'validation_failed', message: 'Invalid request', details } });
+        }
+        const parsed = ReportTradesRequest.safeParse(rest);
         if (!parsed.success) {
           const details = parsed.error.issues.map((i) => ({ path: ['body', ...i.path].join('.'), message: i.message }));
           return send(400, { error: { code: 'validation_failed', message: 'Invalid request', details } });
@@ -118,7 +143,8 @@ class MockBackend {
           req.socket.destroy(); // stored, but the EA never hears it
           return;
         }
-        send(200, { accepted: accepted.sort((a, b) => a - b), duplicates: duplicates.sort((a, b) => a - b), cashback_accrued: Math.round(cashback * 10000) / 10000, server_time: new Date().toISOString() });
+        const ownership = this.ownershipFor === undefined ? {} : { ownership: this.ownershipFor(codeCheck.data, account) };
+        send(200, { accepted: accepted.sort((a, b) => a - b), duplicates: duplicates.sort((a, b) => a - b), cashback_accrued: Math.round(cashback * 10000) / 10000, server_time: new Date().toISOString(), ...ownership });
       });
     });
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
@@ -529,4 +555,152 @@ describe.each(['MQL5', 'MQL4'] as MqlPlatform[])('RubiTradeSync against a mock b
     expect(older.state).toContain(`registered_at=${iso(NOW)}\r\n`);
     mock.registeredAt = NOW - 90 * day;
   }, 120_000);
+
+  describe('the ownership proof (issue #15): codes from order comments in ownership_codes', () => {
+    const CODE = 'RUBI-7KQ2X9MD';
+    const day = 86_400;
+    const REGISTERED = NOW - 2 * day;
+    const codesOf = (account: string) =>
+      mock.seen
+        .filter((x) => x.path === '/trades' && x.headers['x-account-id'] === account)
+        .map((x) => (JSON.parse(x.body) as { ownership_codes?: string[] }).ownership_codes);
+    const reset = () => {
+      mock.loseFirst = false;
+      mock.revoked = false;
+      mock.revokeAfterTicket = undefined;
+      mock.registeredAt = REGISTERED;
+      // the backend's answer is the registration's state: verified once a request carried its code
+      const proven = new Set<string>();
+      mock.ownershipFor = (codes, account) => {
+        if (codes?.includes(CODE)) proven.add(account);
+        return proven.has(account) ? 'verified' : 'unverified';
+      };
+      mock.olderBackend = false;
+    };
+    afterAll(() => {
+      mock.registeredAt = NOW - 90 * day;
+      mock.ownershipFor = undefined;
+      mock.olderBackend = false;
+    });
+
+    it('extracts RUBI- + 8 Crockford base32 anywhere, case-insensitively, upper-cased, deduplicated; near misses are not codes', async () => {
+      const out = await play(exe, sandbox(), [
+        `extract ${CODE}`,
+        'extract proof:rubi-7kq2x9md(1)',
+        'extract RUBI-7KQ2X9M',
+        'extract RUBI-7KQ2X9MI',
+        'extract RUBI-7KQ2X9MO RUBI-7KQ2X9ML RUBI-7KQ2X9MU',
+        `extract x${CODE}Z ${CODE} RUBI-ABCDEFGH`,
+        'extract RUBI-RUBI-0123456Z',
+      ]);
+      expect(out.stderr).toBe('');
+      expect(out.of('extract')).toEqual([
+        `extract ${CODE}`,
+        `extract ${CODE}`,
+        'extract -',
+        'extract -',
+        'extract -',
+        `extract ${CODE},RUBI-ABCDEFGH`,
+        'extract RUBI-0123456Z',
+      ]);
+    }, 60_000);
+
+    it('finds a code in a pending order and in a deleted one (history), sends it until verified, then stops reading; verified survives a restart', async () => {
+      reset();
+      const account = randomUUID();
+      const files = sandbox();
+      const out = await play(exe, files, [
+        `clock ${NOW} ${OFFSET}`,
+        'symbol EURUSD 5 0.00001 1.1 1.1001',
+        `config ${account} ${mock.base}/register ${mock.base}/trades ${TOKEN}`,
+        `horder ${REGISTERED - day} ${REGISTERED - day + 60} RUBI-01DC0DE0`, // before the registration: outside the window
+        'start 0 0',
+        'cycle', // registers; nothing to prove yet
+        'pending RUBI-7KQ2X9M', // near misses
+        'pending RUBI-7KQ2X9MI',
+        'sleep 60',
+        'timer',
+        'pending proof rubi-7kq2x9mx', // a code (the wrong one), lower case, embedded in text
+        'sleep 60',
+        'timer',
+        'timer', // the poll interval has not passed: no cycle, no scan
+        `pending ${CODE} cashback`,
+        'unpend last', // the trader deletes it at once: a history order
+        'sleep 60',
+        'timer', // verified
+        'codes',
+        'sleep 60',
+        'timer', // no more codes, no more scans
+        'start 0 0', // a restart: verified is kept, no scan
+        'sleep 60',
+        'cycle',
+        'codes',
+      ]);
+      expect(out.stderr).toBe('');
+      expect(out.code).toBe(0);
+      expect(codesOf(account)).toEqual([undefined, undefined, ['RUBI-7KQ2X9MX'], ['RUBI-7KQ2X9MX', CODE], undefined, undefined]);
+      const timers = out.of('timer').map((_, i) => out.status('timer', i));
+      expect(out.status('cycle', 0)).toMatchObject({ registered: 1, own: 2, codes: 0, scans: 1 });
+      expect(timers.map((t) => [t.own, t.codes, t.scans])).toEqual([
+        [2, 0, 2],
+        [2, 1, 3],
+        [2, 1, 3],
+        [1, 0, 4],
+        [1, 0, 4],
+      ]);
+      expect(out.of('codes')).toEqual(['codes verified -', 'codes verified -']);
+      expect(out.status('cycle', 1)).toMatchObject({ own: 1, codes: 0, scans: 4 });
+      expect(out.logs).toContain("ownership code RUBI-7KQ2X9MX found in an order's comment: sent with the trades until the backend confirms the account's owner");
+      expect(out.logs.filter((l) => l.startsWith(`ownership code ${CODE} found`))).toHaveLength(1);
+      expect(out.logs.some((l) => l.includes('RUBI-01DC0DE0'))).toBe(false);
+      expect(out.logs.filter((l) => l.startsWith('ownership verified'))).toHaveLength(1);
+      expect(out.logs.join('\n')).not.toContain(mock.secret);
+      const state = readFileSync(join(files, 'RubiTradeSync', 'state.ini'), 'utf8');
+      expect(state).toContain('ownership=verified\r\n');
+    }, 60_000);
+
+    it('at most 10 codes, the first found; owned_elsewhere is logged and keeps the scan going', async () => {
+      reset();
+      mock.ownershipFor = () => 'owned_elsewhere';
+      const account = randomUUID();
+      const many = Array.from({ length: 12 }, (_, i) => `RUBI-${String(i).padStart(8, '0')}`);
+      const out = await play(exe, sandbox(), [
+        `clock ${NOW} ${OFFSET}`,
+        `config ${account} ${mock.base}/register ${mock.base}/trades ${TOKEN}`,
+        ...many.map((c) => `pending ${c}`),
+        `pending ${many[0]} again`, // the same code twice: sent once
+        'start 0 0',
+        'cycle',
+        'sleep 60',
+        'timer',
+      ]);
+      expect(out.stderr).toBe('');
+      expect(codesOf(account)).toEqual([many.slice(0, 10), many.slice(0, 10)]);
+      expect(out.status('timer', 0)).toMatchObject({ own: 3, codes: 10, scans: 2 });
+      expect(out.logs.filter((l) => l.startsWith('WARN more than 10 ownership codes'))).toHaveLength(1);
+      expect(out.logs.filter((l) => l.startsWith('WARN ownership: another registration of this trading account proved it owns it'))).toHaveLength(1);
+    }, 60_000);
+
+    it('a backend older than the proof refuses the field: the trades go at once without it, for the rest of the run', async () => {
+      reset();
+      mock.ownershipFor = undefined;
+      mock.olderBackend = true;
+      const account = randomUUID();
+      const out = await play(exe, sandbox(), [
+        `clock ${NOW} ${OFFSET}`,
+        `config ${account} ${mock.base}/register ${mock.base}/trades ${TOKEN}`,
+        `pending ${CODE}`,
+        `trade 4001 EURUSD BUY 0.1 ${NOW - 7200} ${NOW - 3600} 1.1 1.1 0 0 0`,
+        'start 0 0',
+        'cycle', // the empty first batch (the clock check): refused for the code; no more this step
+        'sleep 5',
+        'cycle', // the trade, without the code
+      ]);
+      expect(out.stderr).toBe('');
+      expect(codesOf(account)).toEqual([[CODE], undefined]);
+      expect([...mock.stored.get(account)!]).toEqual([4001]);
+      expect(out.status('cycle', 1)).toMatchObject({ outbox: 0, halted: 0, own: 0 });
+      expect(out.logs.filter((l) => l.startsWith('WARN the backend refused ownership_codes'))).toHaveLength(1);
+    }, 60_000);
+  });
 });

@@ -1,11 +1,13 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asOwner } from '@rubi/db';
+import { createAccountsApp } from '../../functions/accounts/app.ts';
 import { createConnectApp } from '../../functions/connect/app.ts';
 import { createKeysApp } from '../../functions/keys/app.ts';
 import { createPingApp } from '../../functions/ping/app.ts';
 import { createPositionsApp } from '../../functions/positions/app.ts';
 import { createEaCredential } from '../support/ea-credentials.ts';
-import { countRows, createEdgeHarness, signHeaders, type EaCredential, type EdgeHarness, type FetchApp, type TestUser } from '../support/edge-harness.ts';
+import { countRows, createEdgeHarness, signHeaders, userRequest, type EaCredential, type EdgeHarness, type FetchApp, type TestUser } from '../support/edge-harness.ts';
 import { connectBody, openSession } from '../support/terminal.ts';
 
 // Property: whatever body arrives (random JSON, wrong types, valid shapes with hostile values,
@@ -14,7 +16,7 @@ import { connectBody, openSession } from '../support/terminal.ts';
 interface FuzzRoute {
   name: string;
   app: FetchApp;
-  method: 'POST' | 'GET';
+  method: 'POST' | 'GET' | 'PUT';
   path: string;
   auth: 'user' | 'ea';
   /** A valid body, whose keys the generator reuses with hostile values. */
@@ -33,7 +35,26 @@ beforeAll(async () => {
   user = await h.createUser('fuzz@example.com');
   key = await createEaCredential(h, user);
   const sessionId = await openSession(h, key, 7001);
+  const accounts = createAccountsApp(h.deps);
+  const [broker] = await h.db.query<{ id: string }>(asOwner(), `select id from public.brokers where name = 'IC Markets'`);
+  const registered = await userRequest(accounts, 'POST', '/accounts/trading-accounts', user.token, {
+    broker_id: broker?.id,
+    platform: 'MT5',
+    login: 7003,
+    server: 'Fuzz-Live',
+    investor_password: 'fuzz-investor',
+  });
+  const accountId = ((await registered.json()) as { id: string }).id;
   routes = [
+    {
+      name: 'trading account password',
+      app: accounts,
+      method: 'PUT',
+      path: `/accounts/trading-accounts/${accountId}/password`,
+      auth: 'user',
+      sample: { investor_password: 'fuzz-investor-2' },
+      tables: ['public.trading_accounts', 'private.account_secrets'],
+    },
     { name: 'keys create', app: createKeysApp(h.deps), method: 'POST', path: '/keys', auth: 'user', sample: { name: 'k', scopes: ['ping'] }, tables: ['public.ea_keys'] },
     {
       name: 'connect',

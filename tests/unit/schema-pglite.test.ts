@@ -2,7 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAnon, asOwner, asService, asUser, isPgError, type Principal } from '@rubi/db';
 import { applyPlatformAndMigrations, findRepoRoot, listMigrationFiles, type PgliteDb } from '@rubi/db/pglite';
 import { createMigratedPglite } from '../support/pglite-schema.ts';
-import { seedUserWorld, USER_OWNED_TABLES, WRITTEN_BY_FUNCTIONS_ONLY, type UserWorld } from '../support/schema-fixtures.ts';
+import {
+  seedUserWorld,
+  USER_DELETABLE,
+  USER_OWNED_TABLES,
+  USER_WRITABLE_COLUMN,
+  WRITTEN_BY_FUNCTIONS_ONLY,
+  type UserWorld,
+} from '../support/schema-fixtures.ts';
 
 // The PGlite tier: the same migrations as production, on real Postgres semantics in process.
 let db: PgliteDb;
@@ -28,6 +35,16 @@ async function expectPgError(promise: Promise<unknown>, code: string): Promise<v
   if (isPgError(error)) expect(error.code).toBe(code);
 }
 
+/** Runs `sql` as an admitted EA: what the gates leave behind (role rubi_ea, the owner's claims plus the EA's). */
+async function asEa<T>(userId: string, claims: Record<string, unknown>, sql: string, params: unknown[] = []): Promise<T[]> {
+  return db.transaction(asOwner(), async (tx) => {
+    await tx.query(`select set_config('role', 'rubi_ea', true), set_config('request.jwt.claims', $1, true)`, [
+      JSON.stringify({ aud: 'authenticated', role: 'authenticated', sub: userId, ...claims }),
+    ]);
+    return tx.query<T>(sql, params);
+  });
+}
+
 describe('migrations on PGlite', () => {
   it('applies the platform SQL, every migration and the seed', async () => {
     const migrations = await listMigrationFiles(await findRepoRoot(import.meta.url));
@@ -47,6 +64,7 @@ describe('migrations on PGlite', () => {
     const jobs = await db.query<{ jobname: string; command: string }>(asOwner(), 'select jobname, command from cron.job order by jobname');
     expect(jobs.map((j) => j.jobname)).toEqual([
       'rubi-cleanup-cron-history',
+      'rubi-cleanup-rate-limits',
       'rubi-cleanup-seen-request-ids',
       'rubi-disconnect-silent-accounts',
       'rubi-expire-signals',
@@ -87,15 +105,21 @@ describe('row-level security on PGlite', () => {
   });
 
   it.each(USER_OWNED_TABLES)("%s: a user cannot update or delete another user's rows", async (table) => {
-    const update = db.query(asUser(alice.userId), `update public.${table} set user_id = user_id where user_id = $1 returning 1`, [bob.userId]);
+    const update = (column: string) =>
+      db.query(asUser(alice.userId), `update public.${table} set ${column} = ${column} where user_id = $1 returning 1`, [bob.userId]);
     const remove = () => db.query(asUser(alice.userId), `delete from public.${table} where user_id = $1 returning 1`, [bob.userId]);
+    // No table lets a user change who owns a row: refused outright, whoever owns the rows.
+    await expectPgError(update('user_id'), '42501');
     if (WRITTEN_BY_FUNCTIONS_ONLY.has(table)) {
-      // No API role holds UPDATE or DELETE on these at all: refused outright, whoever owns the rows.
-      await expectPgError(update, '42501');
+      // No client holds UPDATE or DELETE on these at all.
       await expectPgError(remove(), '42501');
     } else {
-      expect(await update).toEqual([]);
-      expect(await remove()).toEqual([]);
+      // The one column a user may write, on their own rows only (RLS).
+      const column = USER_WRITABLE_COLUMN[table];
+      if (column === undefined) throw new Error(`no user-writable column listed for ${table}`);
+      expect(await update(column)).toEqual([]);
+      if (USER_DELETABLE.has(table)) expect(await remove()).toEqual([]);
+      else await expectPgError(remove(), '42501');
     }
     const [still] = await db.query<{ n: number }>(asOwner(), `select count(*)::int as n from public.${table} where user_id = $1`, [
       bob.userId,
@@ -132,12 +156,16 @@ describe('row-level security on PGlite', () => {
       JSON.stringify([
         { ticket, symbol: 'EURUSD', type: 'SELL', lots: 1.5, open_time: '2026-11-01T10:00:00Z', close_time: '2026-11-01T11:00:00Z', open_price: 1.2, close_price: 1.1 },
       ]);
-    const ingest = (claims: Record<string, unknown>, accountId: string, ticket: number) =>
-      db.query<{ accepted: number[]; cashback_accrued: string }>(
-        asUser(alice.userId, claims),
-        'select * from private.ingest_trades($1, $2, $3::jsonb)',
-        [alice.userId, accountId, trades(ticket)],
-      );
+    // A dashboard user runs as authenticated, the account's EA as the gate leaves it (rubi_ea).
+    const ingest = (claims: Record<string, unknown>, accountId: string, ticket: number) => {
+      const sql = 'select * from private.ingest_trades($1, $2, $3::jsonb)';
+      const params = [alice.userId, accountId, trades(ticket)];
+      return 'ea_account_id' in claims
+        ? asEa<{ accepted: number[]; cashback_accrued: string }>(alice.userId, claims, sql, params)
+        : db.query<{ accepted: number[]; cashback_accrued: string }>(asUser(alice.userId, claims), sql, params);
+    };
+    // Cashback accrues only for a proven owner (16_account_identity.sql): Alice proved hers.
+    await db.query(asOwner(), 'update public.trading_accounts set verified_at = now() where id = $1', [alice.accountId]);
     // A dashboard user (no EA claim), and the EA naming another account (its own owner's or not).
     await expectPgError(ingest({}, alice.accountId, 9011), '42501');
     await expectPgError(ingest({ ea_account_id: alice.accountId }, bob.accountId, 9012), '42501');
@@ -176,8 +204,9 @@ describe('state machines on PGlite', () => {
       db.query(asUser(alice.userId), `update public.trading_signals set status = 'DELIVERED' where id = $1`, [alice.signalId]),
       '42501',
     );
-    const [delivered] = await db.query<{ status: string; delivered_at: Date | null }>(
-      asUser(alice.userId, { ea_key_id: alice.keyId }),
+    const [delivered] = await asEa<{ status: string; delivered_at: Date | null }>(
+      alice.userId,
+      { ea_key_id: alice.keyId },
       `update public.trading_signals set status = 'DELIVERED' where id = $1 returning status, delivered_at`,
       [alice.signalId],
     );
@@ -204,7 +233,8 @@ describe('state machines on PGlite', () => {
     expect(doorbell.length).toBeGreaterThanOrEqual(2);
     for (const ring of doorbell) {
       expect(ring.payload).toEqual({});
-      expect(ring.private).toBe(false);
+      // Private: only VPS hosts may listen (policy "vps hosts receive the doorbell").
+      expect(ring.private).toBe(true);
     }
   });
 });

@@ -4,7 +4,7 @@ import { EaScope } from '@rubi/contracts/keys.ts';
 import { NotificationKind } from '@rubi/contracts/notifications.ts';
 import { PositionType } from '@rubi/contracts/positions.ts';
 import { ReportedStatus, SignalSource, SignalStatus, SignalType, Timeframe } from '@rubi/contracts/signals.ts';
-import { TradeType } from '@rubi/contracts/trades.ts';
+import { CashbackWithheld, TradeType } from '@rubi/contracts/trades.ts';
 import { Platform, TradingAccountStatus } from '@rubi/contracts/trading-accounts.ts';
 import { VOCABULARY, type VocabularyName } from '@rubi/contracts/vocabulary.ts';
 import { AccountStatus, HeartbeatTerminal, ReportedState, TerminalState, VpsPlatform } from '@rubi/contracts/vps.ts';
@@ -26,6 +26,7 @@ type AnyEnum = { readonly options: readonly string[] };
 /** Every contract enum that must hold exactly the values of a database enum, by that enum. */
 const CONTRACTS: Record<VocabularyName, Record<string, AnyEnum>> = {
   account_status: { 'trading-accounts.ts TradingAccountStatus': TradingAccountStatus, 'vps.ts AccountStatus': AccountStatus },
+  cashback_withheld_reason: { 'trades.ts CashbackWithheld': CashbackWithheld },
   ea_scope: { 'keys.ts EaScope': EaScope },
   notification_kind: { 'notifications.ts NotificationKind': NotificationKind },
   platform: { 'trading-accounts.ts Platform': Platform, 'vps.ts VpsPlatform': VpsPlatform },

@@ -157,8 +157,14 @@ describe('the dashboard in headless Chromium', () => {
     const trade = (ticket: number, symbol: string, lots: number, open: string, close: string, profit: number) => ({
       ticket, symbol, type: 'BUY' as const, lots, open_time: open, close_time: close, open_price: 1.08, close_price: 1.081, commission: -3.5 * lots, swap: 0, profit,
     });
+    // The card shows the ownership code until the trader proves the account is theirs: a pending
+    // order with the code in its comment, which the EA finds and sends with its trades.
+    const code = await page.locator(`${card} [data-testid="ownership-code"]`).innerText();
+    expect(code).toMatch(/^RUBI-[0-9A-HJKMNP-TV-Z]{8}$/);
+    await ea.scanOwnership({ orderComments: () => [`proof ${code}`] });
     await ea.enqueue([trade(9001, 'EURUSD', 1, at(8), at(10), 100), trade(9002, 'GBPUSD', 2, at(11), at(14), -40)]);
     expect((await ea.flush()).accepted).toHaveLength(2);
+    await page.locator(`${card} [data-testid="account-ownership"]`).waitFor({ state: 'detached' });
     await live(`${card} [data-testid="figure-trades"]:text-is("2")`);
     await live(`${card} [data-testid="figure-accrued"]:text-is("10.50 USD")`);
     const now = new Date(Date.now() - 60_000).toISOString();
@@ -168,7 +174,8 @@ describe('the dashboard in headless Chromium', () => {
     // The nightly settlement, run now: yesterday's trades go into the ledger and a notification.
     expect((await operator.runCronJob('rubi-settle-cashback')).status).toBe('succeeded');
     await live(`${card} [data-testid="figure-settled"]:text-is("10.50 USD")`);
-    await live('[data-testid="unread-badge"]:text-is("2")');
+    // Connected, verified (the ownership proof), settled.
+    await live('[data-testid="unread-badge"]:text-is("3")');
     await shot('accounts');
 
     await page.locator(`${card} a`, { hasText: String(login) }).click();
@@ -218,6 +225,7 @@ describe('the dashboard in headless Chromium', () => {
     await page.getByTestId('nav-notifications').click();
     const list = page.getByTestId('notifications');
     await list.getByText(`Account ${login} connected`).waitFor();
+    await list.getByText(`Account ${login} verified`).waitFor();
     await list.getByText(/^Cashback settled: 10\.50 USD$/).waitFor();
     await shot('notifications');
     await page.getByRole('button', { name: 'Mark all read' }).click();
@@ -230,6 +238,13 @@ describe('the dashboard in headless Chromium', () => {
     await page.locator(`${card} [data-status="connected"]`).waitFor();
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await shot('accounts-phone');
+
+    // ---------------------------------------------------------------- a new investor password relaunches the account
+    await page.locator(card).getByRole('button', { name: 'Change password' }).click();
+    await page.locator(card).getByLabel('New investor password').fill('browser-investor-2');
+    await page.locator(card).getByRole('button', { name: 'Update password and relaunch' }).click();
+    await live(`${card} [data-status="pending_vps_setup"], ${card} [data-status="provisioning"]`);
+    await page.locator(card).getByTestId('password-form').waitFor({ state: 'detached' });
   }, 90_000);
 });
 

@@ -124,7 +124,9 @@ describe('the quick start: npm start, then npm run demo', () => {
     await writeFile(config, formatEaConfig({ external_account_id: pkg.external_account_id!, register_url: pkg.register_url!, trades_url: pkg.trades_url!, provisioning_token: pkg.provisioning_token! }));
     const state = join(dataDir, 'ea-state.json');
     const cli = (ticks: number) =>
-      run('node', [join(repoRoot, 'node_modules', '.bin', 'rubi-ea-sim'), 'provisioned', '--config', config, '--login', String(login), '--server', 'ICMarketsSC-Demo', '--state-file', state, '--ticks', String(ticks), '--interval', '0.2', '--trades-per-tick', '2'], {
+      run('node', [join(repoRoot, 'node_modules', '.bin', 'rubi-ea-sim'), 'provisioned', '--config', config, '--login', String(login), '--server', 'ICMarketsSC-Demo', '--state-file', state, '--ticks', String(ticks), '--interval', '0.2', '--trades-per-tick', '2',
+        // The trader proves the account is theirs (cashback accrues only then): a pending order with the code.
+        '--ownership-code', account.ownership.code ?? ''], {
         cwd: repoRoot,
         timeoutMs: 60_000,
       });

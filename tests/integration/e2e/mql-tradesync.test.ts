@@ -11,7 +11,10 @@
 // it again and hears "duplicate"; restarted later (same Files folder), it sends only the trades
 // that closed meanwhile, one a position that was open at the first run. The nightly settlement
 // (the pg_cron job, run through the operator) settles yesterday's cashback: every figure is
-// checked through the dashboard API.
+// checked through the dashboard API. Before the first start the trader proves the account is theirs
+// (issue #15): a pending order with the dashboard's ownership code as its comment, deleted at once;
+// the EA finds it in the order history and sends it with its first request, which answers verified
+// (cashback accrues only then), and sends no codes after that.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -43,7 +46,9 @@ interface ProxyLog {
   id: string;
   tickets: number[];
   status: number | 'dropped';
-  response: { accepted?: number[]; duplicates?: number[]; error?: { message?: string } } | undefined;
+  response: { accepted?: number[]; duplicates?: number[]; ownership?: string; error?: { message?: string } } | undefined;
+  /** The request's ownership_codes, when it sent any. */
+  codes?: string[];
   /** The response's Date header. */
   date?: string;
 }
@@ -68,6 +73,8 @@ function startProxy(): Promise<void> {
           const date = up.headers.date;
           const isTrades = (req.url ?? '').endsWith('/trades');
           const tickets = isTrades ? ((JSON.parse(body.toString('utf8')) as { trades: { ticket: number }[] }).trades ?? []).map((t) => t.ticket) : [];
+          const sentCodes = isTrades ? (JSON.parse(body.toString('utf8')) as { ownership_codes?: string[] }).ownership_codes : undefined;
+          const codes = sentCodes ? { codes: sentCodes } : {};
           let response: ProxyLog['response'];
           try {
             response = JSON.parse(upBody.toString('utf8')) as ProxyLog['response'];
@@ -75,11 +82,11 @@ function startProxy(): Promise<void> {
             response = undefined;
           }
           if (isTrades && tickets.length > 0 && dropFirstFor.delete(account)) {
-            proxied.push({ account, path: req.url ?? '', id, tickets, status: 'dropped', response, date });
+            proxied.push({ account, path: req.url ?? '', id, tickets, status: 'dropped', response, date, ...codes });
             req.socket.destroy();
             return;
           }
-          proxied.push({ account, path: req.url ?? '', id, tickets, status: up.statusCode ?? 0, response, date });
+          proxied.push({ account, path: req.url ?? '', id, tickets, status: up.statusCode ?? 0, response, date, ...codes });
           res.writeHead(up.statusCode ?? 502, up.headers);
           res.end(upBody);
         });
@@ -184,6 +191,8 @@ describe.each(['MQL5', 'MQL4'] as MqlPlatform[])('RubiTradeSync (%s) against the
     const started = Date.now();
     const { dashboard, operator, account, login, serverName, pkg } = await provisioned(platform, 'tradesync');
     dropFirstFor.add(pkg.external_account_id!);
+    // the trader's proof of ownership: the dashboard's code in a pending order's comment (issue #15)
+    const code = (await dashboard.tradingAccount(account.id)).ownership.code!;
 
     // The terminal's history (UTC; the sim books it in trade server time, UTC + 2 h).
     const now = Math.floor(Date.now() / 1000);
@@ -213,6 +222,8 @@ describe.each(['MQL5', 'MQL4'] as MqlPlatform[])('RubiTradeSync (%s) against the
       `config ${pkg.external_account_id} ${viaProxy(pkg.register_url!)} ${viaProxy(pkg.trades_url!)} ${pkg.provisioning_token} ${pkg.token_expires_at}`,
       ...history,
       'open EURUSD BUY 0.6', // open at the first run: not a closed trade yet
+      `pending ownership ${code}`, // placed far from the market by the trader, deleted at once
+      'unpend last',
       'start 30 2',
       'sleep 5',
       'cycle',
@@ -240,6 +251,11 @@ describe.each(['MQL5', 'MQL4'] as MqlPlatform[])('RubiTradeSync (%s) against the
     expect(firstRun[3]!.id).not.toBe(firstRun[1]!.id);
     expect(firstRun[3]).toMatchObject({ status: 200, response: { accepted: [], duplicates: expectedBatches[0] } });
     for (const p of firstRun.slice(4)) expect(p).toMatchObject({ status: 200, response: { accepted: p.tickets, duplicates: [] } });
+    // the code went with the first request, which answered verified; none after it
+    expect(firstRun[0]).toMatchObject({ codes: [code], response: { ownership: 'verified' } });
+    for (const p of firstRun.slice(1)) expect(p.codes).toBeUndefined();
+    expect(first.logs.filter((l) => l.startsWith('ownership verified'))).toHaveLength(1);
+    expect((await dashboard.tradingAccount(account.id)).ownership.verified_at).not.toBeNull();
 
     const lotsOf = (ts: Closed[]) => round8(ts.reduce((s, t) => s + t.lots, 0));
     const cashbackOf = (ts: Closed[]) => round8(ts.reduce((s, t) => s + Math.round(t.lots * REBATE * 10000) / 10000, 0));
@@ -271,6 +287,7 @@ describe.each(['MQL5', 'MQL4'] as MqlPlatform[])('RubiTradeSync (%s) against the
     expect(second.status('cycle')).toMatchObject({ outbox: 0, registered: 1, halted: 0 });
     const newOnes = [closedPosition, later].sort((a, b) => a.close - b.close || a.ticket - b.ticket);
     expect(mine().slice(firstRun.length).map((p) => p.tickets)).toEqual([[], newOnes.map((t) => t.ticket)]);
+    expect(mine().slice(firstRun.length).map((p) => p.codes)).toEqual([undefined, undefined]); // verified is kept in state.ini
     const all = [...backfilled, closedPosition, later];
     view = await dashboard.tradingAccount(account.id);
     expect(view.figures).toMatchObject({ trades: all.length, lots: lotsOf(all), cashback_accrued: cashbackOf(all), cashback_settled: 0 });

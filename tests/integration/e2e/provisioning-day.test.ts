@@ -19,6 +19,7 @@ let accountId = '';
 let externalId = '';
 let token = '';
 let apiSecret = '';
+let ownershipCode = '';
 
 async function json<T>(res: Response): Promise<{ status: number; body: T }> {
   return { status: res.status, body: (await res.json()) as T };
@@ -36,8 +37,8 @@ const hostCall = <T>(path: string, method: string, body?: unknown) =>
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   }).then((r) => json<T>(r));
 
-function signedTrades(trades: unknown[], opts: { id?: string; timestamp?: number; sendBody?: string; secret?: string } = {}) {
-  const body = JSON.stringify({ trades });
+function signedTrades(trades: unknown[], opts: { id?: string; timestamp?: number; sendBody?: string; secret?: string; ownershipCodes?: string[] } = {}) {
+  const body = JSON.stringify(opts.ownershipCodes ? { trades, ownership_codes: opts.ownershipCodes } : { trades });
   const id = opts.id ?? `msg_${randomUUID()}`;
   const timestamp = opts.timestamp ?? Math.floor(Date.now() / 1000);
   const signed = new SignedHttp({ header: 'x-account-id', id: externalId, secret: opts.secret ?? apiSecret }).sign(body, id, timestamp);
@@ -45,7 +46,7 @@ function signedTrades(trades: unknown[], opts: { id?: string; timestamp?: number
     method: 'POST',
     headers: { 'content-type': 'application/json', ...signed },
     body: opts.sendBody ?? body,
-  }).then((r) => json<{ accepted: number[]; duplicates: number[]; cashback_accrued: number }>(r));
+  }).then((r) => json<{ accepted: number[]; duplicates: number[]; cashback_accrued: number; ownership: string }>(r));
 }
 
 const trade = (ticket: number, lots: number) => ({
@@ -80,7 +81,7 @@ describe('the cashback flow over HTTP', () => {
   it('a user registers a trading account', async () => {
     const brokers = await userCall<{ brokers: { id: string; name: string }[] }>('/accounts/brokers', 'GET');
     const broker = brokers.body.brokers.find((b) => b.name === 'IC Markets');
-    const res = await userCall<{ id: string; external_account_id: string; status: string }>('/accounts/trading-accounts', 'POST', {
+    const res = await userCall<{ id: string; external_account_id: string; status: string; ownership: { code: string | null } }>('/accounts/trading-accounts', 'POST', {
       broker_id: broker?.id,
       platform: 'MT5',
       login: 40000000 + Math.floor(Math.random() * 1_000_000),
@@ -89,6 +90,8 @@ describe('the cashback flow over HTTP', () => {
     });
     expect(res.status).toBe(201);
     expect(res.body.status).toBe('pending_vps_setup');
+    expect(res.body.ownership.code).toMatch(/^RUBI-[0-9A-HJKMNP-TV-Z]{8}$/);
+    ownershipCode = res.body.ownership.code ?? '';
     accountId = res.body.id;
     externalId = res.body.external_account_id;
   });
@@ -119,6 +122,14 @@ describe('the cashback flow over HTTP', () => {
     apiSecret = res.body.api_secret;
     const again = await fetch(stack.deno.url('/register'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect(again.status).toBe(401);
+  });
+
+  it('the user proves the account is theirs: the EA reports the code it found in a pending order', async () => {
+    const before = await signedTrades([]);
+    expect(before.body.ownership).toBe('unverified');
+    const proven = await signedTrades([], { ownershipCodes: [ownershipCode] });
+    expect(proven.status).toBe(200);
+    expect(proven.body.ownership).toBe('verified');
   });
 
   it('the EA reports trades once: a resend is all duplicates and accrues nothing more', async () => {

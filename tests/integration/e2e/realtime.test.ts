@@ -143,13 +143,38 @@ describe('Realtime against npm start', () => {
     expect(leaked).toEqual([]);
   });
 
-  it('a public channel hears the doorbell, and client broadcasts are acknowledged', async () => {
+  it('only a VPS host hears the private doorbell (token from POST /vps/realtime-token), and client broadcasts are acknowledged', async () => {
     const a = await signUp('door');
-    const agent = client().channel('vps:doorbell');
+    // A host, as `npm run vps-host -- create` makes one, and the token its agent fetches.
+    const stored = JSON.parse(await readFile(join(dataDir, 'local-secrets.json'), 'utf8')) as { service_role_key: string };
+    const created = await fetch(`${url}/_local/vps-hosts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stored.service_role_key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `door-${Date.now()}` }),
+    });
+    expect(created.status).toBe(201);
+    const { api_key: hostKey } = (await created.json()) as { api_key: string };
+    const minted = await fetch(`${url}/functions/v1/vps/realtime-token`, { method: 'POST', headers: { 'x-vps-api-key': hostKey } });
+    expect(minted.status).toBe(200);
+    const { access_token: hostToken } = (await minted.json()) as { access_token: string };
+    const host = client(async () => hostToken);
+    await host.realtime.setAuth();
+    const agent = host.channel('vps:doorbell', { config: { private: true } });
     const rings = collect(agent, 'account_pending');
     expect((await subscribe(agent)).status).toBe('SUBSCRIBED');
+    // The publishable key (anon) and a signed-in user cannot join it; a public channel of that name hears nothing.
+    expect((await subscribe(client().channel('vps:doorbell', { config: { private: true } }))).status).toBe('CHANNEL_ERROR');
+    expect((await subscribe(a.supabase.channel('vps:doorbell', { config: { private: true } }))).status).toBe('CHANNEL_ERROR');
+    const outsider = client().channel('vps:doorbell');
+    const overheard = collect(outsider, 'account_pending');
+    expect((await subscribe(outsider)).status).toBe('SUBSCRIBED');
     await registerAccount(a.token);
     expect(await until('the doorbell', () => rings[0])).toMatchObject({ type: 'broadcast', event: 'account_pending', payload: {} });
+    // Nobody rings it from outside: a broadcast on the public channel of that name reaches no host.
+    await outsider.send({ type: 'broadcast', event: 'account_pending', payload: {} });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(rings).toHaveLength(1);
+    expect(overheard).toEqual([]);
 
     const topic = `room-${Date.now()}`;
     const sender = client().channel(topic, { config: { broadcast: { ack: true } } });

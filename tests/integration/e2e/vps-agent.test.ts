@@ -43,6 +43,7 @@ interface TradingAccountBody {
   error_code: string | null;
   error_message: string | null;
   terminal_state: string | null;
+  credentials_rejected?: boolean;
 }
 
 interface AccountRow {
@@ -268,7 +269,7 @@ describe('the VPS agent end to end: Deno-served functions on PostgreSQL 15', () 
     expect(await account(acc.id)).toMatchObject({ status: 'connected', terminal_state: 'running' });
   });
 
-  it('a wrong investor password ends in error E_AUTH with the message shown to the user; a deleted account is torn down', async () => {
+  it('a wrong investor password ends in error E_AUTH with the message shown to the user, is not relaunched until the password changes; a deleted account is torn down', async () => {
     const host = await createHost(3);
     const terminals = base();
     const a = await runAgent(host.key, terminals);
@@ -282,11 +283,31 @@ describe('the VPS agent end to end: Deno-served functions on PostgreSQL 15', () 
       `The trade server ICMarketsSC-Demo rejected login ${wrong.login}: check the login and the investor password. Terminal log: "'${wrong.login}': authorization on ICMarketsSC-Demo failed (Invalid account)"`,
     );
     const listed = await userFetch<{ accounts: TradingAccountBody[] }>(stack.deno.url('/accounts/trading-accounts'), user.token, 'GET');
-    expect(listed.body.accounts.find((x) => x.id === wrong.id)).toMatchObject({ status: 'error', error_code: 'E_AUTH', error_message: row.error_message });
+    expect(listed.body.accounts.find((x) => x.id === wrong.id)).toMatchObject({
+      status: 'error',
+      error_code: 'E_AUTH',
+      error_message: row.error_message,
+      credentials_rejected: true,
+      next_retry_at: null,
+    });
     const notes = await stack.db.query<{ kind: string; body: string }>(asOwner(), 'select kind, body from public.notifications where account_id = $1', [wrong.id]);
-    expect(notes).toEqual([{ kind: 'account_error', body: expect.stringContaining('(E_AUTH)') }]);
+    expect(notes).toEqual([{ kind: 'account_credentials_rejected', body: expect.stringContaining('(E_AUTH)') }]);
     await waitFor('forgotten locally', () => !a.agent.terminals.has(wrong.id));
     expect(existsSync(join(terminals, `MT5-${row.external_account_id}`))).toBe(false);
+
+    // Not relaunched with the refused password (the user's retry is refused too); a new password
+    // relaunches it at once.
+    const retry = await userFetch<{ error: { message: string } }>(stack.deno.url(`/accounts/trading-accounts/${wrong.id}/retry`), user.token, 'POST');
+    expect(retry.status).toBe(409);
+    expect(retry.body.error.message).toMatch(/update the password/);
+    const fixed = `Inv-${randomBytes(9).toString('base64url')}`;
+    passwords.push(fixed);
+    const changed = await userFetch<TradingAccountBody>(stack.deno.url(`/accounts/trading-accounts/${wrong.id}/password`), user.token, 'PUT', {
+      investor_password: fixed,
+    });
+    expect(changed).toMatchObject({ status: 200, body: { status: 'pending_vps_setup', credentials_rejected: false, error_code: null } });
+    await waitFor('relaunched with the new password', () => a.agent.terminals.get(wrong.id)?.record.password_removed === true, 15_000);
+    expect(await account(wrong.id)).toMatchObject({ status: 'provisioning', vps_host_id: host.id, error_code: null });
 
     // Delete on the dashboard: the agent stops the terminal, removes the folder, reports stopped,
     // and the account is gone.

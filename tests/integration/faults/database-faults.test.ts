@@ -218,6 +218,11 @@ beforeAll(async () => {
     });
     created.push({ ...account, login });
   }
+  // The trader proved each account theirs (ownership codes: 16_account_identity.sql), so every
+  // trade accrues: this tier is about faults, not about proof.
+  await owner.query(asOwner(), 'update public.trading_accounts set verified_at = now() where id = any($1::uuid[])', [
+    `{${created.map((a) => a.id).join(',')}}`,
+  ]);
   await hostCall('/vps/claim', 'POST', { max: 5 });
   for (const account of created) {
     const pkg = await hostCall<{ provisioning_token: string }>(`/vps/accounts/${account.id}/launch-package`, 'POST');
