@@ -1,5 +1,6 @@
 // Admin CLI for VPS host keys: create a host (its key is printed once; only the key's SHA-256 is
-// stored), revoke one, list them.
+// stored), revoke one, list them. Also the operator's keys (GET /ops/metrics, GET /ops/fleet) and
+// the fleet view across every host.
 //
 //   deno run --allow-net --allow-env --allow-read scripts/vps-host.ts <command> [options]
 //   (npm run vps-host -- <command> [options])
@@ -9,8 +10,10 @@
 // (or --db-url): on Supabase, the project's direct connection string ("postgres" user).
 import process from 'node:process';
 import { parseArgs } from 'node:util';
-import { issueVpsHostKey } from '@rubi/crypto';
+import type { FleetResponse } from '@rubi/contracts/ops.ts';
+import { issueVpsHostKey, randomToken, sha256Hex } from '@rubi/crypto';
 import { asOwner, createPostgresDb, isPgError, type Db } from '@rubi/db';
+import { formatFleet } from './fleet-table.ts';
 
 const USAGE = `Usage: vps-host <command> [options]
 
@@ -22,6 +25,17 @@ Commands:
   revoke <name>                  Revoke a host's key. The accounts it held go back to the queue at
                                  the next lease sweep (cron, every minute).
   list                           Hosts with capacity, held accounts, version and last heartbeat.
+
+  operator-key create <name>     Create an operator key (shown once; only its SHA-256 is stored) for
+                                 GET /ops/metrics (Prometheus: bearer_token) and GET /ops/fleet.
+  operator-key revoke <name>     Revoke an operator key: it no longer opens the ops routes.
+  operator-key list              Operator keys with their creation and revocation times.
+
+  fleet [--url <functions url>] [--key <operator key>]
+                                 Every host with its heartbeat, capacity and terminals, and every
+                                 account in error, from GET <url>/ops/fleet (no database needed).
+                                 Defaults: $RUBI_FUNCTIONS_URL (e.g. https://<ref>.supabase.co/functions/v1)
+                                 and $RUBI_OPERATOR_KEY (better than --key: not in the shell history).
 
 Options:
   --db-url <url>   PostgreSQL connection string (default: $DATABASE_URL, then $SUPABASE_DB_URL)
@@ -55,6 +69,8 @@ function parse(argv: string[]) {
       capacity: { type: 'string' },
       'dedicated-to': { type: 'string' },
       'db-url': { type: 'string' },
+      url: { type: 'string' },
+      key: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -142,6 +158,86 @@ async function revoke(db: Db, name: string, json: boolean): Promise<void> {
   }
 }
 
+async function createOperatorKey(db: Db, name: string, json: boolean): Promise<void> {
+  const key = `rubi_op_${randomToken(32)}`;
+  let row: { id: string } | undefined;
+  try {
+    [row] = await db.query<{ id: string }>(asOwner(), 'insert into private.operator_keys (name, key_hash) values ($1, $2) returning id', [
+      name,
+      await sha256Hex(key),
+    ]);
+  } catch (error) {
+    if (isPgError(error) && error.code === '23505') throw new CommandError(`an operator key named "${name}" already exists (revoked keys keep their name)`);
+    throw error;
+  }
+  if (!row) throw new CommandError('the insert returned no row');
+  if (json) {
+    console.log(JSON.stringify({ id: row.id, name, key }));
+    return;
+  }
+  console.log(`Created operator key "${name}" (id ${row.id}).
+
+  RUBI_OPERATOR_KEY=${key}
+
+This key is shown once: only its SHA-256 is stored. Prometheus sends it as a bearer token
+(bearer_token / authorization.credentials); \`vps-host fleet\` reads it from RUBI_OPERATOR_KEY.
+To replace it, create another and revoke this one.`);
+}
+
+async function revokeOperatorKey(db: Db, name: string, json: boolean): Promise<void> {
+  const [row] = await db.query<{ id: string; already: boolean }>(
+    asOwner(),
+    `with k as (select id, revoked_at from private.operator_keys where name = $1 for update),
+          u as (update private.operator_keys o set revoked_at = now() from k where o.id = k.id and k.revoked_at is null returning o.id)
+     select k.id, not exists (select 1 from u) as already from k`,
+    [name],
+  );
+  if (!row) throw new CommandError(`no operator key named "${name}"`);
+  if (json) console.log(JSON.stringify({ id: row.id, name, revoked: true, already_revoked: row.already }));
+  else console.log(row.already ? `Operator key "${name}" was already revoked.` : `Revoked operator key "${name}": it no longer opens the ops routes.`);
+}
+
+async function listOperatorKeys(db: Db, json: boolean): Promise<void> {
+  const rows = await db.query<{ id: string; name: string; created_at: Date; revoked_at: Date | null }>(
+    asOwner(),
+    'select id, name, created_at, revoked_at from private.operator_keys order by name',
+  );
+  if (json) {
+    console.log(JSON.stringify(rows.map((r) => ({ id: r.id, name: r.name, created_at: r.created_at.toISOString(), revoked_at: r.revoked_at?.toISOString() ?? null }))));
+    return;
+  }
+  if (rows.length === 0) {
+    console.log('No operator keys. Create one with: vps-host operator-key create <name>');
+    return;
+  }
+  console.log(table([['NAME', 'STATUS', 'CREATED', 'REVOKED'], ...rows.map((r) => [r.name, r.revoked_at ? 'revoked' : 'active', when(r.created_at), when(r.revoked_at)])]));
+}
+
+async function fleet(url: string | undefined, key: string | undefined, json: boolean): Promise<void> {
+  if (!url) throw new UsageError('fleet: pass --url <functions url> or set RUBI_FUNCTIONS_URL (e.g. https://<ref>.supabase.co/functions/v1)');
+  if (!/^https?:\/\//.test(url)) throw new UsageError('--url must start with http:// or https://');
+  if (!key) throw new UsageError('fleet: set RUBI_OPERATOR_KEY (or pass --key) to an operator key from `vps-host operator-key create`');
+  let res: Response;
+  try {
+    res = await fetch(`${url.replace(/\/+$/, '')}/ops/fleet`, { headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(30_000) });
+  } catch (error) {
+    throw new CommandError(`GET ${url}/ops/fleet failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const text = await res.text();
+  if (res.status !== 200) {
+    let message = text.slice(0, 200);
+    try {
+      message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? message;
+    } catch {
+      // not JSON: the start of the text
+    }
+    throw new CommandError(`GET /ops/fleet answered ${res.status}: ${message}`);
+  }
+  const body = JSON.parse(text) as FleetResponse;
+  if (!Array.isArray(body.hosts) || !Array.isArray(body.accounts_in_error)) throw new CommandError('GET /ops/fleet answered an unexpected shape');
+  console.log(json ? JSON.stringify(body) : formatFleet(body));
+}
+
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
@@ -211,6 +307,22 @@ async function main(argv: string[]): Promise<number> {
       return fn(db);
     };
     switch (command) {
+      case 'operator-key': {
+        const sub = positionals[1];
+        if (sub === 'list') {
+          if (positionals.length !== 2) throw new UsageError('operator-key list takes no arguments');
+          await run((d) => listOperatorKeys(d, values.json));
+          break;
+        }
+        if (sub !== 'create' && sub !== 'revoke') throw new UsageError('operator-key takes create <name>, revoke <name> or list');
+        const name = hostName(positionals.slice(1), `operator-key ${sub}`);
+        await run((d) => (sub === 'create' ? createOperatorKey(d, name, values.json) : revokeOperatorKey(d, name, values.json)));
+        break;
+      }
+      case 'fleet':
+        if (positionals.length !== 1) throw new UsageError('fleet takes no arguments besides --url and --key');
+        await fleet(values.url ?? process.env.RUBI_FUNCTIONS_URL, values.key ?? process.env.RUBI_OPERATOR_KEY, values.json);
+        break;
       case 'create': {
         const name = hostName(positionals, 'create');
         const capacity = capacityOf(values.capacity);
