@@ -8,7 +8,9 @@
 //| BackfillDays; what the Account History tab holds). One trade per closed OP_BUY/OP_SELL order    |
 //| (ticket = OrderTicket()). Until the backend answers ownership verified, it also sends the       |
 //| ownership codes (RUBI-XXXXXXXX) found in the comments of the account's pending orders and of    |
-//| its history (deleted pending orders are there). All logic: Rubi/TradeSync.mqh                    |
+//| its history (deleted pending orders are there). Every request reports whether the terminal is   |
+//| connected to the broker (IsConnected()) and how far the history is sent, for the account's      |
+//| health on the dashboard. All logic: Rubi/TradeSync.mqh                                           |
 //| Operator documentation: mql/README.md, "RubiTradeSync (provisioned trade sync)".               |
 //+------------------------------------------------------------------+
 #property copyright   "Rubi MT Bridge"

@@ -7,8 +7,9 @@
 //| the history since the account was registered on the dashboard (or since BackfillFrom /         |
 //| BackfillDays). One trade per closed position (ticket = position id). Until the backend answers |
 //| ownership verified, it also sends the ownership codes (RUBI-XXXXXXXX) found in the comments of  |
-//| the account's pending and history orders (the trader's proof that the account is theirs). All  |
-//| logic: Rubi/TradeSync.mqh                                                                        |
+//| the account's pending and history orders (the trader's proof that the account is theirs). Every |
+//| request reports whether the terminal is connected to the broker (TERMINAL_CONNECTED) and how far |
+//| the history is sent, for the account's health on the dashboard. All logic: Rubi/TradeSync.mqh   |
 //| Operator documentation: mql/README.md, "RubiTradeSync (provisioned trade sync)".               |
 //+------------------------------------------------------------------+
 #property copyright   "Rubi MT Bridge"

@@ -11,8 +11,10 @@
 //|                                                                                                  |
 //| Conventions: times are datetimes; TermTimeGmt is UTC, trade times (positions, deals) are the    |
 //| trade server's clock as MetaTrader reports them (convert with RubiServerOffset in Trade.mqh).   |
-//| TermConnected: the terminal has a connection to the trade server. TermHistoryPositionDeals: all  |
-//| deals of one position (MT5 HistorySelectByPosition; MT4 the closed order's IN + OUT pair).       |
+//| TermConnected: the terminal has a connection to the trade server (MT5 TerminalInfoInteger(       |
+//| TERMINAL_CONNECTED), MT4 IsConnected()); TradeSync reports it as broker_connected (issue #16).  |
+//| TermHistoryPositionDeals: all deals of one position (MT5 HistorySelectByPosition; MT4 the closed |
+//| order's IN + OUT pair).                                                                          |
 //| TermOrderComments: the comments of the account's orders for the ownership proof (TradeSync.mqh): |
 //| the pending orders open now and the orders in the history since `from` (deleted pending orders  |
 //| are history orders on both platforms).                                                          |
@@ -190,7 +192,6 @@ uint     TermTickCount() { return GetTickCount(); }
 void     TermSleep(const int ms) { if(ms > 0) Sleep(ms); }
 bool     TermIsStopped() { return IsStopped(); }
 int      TermBuild() { return TerminalInfoInteger(TERMINAL_BUILD); }
-bool     TermConnected() { return TerminalInfoInteger(TERMINAL_CONNECTED) != 0; }
 
 // Symbol specification; the symbol is put into Market Watch first (needed for its quotes).
 bool TermSymbolSpec(const string symbol, RubiSymbolSpec &spec)
@@ -228,6 +229,7 @@ bool TermSymbolSpec(const string symbol, RubiSymbolSpec &spec)
 #include <Trade/Trade.mqh>
 
 string   TermPlatform() { return "MT5"; }
+bool     TermConnected() { return TerminalInfoInteger(TERMINAL_CONNECTED) != 0; }
 datetime TermTimeServer() { return TimeTradeServer(); }
 
 bool TermAccount(RubiAccount &account)
@@ -493,6 +495,7 @@ int TermOrderComments(const datetime from, string &comments[])
 #else
 //--- MetaTrader 4 --------------------------------------------------------------------------------
 string   TermPlatform() { return "MT4"; }
+bool     TermConnected() { return IsConnected(); }
 datetime TermTimeServer() { return TimeCurrent(); }
 
 bool TermAccount(RubiAccount &account)

@@ -58,6 +58,19 @@
 //| owned_elsewhere) is kept in state.ini: verified stops the scans, also after a restart; a new     |
 //| registration (a new token) starts over. A backend that refuses the field (HTTP 400 naming        |
 //| ownership_codes: older than the proof) gets the trades without it for the rest of the run.       |
+//|                                                                                                  |
+//| The report on the terminal (account health, issue #16), in every trades request:                |
+//|   broker_connected      TermConnected() (MT5 TERMINAL_CONNECTED, MT4 IsConnected()) when sent. A |
+//|                         terminal that is not connected reads no history (Collect waits) but     |
+//|                         still sends its (empty) batch, so the backend learns it                  |
+//|   backfill_complete     once a Collect of this run has read the history (nothing reported        |
+//|                         before): true when the last read queued everything it found (the        |
+//|                         backfill from registered_at and every later close are in the outbox) and |
+//|                         this request empties the outbox; false while something waits            |
+//|   history_synced_until  with backfill_complete true: the UTC instant of that read (trade server  |
+//|                         time - offset): every trade closed before it is in this request or sent  |
+//| A backend that refuses the fields (HTTP 400 naming one: older than the report) gets the trades   |
+//| without them for the rest of the run.                                                            |
 //+------------------------------------------------------------------+
 #ifndef RUBI_TRADESYNC_MQH
 #define RUBI_TRADESYNC_MQH
@@ -392,6 +405,9 @@ private:
    datetime          m_codes_scanned;    // trade server time of this run's last scan (0: none yet)
    bool              m_codes_refused;    // the backend refused the field (older than the proof)
    bool              m_codes_dropped;    // more than RUBI_TS_OWNERSHIP_MAX codes were found (logged once)
+   int               m_history_state;    // this run's last Collect: 0 none yet, 1 left trades for later, 2 queued all it found
+   datetime          m_synced_until;     // UTC instant of the last read that queued all it found (0: none this run)
+   bool              m_report_refused;   // the backend refused the report's fields (older than the report)
 
    void              Problem(const string level, const string message)
      {
@@ -625,6 +641,9 @@ public:
       m_codes_scanned = 0;
       m_codes_refused = false;
       m_codes_dropped = false;
+      m_history_state = 0;
+      m_synced_until = 0;
+      m_report_refused = false;
      }
 
    bool              Registered() const { return m_secret != "" && !m_need_register; }
@@ -648,6 +667,8 @@ public:
    int               Requests() const { return m_requests; }
    bool              OffsetKnown() const { return m_offset_known; }
    int               Offset() const { return m_offset; }
+   int               HistoryState() const { return m_history_state; }
+   datetime          SyncedUntil() const { return m_synced_until; }
    string            OutboxKey(const int i) const { return m_outbox.KeyAt(i); }
    string            OutboxDoc(const int i) const { return m_outbox.DocAt(i); }
    string            SetAsideDoc(const int i) const { return m_aside.DocAt(i); }
@@ -906,6 +927,7 @@ public:
          most = room;
       if(most <= 0)
         {
+         m_history_state = 1;
          Problem("WARN", "the outbox holds " + IntegerToString(m_outbox.Count()) + " trades: reading no more history until they are delivered");
          return 0;
         }
@@ -915,6 +937,7 @@ public:
       if(m_cut > 0 && m_cut + 1 > since)
          since = m_cut + 1;
       RubiDeal deals[];
+      datetime read_at = TermTimeServer() - m_offset;  // UTC: what closed before it is in this read
       int n = TermHistoryDeals(since, TermTimeServer() + 86400, deals);
       if(n < 0)
         {
@@ -1025,6 +1048,13 @@ public:
          if(closed > m_watermark)
             m_watermark = closed;
         }
+      if(queued + set_aside >= c)
+        {
+         m_history_state = 2;
+         m_synced_until = read_at;
+        }
+      else
+         m_history_state = 1;
       if(queued + set_aside > 0)
         {
          RecentPrune();
@@ -1118,6 +1148,18 @@ public:
                w.Str(m_codes[i]);
             w.EndArray();
            }
+         bool with_report = !m_report_refused;
+         if(with_report)
+           {
+            w.KeyBool("broker_connected", TermConnected());
+            if(m_history_state > 0)
+              {
+               bool synced = m_history_state == 2 && m_outbox.Count() <= count;
+               w.KeyBool("backfill_complete", synced);
+               if(synced)
+                  w.KeyStr("history_synced_until", RubiIsoTime(m_synced_until));
+              }
+           }
          w.EndObject();
          RubiHttpOptions o;
          o.timeout_ms = 30000;
@@ -1138,6 +1180,17 @@ public:
                // trades go without the codes, at once and for the rest of this run.
                m_codes_refused = true;
                RubiLogWarn("the backend refused ownership_codes (" + ErrorText(r) + "): sending the trades without them; the ownership proof waits for a newer backend");
+               first = true;
+               continue;
+              }
+            if(r.status == 400 && with_report &&
+               (StringFind(r.body, "broker_connected") >= 0 || StringFind(r.body, "backfill_complete") >= 0 || StringFind(r.body, "history_synced_until") >= 0))
+              {
+               // A backend older than the report (its strict body refuses the fields), or one that
+               // refuses history_synced_until (this computer's clock): the trades go without the
+               // report, at once and for the rest of this run.
+               m_report_refused = true;
+               RubiLogWarn("the backend refused the terminal report (" + ErrorText(r) + "): sending the trades without broker_connected and the history state");
                first = true;
                continue;
               }

@@ -31,7 +31,9 @@
 //   extract <text...>                    RubiOwnershipCodesIn over the text -> "extract <codes, comma-separated | ->"
 //   codes                                the EA's ownership codes -> "codes <ownership|-> <codes | ->"
 // The status line's own=: the last ownership answer (0 none, 1 verified, 2 unverified, 3 owned_elsewhere);
-// codes=: codes kept; scans=: TermOrderComments calls so far (the sim counts them).
+// codes=: codes kept; scans=: TermOrderComments calls so far (the sim counts them); hist=: the last
+// Collect's history state (0 none this run, 1 left trades for later, 2 queued all it found);
+// synced=: the UTC instant of the last complete read (the report's history_synced_until).
 #include <Rubi/TradeSync.mqh>
 #include "sim_terminal.hpp"
 #include "tests/harness.hpp"
@@ -65,10 +67,10 @@ static std::vector<std::string> words(const std::string &line) {
 
 static void status(const std::string &what) {
   if (!ea) harness::die(what + ": no EA started");
-  std::printf("%s outbox=%d aside=%d requests=%d wm=%ld recent=%d registered=%d halted=%d offset=%d scan_from=%ld poll=%d batch=%d clock=%ld own=%d codes=%d scans=%d\n", what.c_str(),
+  std::printf("%s outbox=%d aside=%d requests=%d wm=%ld recent=%d registered=%d halted=%d offset=%d scan_from=%ld poll=%d batch=%d clock=%ld own=%d codes=%d scans=%d hist=%d synced=%ld\n", what.c_str(),
               ea->OutboxCount(), ea->SetAsideCount(), ea->Requests(), (long)ea->Watermark(), ea->RecentCount(), ea->Registered() ? 1 : 0,
               ea->Halted() ? 1 : 0, ea->OffsetKnown() ? ea->Offset() : -1, (long)ea->ScanFrom(), ea->PollSeconds(), ea->BatchSize(), (long)RubiClockOffset(),
-              ownership_code(), ea->CodeCount(), (int)rubi_sim::sim().order_scans.size());
+              ownership_code(), ea->CodeCount(), (int)rubi_sim::sim().order_scans.size(), ea->HistoryState(), (long)ea->SyncedUntil());
 }
 
 static RubiDeal deal_for(long position, int type, int entry, double volume, double price, datetime time, long ticket) {

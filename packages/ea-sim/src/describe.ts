@@ -66,6 +66,8 @@ export function describeProvisionedEvent(e: ProvisionedEvent): string {
           : 'ownership unverified: cashback withheld until a pending order carries the ownership code';
     case 'ownership_codes_refused':
       return `the backend refused ownership_codes (${e.message}): reporting without them`;
+    case 'broker_disconnected':
+      return "the terminal is not connected to the broker's trade server: history not read; the (empty) batch still reports it";
     default:
       return describeHttpEvent(e);
   }

@@ -6,11 +6,13 @@ export {
   OWNERSHIP_CODE,
   ownershipCodesIn,
   ProvisionedEa,
+  type BrokerLink,
   type FlushResult,
   type OrderCommentSource,
   type ProvisionedEaOptions,
   type ProvisionedEvent,
   type ProvisionedIdentity,
+  type TerminalReport,
 } from './provisioned-ea.ts';
 export {
   backoffMs,

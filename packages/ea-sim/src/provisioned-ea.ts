@@ -30,6 +30,13 @@ import { appendEaLog, readEaConfigFile, readTerminalFolder, type EaConfigFile } 
  * every flush sends them as `ownership_codes`. The answer's `ownership` is kept (state file); an
  * answer without it (an older backend) changes nothing, and a 400 naming `ownership_codes` (a strict
  * older backend) makes the EA send its trades without the codes from then on.
+ *
+ * The report on the terminal (account health, issue #16; the MQL EA's rules): every request says
+ * `broker_connected` when the EA knows its terminal (a `broker` link: SimulatedAccount), and, once
+ * run() has read the history (`source`), `backfill_complete` with `history_synced_until` (the
+ * instant of the last complete read) on the request that leaves the outbox empty, false on the
+ * ones before it. A terminal that is not connected to the broker reads no history but still sends
+ * its (empty) batch, so the backend learns it.
  */
 
 /** An ownership code anywhere in a comment (the contract's OWNERSHIP_CODE_PATTERN, unanchored, any case). */
@@ -67,7 +74,20 @@ export type ProvisionedEvent =
   | { type: 'ownership_codes_found'; codes: string[] }
   | { type: 'ownership'; ownership: Ownership }
   | { type: 'ownership_codes_refused'; message: string }
+  | { type: 'broker_disconnected' }
   | HttpEvent;
+
+/** What the EA asks its terminal about the broker (MT5 TERMINAL_CONNECTED, MT4 IsConnected()). */
+export interface BrokerLink {
+  readonly brokerConnected: boolean;
+}
+
+/** The optional report on the terminal a POST /trades body carries (packages/contracts/src/trades.ts). */
+export interface TerminalReport {
+  broker_connected?: boolean;
+  history_synced_until?: string;
+  backfill_complete?: boolean;
+}
 
 export interface ProvisionedIdentity {
   platform: Vocabulary<'platform'>;
@@ -86,6 +106,8 @@ export interface ProvisionedEaOptions {
   terminalFolder?: string;
   http?: HttpOptions;
   onEvent?: (event: ProvisionedEvent) => void;
+  /** The terminal's connection to the broker; none: not reported (as an older EA). */
+  broker?: BrokerLink;
 }
 
 export interface FlushResult {
@@ -131,10 +153,25 @@ export class ProvisionedEa {
   private ownershipState: Ownership | null = null;
   private codes: string[] = [];
   private codesRefused = false;
+  private broker: BrokerLink | undefined;
+  /** The instant of the last complete history read (null: none yet this run: nothing reported). */
+  private historyReadAt: string | null = null;
 
   constructor(private readonly o: ProvisionedEaOptions) {
     this.config = o.config;
     this.identity = o.identity;
+    this.broker = o.broker;
+  }
+
+  /** The report the next request carries, for a batch that leaves `left` trades in the outbox. */
+  terminalReport(left = 0): TerminalReport {
+    const report: TerminalReport = {};
+    if (this.broker) report.broker_connected = this.broker.brokerConnected;
+    if (this.historyReadAt !== null) {
+      report.backfill_complete = left === 0;
+      if (left === 0) report.history_synced_until = this.historyReadAt;
+    }
+    return report;
   }
 
   /** The EA of the terminal in `folder` (a portable folder made by rubi-vps-agent). */
@@ -329,13 +366,14 @@ export class ProvisionedEa {
     if (!this.http) throw new Error('not registered: call register() first');
     const result: FlushResult = { sent: 0, accepted: [], duplicates: [], cashbackAccrued: 0, remaining: this.queue.length };
     let first = true;
-    let body: { trades: ClosedTradeInput[]; ownership_codes?: string[] } = { trades: [] };
+    let body: { trades: ClosedTradeInput[]; ownership_codes?: string[] } & TerminalReport = { trades: [] };
     while (first || this.queue.length > 0) {
       first = false;
       const batch = this.queue.slice(0, this.maxBatch);
       try {
         const codes = this.ownershipCodes;
         body = codes.length > 0 ? { trades: batch, ownership_codes: [...codes] } : { trades: batch };
+        Object.assign(body, this.terminalReport(this.queue.length - batch.length));
         const res = await this.http.send('POST', this.config.trades_url, TradesAnswer, body);
         this.acknowledge([...res.accepted, ...res.duplicates]);
         await this.ownershipAnswer(res.ownership);
@@ -395,15 +433,31 @@ export class ProvisionedEa {
    * Runs the EA: register unless the state file already holds a secret, then every
    * `intervalMs` (default: poll_interval_seconds from register) queue what `source` returns (the
    * account's history), read `orders`' comments for ownership codes (scanOwnership) and flush,
-   * until `ticks` flushes have run or `signal` aborts.
+   * until `ticks` flushes have run or `signal` aborts. With a `broker` link that says the terminal
+   * is not connected, the history is not read (the MQL EA waits for the trade server) but the
+   * flush still runs.
    */
   async run(
-    options: { ticks?: number; intervalMs?: number; signal?: AbortSignal; source?: () => readonly ClosedTradeInput[]; orders?: OrderCommentSource } = {},
+    options: {
+      ticks?: number;
+      intervalMs?: number;
+      signal?: AbortSignal;
+      source?: () => readonly ClosedTradeInput[];
+      orders?: OrderCommentSource;
+      broker?: BrokerLink;
+    } = {},
   ): Promise<void> {
+    if (options.broker) this.broker = options.broker;
     if (!this.registered) await this.register();
     for (let n = 0; options.ticks === undefined || n < options.ticks; n++) {
       if (options.signal?.aborted) return;
-      if (options.source) await this.enqueue(options.source());
+      if (options.source && this.broker?.brokerConnected !== false) {
+        const readAt = new Date().toISOString();
+        await this.enqueue(options.source());
+        this.historyReadAt = readAt;
+      } else if (options.source && this.broker?.brokerConnected === false) {
+        this.o.onEvent?.({ type: 'broker_disconnected' });
+      }
       if (options.orders) await this.scanOwnership(options.orders);
       await this.flush();
       if (options.ticks !== undefined && n + 1 >= options.ticks) return;

@@ -13,6 +13,7 @@ export const RETCODE = {
   INVALID_STOPS: 10016,
   NO_MONEY: 10019,
   POSITION_CLOSED: 10036,
+  CONNECTION: 10031,
 } as const;
 
 export type Side = 'BUY' | 'SELL';
@@ -159,6 +160,7 @@ export class SimulatedAccount {
   /** Finished orders (deleted pending orders), oldest first. */
   readonly orderHistory: SimOrder[] = [];
   private readonly stateFile: string | undefined;
+  private connected = true;
 
   constructor(o: SimulatedAccountOptions) {
     this.login = o.login;
@@ -281,8 +283,26 @@ export class SimulatedAccount {
     };
   }
 
+  /**
+   * Whether the terminal is connected to the broker's trade server (MT5 TERMINAL_CONNECTED, MT4
+   * IsConnected()): what the provisioned EA reports as broker_connected (a BrokerLink).
+   */
+  get brokerConnected(): boolean {
+    return this.connected;
+  }
+
+  /** A simulated loss of the connection to the trade server: orders fail until reconnectToBroker(). */
+  disconnectFromBroker(): void {
+    this.connected = false;
+  }
+
+  reconnectToBroker(): void {
+    this.connected = true;
+  }
+
   /** A market order, checked the way a trade server checks it. */
   marketOrder(req: OrderRequest): OrderResult {
+    if (!this.connected) return { ok: false, retcode: RETCODE.CONNECTION, message: 'no connection with the trade server' };
     const spec = this.feed.spec(req.symbol);
     const quote = this.feed.quote(req.symbol);
     if (!spec || !quote) return { ok: false, retcode: RETCODE.INVALID, message: `unknown symbol ${req.symbol}` };
