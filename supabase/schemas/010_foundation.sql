@@ -108,8 +108,11 @@ insert into private.settings (key, value, description) values
   ('rate_limit_ea_auth_failure_ip_burst', 120, 'Failed EA signature checks per client IP: burst'),
   ('rate_limit_vps_auth_failure_ip_per_minute', 30, 'Failed VPS host key checks per client IP: sustained rate'),
   ('rate_limit_vps_auth_failure_ip_burst', 30, 'Failed VPS host key checks per client IP: burst'),
+  ('rate_limit_operator_auth_failure_ip_per_minute', 30, 'Failed operator key checks per client IP: sustained rate'),
+  ('rate_limit_operator_auth_failure_ip_burst', 30, 'Failed operator key checks per client IP: burst'),
   ('rate_limit_key_create_user_per_minute', 10, 'EA keys created per user: sustained rate'),
-  ('rate_limit_key_create_user_burst', 20, 'EA keys created per user: burst');
+  ('rate_limit_key_create_user_burst', 20, 'EA keys created per user: burst'),
+  ('ops_metrics_window_seconds', 300, 'GET /ops/metrics: terminals heard from and delivery latency cover this many seconds back');
 
 -- Security definer: triggers fired by API roles read settings too.
 create function private.setting(p_key text) returns numeric

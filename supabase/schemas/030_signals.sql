@@ -72,6 +72,9 @@ create index trading_signals_user_id_idx on public.trading_signals (user_id, cre
 create index trading_signals_session_status_user_idx
   on public.trading_signals (session_id, status, user_id, created_at);
 create index trading_signals_pending_expiry_idx on public.trading_signals (expires_at) where status = 'PENDING';
+-- The operator's delivery latency (private.ops_metrics, 095_operations.sql): the signals that
+-- completed in the last few minutes, after a delivery.
+create index trading_signals_completed_at_idx on public.trading_signals (completed_at) where delivered_at is not null;
 alter table public.trading_signals enable row level security;
 
 create policy "owners read their signals" on public.trading_signals

@@ -138,7 +138,15 @@ create table public.trading_accounts (
     check (ownership_code ~ '^RUBI-[0-9A-HJKMNP-TV-Z]{8}$'),
   verified_at timestamptz,
   -- Set when the broker refused the investor password (see "Rejected credentials" below).
-  credentials_rejected_at timestamptz
+  credentials_rejected_at timestamptz,
+  -- What the EA last reported about its terminal (private.touch_account), for the account's health.
+  broker_connected boolean,
+  broker_connected_changed_at timestamptz,
+  broker_reported_at timestamptz,
+  history_backfill_complete boolean,
+  history_synced_until timestamptz,
+  -- When the account last entered `error` (account_lifecycle); error_code/error_message say why.
+  error_at timestamptz
 );
 create index trading_accounts_user_id_idx on public.trading_accounts (user_id, created_at desc);
 create index trading_accounts_broker_id_idx on public.trading_accounts (broker_id);
@@ -165,6 +173,18 @@ comment on column public.trading_accounts.ownership_code is
   'Proof of ownership: the owner places a pending order whose comment contains it; the EA reports it (private.account_ownership). Readable by the owner only (RLS).';
 comment on column public.trading_accounts.verified_at is
   'When the owner proved the account is theirs; cashback accrues only for a verified account. At most one live registration per real account.';
+comment on column public.trading_accounts.broker_connected is
+  'Whether the terminal is connected to the broker''s trade server, as the EA last reported it (MT5 TERMINAL_CONNECTED, MT4 IsConnected()); null: never reported (an older EA)';
+comment on column public.trading_accounts.broker_connected_changed_at is
+  'When the backend first heard the current broker_connected value (connected, or disconnected, since then)';
+comment on column public.trading_accounts.broker_reported_at is
+  'The EA''s last report of broker_connected';
+comment on column public.trading_accounts.history_backfill_complete is
+  'Whether the EA has sent the account''s whole history since registration; null: never reported (an older EA)';
+comment on column public.trading_accounts.history_synced_until is
+  'Every trade closed before this instant (UTC) has been sent, as the EA last reported it';
+comment on column public.trading_accounts.error_at is
+  'When the account last entered `error` (private.account_lifecycle); error_code and error_message say why';
 
 -- The account state machine (enforced by private.enforce_transition, 010_foundation.sql).
 -- disconnected -> error: a terminal that has been running for an account whose EA went silent can
@@ -222,6 +242,7 @@ begin
     when 'error' then
       -- Exponential backoff: base * 2^(attempts-1), capped; no automatic retry past the limit, nor
       -- with an investor password the broker refused (credentials_rejected_at).
+      new.error_at := now();
       new.attempts := coalesce(old.attempts, 0) + 1;
       new.vps_host_id := null;
       new.lease_expires_at := null;
@@ -249,16 +270,18 @@ create trigger trading_accounts_updated_at before update on public.trading_accou
 -- Realtime: no message for bookkeeping-only updates. Every VPS heartbeat renews the lease of every
 -- account the host holds, and every report from an EA moves last_seen_at: with 500 accounts on a
 -- host that would be 1,000 messages a minute telling dashboards nothing. An update that changes
--- only lease_expires_at, last_seen_at and updated_at is not broadcast; any other change is, with
--- the record. A dashboard showing "last seen" refreshes it from the API.
+-- only lease_expires_at, last_seen_at and updated_at is not broadcast, nor the EA's report when it
+-- only moves broker_reported_at and history_synced_until (every report does: a change of
+-- broker_connected or history_backfill_complete is broadcast); any other change is, with the
+-- record. A dashboard showing "last seen" refreshes it from the API.
 -- No message carries the host's bookkeeping (which host holds the account, its lease, when it
 -- claimed it): the arguments name the columns private.broadcast_to_owner leaves out.
 create trigger trading_accounts_broadcast after insert or delete on public.trading_accounts
   for each row execute function private.broadcast_to_owner('vps_host_id', 'lease_expires_at', 'claimed_at');
 create trigger trading_accounts_broadcast_update after update on public.trading_accounts
   for each row
-  when ((to_jsonb(old) - array['lease_expires_at', 'last_seen_at', 'updated_at'])
-        is distinct from (to_jsonb(new) - array['lease_expires_at', 'last_seen_at', 'updated_at']))
+  when ((to_jsonb(old) - array['lease_expires_at', 'last_seen_at', 'updated_at', 'broker_reported_at', 'history_synced_until'])
+        is distinct from (to_jsonb(new) - array['lease_expires_at', 'last_seen_at', 'updated_at', 'broker_reported_at', 'history_synced_until']))
   execute function private.broadcast_to_owner('vps_host_id', 'lease_expires_at', 'claimed_at');
 
 -- The doorbell: when an account enters the queue, wake the VPS agents. The payload carries no

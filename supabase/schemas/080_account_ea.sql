@@ -142,18 +142,36 @@ grant execute on function private.register_account_ea(uuid, text, bigint, text, 
 -- owner paused it. Other statuses are left alone. Returns the status afterwards, or null for a
 -- deleted account. Called by private.ingest_trades after the gate proved who is calling; no API
 -- role may execute it.
-create function private.touch_account(p_account_id uuid) returns text
+-- The same update stores what the EA reported about its terminal, for the account's health
+-- (issue #16); a null argument is "not reported" (an older EA) and leaves the stored report:
+--   p_broker_connected      broker_connected; broker_connected_changed_at moves when it changes
+--                           (the first report included), broker_reported_at with every report
+--   p_backfill_complete,    history_backfill_complete and history_synced_until, reported together:
+--   p_history_synced_until  either one present replaces both (a new backfill clears the old mark)
+create function private.touch_account(p_account_id uuid, p_broker_connected boolean default null,
+  p_history_synced_until timestamptz default null, p_backfill_complete boolean default null) returns text
 language sql
 security definer
 set search_path = ''
 as $$
   update public.trading_accounts a
   set last_seen_at = now(),
-      status = case when a.status = 'disconnected' and a.paused_at is null then 'connected' else a.status end
+      status = case when a.status = 'disconnected' and a.paused_at is null then 'connected' else a.status end,
+      broker_connected = coalesce(p_broker_connected, a.broker_connected),
+      broker_connected_changed_at = case
+        when p_broker_connected is not null and p_broker_connected is distinct from a.broker_connected then now()
+        else a.broker_connected_changed_at end,
+      broker_reported_at = case when p_broker_connected is null then a.broker_reported_at else now() end,
+      history_backfill_complete = case
+        when p_backfill_complete is null and p_history_synced_until is null then a.history_backfill_complete
+        else p_backfill_complete end,
+      history_synced_until = case
+        when p_backfill_complete is null and p_history_synced_until is null then a.history_synced_until
+        else p_history_synced_until end
   where a.id = p_account_id and a.deleted_at is null
   returning a.status
 $$;
-revoke execute on function private.touch_account(uuid) from public, anon, authenticated, service_role;
+revoke execute on function private.touch_account(uuid, boolean, timestamptz, boolean) from public, anon, authenticated, service_role;
 
 -- Nothing in `private` is executable by PUBLIC; the grants above are the only way in.
 revoke execute on all functions in schema private from public;

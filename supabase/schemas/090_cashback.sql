@@ -49,6 +49,8 @@ create table public.closed_trades (
 create index closed_trades_user_id_idx on public.closed_trades (user_id, close_time desc);
 create index closed_trades_account_close_idx on public.closed_trades (account_id, close_time desc);
 create index closed_trades_unsettled_idx on public.closed_trades (close_time) where settled_on is null;
+-- The operator's count of withheld trades by reason (private.ops_metrics, 095_operations.sql).
+create index closed_trades_withheld_idx on public.closed_trades (cashback_withheld) where cashback_withheld is not null;
 alter table public.closed_trades enable row level security;
 comment on column public.closed_trades.cashback_withheld is
   'Null: cashback accrued. unverified: withheld until the registration is proven (then accrued once); paused, owned_elsewhere: final.';
@@ -165,7 +167,13 @@ revoke execute on function private.stop_owned_elsewhere(uuid[]) from public, ano
 -- p_ownership_codes are the codes the EA found in the account's order comments: the ownership is
 -- settled first (private.account_ownership), so a batch that brings the proof accrues, and
 -- returned as `ownership`. Each trade then accrues or is withheld by the rule at the top.
-create function private.ingest_trades(p_caller uuid, p_account_id uuid, p_trades jsonb, p_ownership_codes text[] default '{}')
+-- The EA's report on the terminal (account health, issue #16), all optional (older EAs omit them):
+-- p_broker_connected, whether the terminal is connected to the broker's trade server;
+-- p_history_synced_until and p_backfill_complete, how far its history is sent. Stored with the
+-- hearing-from by private.touch_account. A history_synced_until later than the server's clock
+-- (plus the 300 s a signature may be off) is a 400 naming it, and nothing is written.
+create function private.ingest_trades(p_caller uuid, p_account_id uuid, p_trades jsonb, p_ownership_codes text[] default '{}',
+  p_broker_connected boolean default null, p_history_synced_until timestamptz default null, p_backfill_complete boolean default null)
 returns table (accepted bigint[], cashback_accrued numeric, ownership text)
 language plpgsql
 security definer
@@ -180,6 +188,10 @@ declare
 begin
   if p_account_id is distinct from (auth.jwt() ->> 'ea_account_id')::uuid then
     raise exception 'only the account''s own EA reports for it' using errcode = 'insufficient_privilege';
+  end if;
+  if p_history_synced_until > now() + interval '300 seconds' then
+    raise exception 'history_synced_until is later than the server''s clock'
+      using errcode = 'invalid_parameter_value', column = 'body.history_synced_until';
   end if;
   -- The broker's terms, read once for the batch. An account that is not the caller's (or is
   -- deleted) is refused, not silently given no trades.
@@ -224,10 +236,10 @@ begin
   select coalesce((select array_agg(n.ticket order by n.ticket) from inserted n), '{}'::bigint[]),
     (select coalesce(sum(n.cashback_amount), 0) from inserted n),
     v_ownership;
-  perform private.touch_account(p_account_id);
+  perform private.touch_account(p_account_id, p_broker_connected, p_history_synced_until, p_backfill_complete);
 end;
 $$;
-grant execute on function private.ingest_trades(uuid, uuid, jsonb, text[]) to rubi_ea;
+grant execute on function private.ingest_trades(uuid, uuid, jsonb, text[], boolean, timestamptz, boolean) to rubi_ea;
 
 -- Realtime: one message per account per statement instead of one per row. A batch of 100 trades,
 -- a night's settlement (an UPDATE of every trade of the day) or an account's deletion (a cascade

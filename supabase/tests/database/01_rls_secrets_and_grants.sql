@@ -146,8 +146,8 @@ select is(array(
   select p.proname::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
   where n.nspname = 'private' and has_function_privilege('service_role', p.oid, 'execute')
   order by 1
-), array['account_ea_credentials', 'authenticate_vps_host', 'claim_accounts', 'current_actor', 'ea_key_credentials', 'register_account_ea', 'remember_request_id',
-          'server_key', 'setting', 'take_rate_limit', 'transition_actor', 'vps_heartbeat', 'vps_held_accounts', 'vps_launch_package', 'vps_report_state',
+), array['account_ea_credentials', 'authenticate_operator', 'authenticate_vps_host', 'claim_accounts', 'current_actor', 'ea_key_credentials', 'ops_fleet', 'ops_metrics',
+          'register_account_ea', 'remember_request_id', 'server_key', 'setting', 'take_rate_limit', 'transition_actor', 'vps_heartbeat', 'vps_held_accounts', 'vps_launch_package', 'vps_report_state',
           'vps_report_terminals', 'vps_teardown_list'],
   'service_role can execute exactly the server-side private functions');
 

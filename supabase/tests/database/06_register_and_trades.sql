@@ -54,7 +54,7 @@ select ok(has_function_privilege('service_role', 'private.register_account_ea(uu
 select ok(not has_function_privilege(r, 'private.register_account_ea(uuid, text, bigint, text, text, integer, text, text)', 'execute'),
   format('%s cannot execute register_account_ea', r))
 from unnest(array['anon', 'authenticated', 'public']) as r;
-select ok(not has_function_privilege(r, 'private.touch_account(uuid)', 'execute'), format('%s cannot execute touch_account', r))
+select ok(not has_function_privilege(r, 'private.touch_account(uuid, boolean, timestamptz, boolean)', 'execute'), format('%s cannot execute touch_account', r))
 from unnest(array['anon', 'authenticated', 'service_role', 'public']) as r;
 select is(
   (select count(*)::int from pg_proc p join pg_namespace n on n.oid = p.pronamespace

@@ -104,7 +104,7 @@ cross join unnest(array[
   'private.enter_ea_key(uuid, text, text, text[])',
   'private.admit_account_ea(uuid, text, text)',
   'private.enter_account_ea(uuid, text, text)',
-  'private.touch_account(uuid)'
+  'private.touch_account(uuid, boolean, timestamptz, boolean)'
 ]) as f;
 select ok(has_function_privilege('rubi_ea', f, 'execute') and not has_function_privilege('authenticated', f, 'execute')
           and not has_function_privilege('anon', f, 'execute') and not has_function_privilege('service_role', f, 'execute'),
@@ -114,7 +114,7 @@ from unnest(array[
   'private.deliver_signals(uuid, uuid, integer)',
   'private.report_signal(uuid, uuid, text, bigint, numeric, numeric, integer, text, timestamptz)',
   'private.push_positions(uuid, uuid, jsonb)',
-  'private.ingest_trades(uuid, uuid, jsonb, text[])'
+  'private.ingest_trades(uuid, uuid, jsonb, text[], boolean, timestamptz, boolean)'
 ]) as f;
 select ok(not has_table_privilege(r, 'public.closed_trades', 'insert, update, delete, truncate'),
   format('%s cannot write closed trades directly (private.ingest_trades is their only writer)', r))

@@ -91,7 +91,7 @@ select results_eq($$select allowed, retry_after_seconds from private.take_rate_l
 select tests.clear_authentication();
 select is_empty($$
   select k from unnest(array['register_ip', 'register_account', 'ea_auth_failure_credential', 'ea_auth_failure_ip',
-                             'vps_auth_failure_ip', 'key_create_user']) k
+                             'vps_auth_failure_ip', 'operator_auth_failure_ip', 'key_create_user']) k
   where coalesce((select value from private.settings where key = 'rate_limit_' || k || '_per_minute'), 0) <= 0
      or coalesce((select value from private.settings where key = 'rate_limit_' || k || '_burst'), 0) < 1
 $$, 'every kind the functions use has a positive rate and a burst of at least 1');

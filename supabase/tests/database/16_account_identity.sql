@@ -269,7 +269,7 @@ select ok(not has_function_privilege('rubi_ea', 'private.account_ownership(uuid,
 select ok(not has_function_privilege('rubi_ea', 'private.stop_owned_elsewhere(uuid[])', 'execute')
   and not has_function_privilege('authenticated', 'private.stop_owned_elsewhere(uuid[])', 'execute'),
   'nobody stops a registration directly');
-select ok(has_function_privilege('rubi_ea', 'private.ingest_trades(uuid, uuid, jsonb, text[])', 'execute'),
+select ok(has_function_privilege('rubi_ea', 'private.ingest_trades(uuid, uuid, jsonb, text[], boolean, timestamptz, boolean)', 'execute'),
   'the account EA role reports trades with ownership codes');
 
 select * from finish();
