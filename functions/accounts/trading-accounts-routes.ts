@@ -12,6 +12,7 @@ import {
 } from '@rubi/contracts/trading-accounts.ts';
 import type { Queryable, Tables } from '@rubi/db';
 import { isPgError } from '@rubi/db';
+import { accountHealth } from './account-health.ts';
 import { badRequest, conflict, decodeCursor, encodeCursor, iso, isoRequired, notFound, requireUser, withDb, type EdgeEnv } from '@rubi/edge';
 
 /** The vocabulary columns as the generated schema types them. */
@@ -38,6 +39,15 @@ interface AccountRow {
   created_at: Date;
   ownership_code: string;
   verified_at: Date | null;
+  error_at: Date | null;
+  hosted: boolean;
+  broker_connected: boolean | null;
+  broker_connected_changed_at: Date | null;
+  broker_reported_at: Date | null;
+  history_backfill_complete: boolean | null;
+  history_synced_until: Date | null;
+  db_now: Date;
+  silent_after_seconds: number;
   trades: number;
   lots: string;
   accrued: string;
@@ -54,6 +64,8 @@ const ACCOUNTS_SQL = `
 select a.id, a.external_account_id, a.broker_id, coalesce(b.name, 'unknown broker') as broker_name, a.platform, a.login,
        a.server, a.status, a.paused_at, a.error_code, a.error_message, a.credentials_rejected_at, a.attempts, a.next_retry_at, a.terminal_state,
        a.connected_at, a.last_seen_at, a.created_at, a.ownership_code, a.verified_at,
+       a.error_at, a.vps_host_id is not null as hosted, a.broker_connected, a.broker_connected_changed_at, a.broker_reported_at,
+       a.history_backfill_complete, a.history_synced_until, now() as db_now, private.setting('account_silent_seconds')::int as silent_after_seconds,
        coalesce(t.trades, 0)::int as trades, coalesce(t.lots, 0) as lots, coalesce(t.accrued, 0) as accrued,
        coalesce(l.settled, 0) as settled, coalesce(b.currency, 'USD') as currency
 from public.trading_accounts a
@@ -100,6 +112,7 @@ function toAccount(row: AccountRow): TradingAccount {
       cashback_settled: Number(row.settled),
       currency: row.currency,
     },
+    health: accountHealth({ ...row, now: row.db_now }),
   };
 }
 

@@ -1,5 +1,5 @@
 import { connectRoute, disconnectRoute } from '@rubi/contracts/connect.ts';
-import { callAsEa, createFunctionApp, isoRequired, requireEaKey, type EdgeDeps } from '@rubi/edge';
+import { callAsEa, createFunctionApp, isoRequired, noteRequest, requireEaKey, type EdgeDeps } from '@rubi/edge';
 
 /** `connect`: a connector EA opens (or resumes) its terminal's session, and closes it. */
 export function createConnectApp(deps: EdgeDeps) {
@@ -17,6 +17,7 @@ export function createConnectApp(deps: EdgeDeps) {
       max_risk_percent: string;
     }>(c, 'private.open_session', [JSON.stringify(body)]);
     if (!session) throw new Error('open_session returned no row');
+    noteRequest(c, { session_id: session.id });
     return c.json(
       {
         session_id: session.id,

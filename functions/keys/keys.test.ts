@@ -94,7 +94,7 @@ describe('keys', () => {
     await userRequest(app, 'GET', '/keys', alice.token);
     const lines = h.logs.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ fn: 'keys', method: 'GET', status: 200, actor: { kind: 'user', userId: alice.id } });
+    expect(lines[0]).toMatchObject({ fn: 'keys', method: 'GET', status: 200, principal: 'user', user_id: alice.id, route: '/keys' });
     expect(h.logs.join('\n')).not.toContain(alice.token);
   });
 });

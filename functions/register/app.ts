@@ -2,7 +2,7 @@ import { registerRoute, TRADES_POLL_INTERVAL_SECONDS } from '@rubi/contracts/reg
 import { MAX_TRADES_PER_BATCH } from '@rubi/contracts/trades.ts';
 import { generateWebhookSecret, sha256Hex } from '@rubi/crypto';
 import type { Enums } from '@rubi/db';
-import { createFunctionApp, isoRequired, limit, perIp, unauthorized, withDb, type EdgeDeps } from '@rubi/edge';
+import { createFunctionApp, isoRequired, limit, noteRequest, perIp, unauthorized, withDb, type EdgeDeps } from '@rubi/edge';
 
 type AccountStatus = Enums<'account_status'>;
 
@@ -67,14 +67,9 @@ export function createRegisterApp(deps: EdgeDeps) {
     });
 
     if (!outcome.ok) {
-      // One answer for every refusal. Which check failed goes to the operator's log only (it names
-      // no secret: the token itself is never logged).
-      deps.logger.log('info', 'register refused', {
-        fn: 'register',
-        request_id: c.get('requestId'),
-        external_account_id: body.external_account_id,
-        reason: outcome.reason,
-      });
+      // One answer for every refusal. Which check failed goes to the operator's log only, on the
+      // request's line (`auth_refusal`; it names no secret: the token itself is never logged).
+      noteRequest(c, { auth_refusal: outcome.reason });
       throw unauthorized(REFUSED);
     }
 

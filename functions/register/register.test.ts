@@ -153,10 +153,11 @@ describe('register', () => {
     // Nothing tells the caller which part failed, or whether the account exists.
     expect(new Set(bodies.map((b) => JSON.stringify(b))).size).toBe(1);
     expect((bodies[0] as ErrorBody).error).toEqual({ code: 'unauthorized', message: 'invalid or expired provisioning token' });
-    // The operator's log knows.
+    // The operator's log knows: the request's line names the refusal.
     const reasons = h.logs
-      .filter((l) => l.includes('"msg":"register refused"'))
-      .map((l) => (JSON.parse(l) as { reason: string }).reason);
+      .map((l) => JSON.parse(l) as { msg: string; fn: string; status: number; auth_refusal?: string })
+      .filter((l) => l.msg === 'request' && l.fn === 'register' && l.status === 401)
+      .map((l) => l.auth_refusal);
     expect(reasons).toEqual(
       expect.arrayContaining(['identity_mismatch', 'token_mismatch', 'unknown_account']),
     );
@@ -268,5 +269,9 @@ describe('secrets', () => {
       expect(realtime).not.toContain(secret);
     }
     expect(realtime).not.toMatch(/provisioning_token|api_secret|investor_password|ciphertext/);
+    // The scan covered the request lines' operator fields (request-log.ts), refusals included.
+    const lines = h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request' && l.fn === 'register');
+    expect(lines.some((l) => l.principal === 'provisioning_token' && l.external_account_id && l.auth_refusal)).toBe(true);
+    expect(lines.some((l) => l.principal === 'account_ea' && l.account_id && l.user_id)).toBe(true);
   });
 });

@@ -83,11 +83,15 @@ export function createTradesApp(deps: EdgeDeps) {
     const rows = body.trades.map((t) => ({ ...t, magic: t.magic ?? null, comment: t.comment ?? null }));
     // One statement: the gate, then private.ingest_trades (the only writer of closed trades: it
     // settles the ownership with the reported codes, accrues the cashback for the whole batch by
-    // the accrual rule and marks the account as heard from).
+    // the accrual rule and marks the account as heard from, with the EA's report on its terminal:
+    // broker connection and history, for the account's health).
     const [result] = await callAsEa<{ accepted: number[]; cashback_accrued: string; ownership: Ownership }>(c, 'private.ingest_trades', [
       actor.accountId,
       JSON.stringify(rows),
       body.ownership_codes ?? [],
+      body.broker_connected ?? null,
+      body.history_synced_until ?? null,
+      body.backfill_complete ?? null,
     ]);
     const accepted = result?.accepted ?? [];
     const stored = new Set(accepted);

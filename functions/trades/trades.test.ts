@@ -557,5 +557,9 @@ describe('secrets', () => {
       expect(errors).not.toContain(secret);
       expect(realtime).not.toContain(secret);
     }
+    // The scan covered the request lines' operator fields (request-log.ts), refused signatures included.
+    const lines = h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request' && l.fn === 'trades');
+    expect(lines.some((l) => l.principal === 'account_ea' && l.account_id && l.external_account_id && l.status === 200)).toBe(true);
+    expect(lines.some((l) => l.principal === 'account_ea' && l.status === 401 && l.auth_refusal)).toBe(true);
   });
 });

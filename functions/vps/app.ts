@@ -20,6 +20,7 @@ import {
   isoRequired,
   mintHostRealtimeToken,
   notFound,
+  noteRequest,
   requireVpsHost,
   withDb,
   type EdgeDeps,
@@ -184,14 +185,20 @@ export function createVpsApp(deps: EdgeDeps) {
       return updated;
     });
     if (!row) throw notFound('account not found');
+    // The agent's report goes on the request's line: "why is this account in error" (README).
+    noteRequest(c, {
+      external_account_id: row.external_account_id,
+      account_status: row.status,
+      ...(body.error_code ? { reported_error_code: body.error_code } : {}),
+    });
     if (body.state === 'error') {
       deps.logger.log('warn', 'terminal error reported', {
         fn: 'vps',
         request_id: c.get('requestId'),
-        host_id: hostIdOf(c),
+        vps_host_id: hostIdOf(c),
         account_id: row.account_id,
-        error_code: body.error_code,
-        status: row.status,
+        reported_error_code: body.error_code,
+        account_status: row.status,
         attempts: row.attempts,
       });
     }

@@ -610,5 +610,10 @@ describe('secrets', () => {
     }
     // Nor their hash or ciphertext, in Realtime (secrets rows are never broadcast).
     expect(realtime).not.toMatch(/provisioning_token|investor_password|ciphertext/);
+    // The scan covered the request lines' operator fields (request-log.ts), refused keys included.
+    const lines = h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request' && l.fn === 'vps');
+    expect(lines.some((l) => l.principal === 'vps_host' && l.vps_host_id === hostA.id && l.account_id)).toBe(true);
+    expect(lines.some((l) => l.status === 401 && l.principal === 'vps_host' && l.auth_refusal === 'unknown_credential')).toBe(true);
+    expect(lines.some((l) => l.reported_error_code === 'E_LOGIN_TIMEOUT')).toBe(true);
   });
 });

@@ -201,7 +201,7 @@ afterAll(async () => {
 
 describe('supabase functions deploy --use-api', () => {
   test('deploys every function of config.toml with its entrypoint, import map and verify_jwt', () => {
-    expect(functionNames).toHaveLength(9);
+    expect(functionNames).toHaveLength(10);
     expect(deployed.uploads.map((u) => u.slug).sort()).toEqual(functionNames);
     for (const name of functionNames) {
       const fn = config.functions[name]!;

@@ -2,6 +2,8 @@ import { generateEncryptionKey, sha256Hex } from '@rubi/crypto';
 import { asOwner, asService, createPostgresDb, type PostgresDb } from '@rubi/db';
 import { createEdgeDeps, type EdgeDeps } from '@rubi/edge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import { createOpsApp } from '../../functions/ops/app.ts';
 import { createVpsApp } from '../../functions/vps/app.ts';
 import { DENO_RUN_FLAGS, denoBin } from './e2e/support/deno-functions.ts';
 import { databaseUrl } from './support/context.ts';
@@ -61,6 +63,7 @@ afterAll(async () => {
     await tx.query('delete from auth.users where id = $1', [USER_ID]);
     await tx.query(`delete from public.brokers where name = 'VPS Script Broker'`);
     await tx.query('delete from private.vps_hosts where name like $1', [`${PREFIX}%`]);
+    await tx.query('delete from private.operator_keys where name like $1', [`${PREFIX}%`]);
     await tx.query('delete from realtime.messages where topic = $1', [`user:${USER_ID}`]);
   });
   await owner?.close();
@@ -198,5 +201,56 @@ describe('scripts/vps-host.ts', () => {
       expect(result.stderr).not.toMatch(/^\s+at /m);
     }
     expect(await owner.query(asOwner(), 'select 1 from private.vps_hosts where name = $1', [`${PREFIX}c`])).toHaveLength(0);
+  });
+
+  it('operator-key create/list/revoke: the key opens the ops routes until revoked; fleet prints the fleet from GET /ops/fleet', async () => {
+    const ops = createOpsApp(deps);
+    // The ops function over HTTP, for the fleet command (which needs no database).
+    const server: Server = createServer((req, res) => {
+      const headers = new Headers();
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
+      void Promise.resolve(ops.fetch(new Request(`http://127.0.0.1${(req.url ?? '/').replace(/^\/functions\/v1/, '')}`, { method: req.method, headers }))).then(async (r) => {
+        res.writeHead(r.status, Object.fromEntries(r.headers));
+        res.end(Buffer.from(await r.arrayBuffer()));
+      });
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/functions/v1`;
+    try {
+      const name = `${PREFIX}op`;
+      const created = await scriptOk(['operator-key', 'create', name]);
+      const key = /^\s*RUBI_OPERATOR_KEY=(\S+)$/m.exec(created.stdout)?.[1];
+      expect(key, created.stdout).toMatch(/^rubi_op_[A-Za-z0-9_-]{43}$/);
+      if (!key) return;
+      const dump = JSON.stringify(await owner.query(asOwner(), 'select * from private.operator_keys where name = $1', [name]));
+      expect(dump).not.toContain(key);
+      expect(dump).toContain(await sha256Hex(key));
+      const metrics = await ops.request('/ops/metrics', { headers: { authorization: `Bearer ${key}` } });
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toMatch(/^# TYPE rubi_cron_job_last_run_success gauge$/m);
+
+      const listed = await scriptOk(['operator-key', 'list']);
+      expect(listed.stdout).toMatch(new RegExp(`^${name}\\s+active\\s`, 'm'));
+      expect(listed.stdout).not.toContain(key);
+      expect((await script(['operator-key', 'create', name])).stderr).toContain('already exists');
+
+      const fleet = await script(['fleet', '--url', url], { RUBI_OPERATOR_KEY: key });
+      expect(fleet.code, describeRun(fleet)).toBe(0);
+      expect(fleet.stdout).toMatch(/^HOSTS \(\d+\)$/m);
+      expect(fleet.stdout).toMatch(/^ACCOUNTS IN ERROR \(\d+\)$/m);
+      expect(fleet.stdout).toContain(`${PREFIX}a`);
+      const fleetJson = JSON.parse((await scriptOk(['fleet', '--url', url, '--key', key, '--json'])).stdout) as { hosts: { name: string }[] };
+      expect(fleetJson.hosts.map((h) => h.name)).toContain(`${PREFIX}a`);
+
+      expect((await scriptOk(['operator-key', 'revoke', name])).stdout).toContain('no longer opens');
+      expect((await ops.request('/ops/metrics', { headers: { authorization: `Bearer ${key}` } })).status).toBe(401);
+      const refused = await script(['fleet', '--url', url], { RUBI_OPERATOR_KEY: key });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('answered 401: unknown or revoked operator key');
+      expect((await scriptOk(['operator-key', 'revoke', name])).stdout).toContain('already revoked');
+      expect((await script(['fleet'], { RUBI_FUNCTIONS_URL: '' })).stderr).toContain('pass --url');
+    } finally {
+      await new Promise((done) => server.close(done));
+    }
   });
 });

@@ -63,6 +63,8 @@ class MockBackend {
    */
   ownershipFor: ((codes: string[] | undefined, account: string) => string) | undefined;
   olderBackend = false;
+  /** A backend older than the terminal report (issue #16): its strict body refuses broker_connected. */
+  refuseReport = false;
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => {
@@ -112,6 +114,9 @@ class MockBackend {
         const { ownership_codes: codes, ...rest } = JSON.parse(body) as { ownership_codes?: unknown };
         if (this.olderBackend && codes !== undefined) {
           return send(400, { error: { code: 'validation_failed', message: 'Invalid request', details: [{ path: 'body', message: 'Unrecognized key: "ownership_codes"' }] } });
+        }
+        if (this.refuseReport && 'broker_connected' in rest) {
+          return send(400, { error: { code: 'validation_failed', message: 'Invalid request', details: [{ path: 'body', message: 'Unrecognized key: "broker_connected"' }] } });
         }
         const codeCheck = OwnershipCodes.safeParse(codes);
         if (!codeCheck.success) {
@@ -555,6 +560,83 @@ describe.each(['MQL5', 'MQL4'] as MqlPlatform[])('RubiTradeSync against a mock b
     expect(older.state).toContain(`registered_at=${iso(NOW)}\r\n`);
     mock.registeredAt = NOW - 90 * day;
   }, 120_000);
+
+  describe('the terminal report (issue #16): broker_connected, backfill_complete, history_synced_until', () => {
+    const day = 86_400;
+    type Report = { trades: unknown[]; broker_connected?: boolean; backfill_complete?: boolean; history_synced_until?: string };
+    const reportsOf = (account: string) =>
+      mock.seen.filter((x) => x.path === '/trades' && x.headers['x-account-id'] === account && x.verified).map((x) => JSON.parse(x.body) as Report);
+    const reset = () => {
+      mock.loseFirst = false;
+      mock.revoked = false;
+      mock.revokeAfterTicket = undefined;
+      mock.registeredAt = NOW - 2 * day;
+      mock.refuseReport = false;
+    };
+    afterAll(() => {
+      mock.registeredAt = NOW - 90 * day;
+      mock.refuseReport = false;
+    });
+
+    it('reports the broker connection in every request; the backfill is complete on the request that empties the outbox; disconnected: no history read, the empty batch says so', async () => {
+      reset();
+      const account = randomUUID();
+      const out = await play(exe, sandbox(), [
+        `clock ${NOW} ${OFFSET}`,
+        'symbol EURUSD 5 0.00001 1.1 1.1001',
+        `config ${account} ${mock.base}/register ${mock.base}/trades ${TOKEN}`,
+        ...[30, 20, 10].map((h, i) => `trade ${3001 + i} EURUSD BUY 0.1 ${NOW - h * 3600 - 60} ${NOW - h * 3600} 1.1 1.1 0 0 0`),
+        'start 0 2',
+        'sleep 5',
+        'cycle', // the first request (before any read): no history state; then the backfill in 2 batches
+        'connected 0',
+        'sleep 60',
+        `trade 3004 EURUSD BUY 0.1 ${NOW - 60} ${NOW} 1.1 1.1 0 0 0`,
+        'timer', // not connected: nothing read, an empty batch that says so
+        'connected 1',
+        'sleep 60',
+        'timer', // connected again: 3004 read and sent, synced to the new read
+      ]);
+      expect(out.stderr).toBe('');
+      const reports = reportsOf(account);
+      const shape = reports.map((r) => [r.trades.length, r.broker_connected, r.backfill_complete, r.history_synced_until ?? null]);
+      const firstRead = out.status('cycle', 0).synced!;
+      const secondRead = out.status('timer', 1).synced!;
+      expect(firstRead).toBeGreaterThanOrEqual(NOW);
+      expect(secondRead).toBeGreaterThan(firstRead);
+      expect(shape).toEqual([
+        [0, true, undefined, null],
+        [2, true, false, null],
+        [1, true, true, iso(firstRead)],
+        [0, false, true, iso(firstRead)],
+        [1, true, true, iso(secondRead)],
+      ]);
+      expect(out.status('timer', 0)).toMatchObject({ hist: 2, outbox: 0 });
+      expect(out.logs).toContain('waiting for the terminal to reach its trade server before reading the history');
+    }, 60_000);
+
+    it('a backend older than the report: the trades go without it for the rest of the run', async () => {
+      reset();
+      mock.refuseReport = true;
+      const account = randomUUID();
+      const out = await play(exe, sandbox(), [
+        `clock ${NOW} ${OFFSET}`,
+        'symbol EURUSD 5 0.00001 1.1 1.1001',
+        `config ${account} ${mock.base}/register ${mock.base}/trades ${TOKEN}`,
+        `trade 3101 EURUSD BUY 0.1 ${NOW - 7200} ${NOW - 3600} 1.1 1.1 0 0 0`,
+        'start 0 0',
+        'sleep 5',
+        'cycle',
+      ]);
+      expect(out.stderr).toBe('');
+      const reports = reportsOf(account);
+      // the first (empty) request refused; the next carries the trade, without the report
+      expect(reports.map((r) => 'broker_connected' in r)).toEqual([true, false]);
+      expect(reports.at(-1)!.trades).toHaveLength(1);
+      expect(out.status('cycle', 0)).toMatchObject({ outbox: 0 });
+      expect(out.logs.some((l) => l.includes('the backend refused the terminal report'))).toBe(true);
+    }, 60_000);
+  });
 
   describe('the ownership proof (issue #15): codes from order comments in ownership_codes', () => {
     const CODE = 'RUBI-7KQ2X9MD';

@@ -25,8 +25,8 @@ describe('supabase/config.toml', () => {
     expect(existsSync(join(root, 'supabase', fn?.import_map ?? 'missing'))).toBe(true);
   });
 
-  it('turns off the gateway JWT check exactly where EAs (no Supabase session) call in', () => {
-    const eaFunctions = ['connect', 'ping', 'signals', 'positions', 'register', 'trades', 'vps'];
+  it('turns off the gateway JWT check exactly where EAs, agents and operators (no Supabase session) call in', () => {
+    const eaFunctions = ['connect', 'ping', 'signals', 'positions', 'register', 'trades', 'vps', 'ops'];
     for (const [name, fn] of Object.entries(config.functions ?? {})) {
       expect(fn.verify_jwt, name).toBe(!eaFunctions.includes(name));
     }

@@ -84,6 +84,18 @@ export const ReportTradesRequest = z
       .openapi({
         description: `Ownership codes found in the comments of the account's orders (pending, and history since registration), at most ${MAX_OWNERSHIP_CODES}, each once; omitted or empty when none`,
       }),
+    broker_connected: z.boolean().optional().openapi({
+      description:
+        "Whether the terminal is connected to the broker's trade server now (MT5 TerminalInfoInteger(TERMINAL_CONNECTED), MT4 IsConnected()). A terminal that is not still sends its (empty) batch, so the account's health shows it. Omitted by older EAs",
+    }),
+    history_synced_until: Timestamp.optional().openapi({
+      description:
+        "Every trade of the account closed before this instant (UTC) is in this request or was sent before: the history read so far, once nothing read waits to be sent. Not later than the server's clock (+300 s). Omitted while unknown and by older EAs",
+    }),
+    backfill_complete: z.boolean().optional().openapi({
+      description:
+        'Whether the EA has read and sent the whole history since the account was registered (its backfill from registered_at is done); false while it is still catching up. Omitted by older EAs',
+    }),
   })
   .strict()
   .superRefine((body, ctx) => {

@@ -50,6 +50,91 @@ export const AccountOwnership = z
   .openapi('AccountOwnership');
 export type AccountOwnership = z.infer<typeof AccountOwnership>;
 
+/** The overall health of an account, by the rule in AccountHealth's description (and the README). */
+export const ACCOUNT_HEALTH_STATUSES = ['healthy', 'degraded', 'down', 'not_started', 'paused'] as const;
+export const AccountHealthStatus = z.enum(ACCOUNT_HEALTH_STATUSES).openapi('AccountHealthStatus');
+export type AccountHealthStatus = z.infer<typeof AccountHealthStatus>;
+/** Why `status` is what it is: the first rule that matched (null when healthy). */
+export const ACCOUNT_HEALTH_REASONS = [
+  'paused',
+  'error',
+  'queued',
+  'provisioning',
+  'restarting',
+  'ea_silent',
+  'terminal_crashed',
+  'terminal_stopped',
+  'broker_disconnected',
+  'terminal_launching',
+  'history_syncing',
+] as const;
+export const AccountHealthReason = z.enum(ACCOUNT_HEALTH_REASONS).openapi('AccountHealthReason');
+export type AccountHealthReason = z.infer<typeof AccountHealthReason>;
+
+export const ACCOUNT_HEALTH_RULE =
+  'status is decided by the first rule that matches (reason names it): ' +
+  'paused (the owner paused the account) -> paused; ' +
+  'the account is in error (error: last_error says why; a rejected password included) -> down; ' +
+  'waiting for a VPS host or being launched, never connected and no error (queued, provisioning) -> not_started; ' +
+  'waiting for a host or being launched again after it ran or failed (restarting) -> down; ' +
+  'the EA has not reported within the silence threshold (ea_silent; the account is disconnected) -> down; ' +
+  'the VPS agent reports the terminal crashed or stopped (terminal_crashed, terminal_stopped) -> down; ' +
+  'the EA reports the terminal is not connected to the broker (broker_disconnected) -> down; ' +
+  'the terminal is being relaunched (terminal_launching) or the EA is still sending the history since registration (history_syncing) -> degraded; ' +
+  'otherwise healthy (reason null). A report an older EA does not send (broker connection, history) counts as fine.';
+
+export const AccountHealth = z
+  .object({
+    status: AccountHealthStatus.openapi({ description: 'healthy | degraded | down | not_started | paused, by the rule above' }),
+    reason: AccountHealthReason.nullable().openapi({ description: 'The rule that decided status; null when healthy' }),
+    terminal: z
+      .object({
+        state: TerminalState.nullable().openapi({
+          description: 'The terminal process as the VPS agent last reported it (launching, running, stopped, crashed); null when no host runs it',
+        }),
+        hosted: z.boolean().openapi({ description: 'Whether a VPS host holds the account (which one is internal)' }),
+      })
+      .openapi({ description: 'The MetaTrader terminal that runs the account' }),
+    broker_connection: z
+      .object({
+        connected: z.boolean().nullable().openapi({
+          description:
+            "Whether the terminal is connected to the broker's trade server, as the EA reports it (MT5 TerminalInfoInteger(TERMINAL_CONNECTED), MT4 IsConnected()); null: never reported (an older EA)",
+        }),
+        since: Timestamp.nullable().openapi({ description: 'Since when it has been so (when the backend first heard the current value)' }),
+        reported_at: Timestamp.nullable().openapi({ description: "The EA's last report of it" }),
+      })
+      .openapi({ description: "The terminal's connection to the broker" }),
+    last_heard_from: z
+      .object({
+        at: Timestamp.nullable().openapi({ description: "The EA's last report (any POST /trades, an empty batch too); null: never" }),
+        within_threshold: z.boolean().openapi({ description: 'Whether that is within silent_after_seconds of now' }),
+        silent_after_seconds: z.number().int().openapi({
+          description: 'The silence threshold (setting account_silent_seconds): an account not heard from for this long is disconnected',
+        }),
+      })
+      .openapi({ description: 'When the EA last reported' }),
+    history_synchronised: z
+      .object({
+        synchronised: z.boolean().nullable().openapi({
+          description: "Whether the EA has sent the account's whole history since registration (its backfill is complete); null: never reported (an older EA)",
+        }),
+        until: Timestamp.nullable().openapi({ description: 'Every trade closed before this instant has been sent, as the EA reported it' }),
+      })
+      .openapi({ description: "How far the account's closed trades have been sent" }),
+    last_error: z
+      .object({
+        code: z.string().openapi({ description: 'E_AUTH (the broker refused the investor password), E_LAUNCH, ... (error_code)', example: 'E_AUTH' }),
+        message: z.string().nullable().openapi({ description: 'What the VPS host reported (error_message)' }),
+        at: Timestamp.nullable().openapi({ description: 'When the account entered error' }),
+        credentials_rejected: z.boolean().openapi({ description: 'The broker refused the investor password: change it to relaunch the account' }),
+      })
+      .nullable()
+      .openapi({ description: 'The last error, kept until the account is launched again; null: none' }),
+  })
+  .openapi('AccountHealth', { description: `The account's health, one object. ${ACCOUNT_HEALTH_RULE}` });
+export type AccountHealth = z.infer<typeof AccountHealth>;
+
 export const TradingAccount = z
   .object({
     id: Uuid,
@@ -74,6 +159,7 @@ export const TradingAccount = z
     created_at: Timestamp,
     ownership: AccountOwnership,
     figures: AccountFigures,
+    health: AccountHealth,
   })
   .openapi('TradingAccount');
 export type TradingAccount = z.infer<typeof TradingAccount>;

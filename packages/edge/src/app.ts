@@ -8,9 +8,10 @@ import type { EdgeDeps } from './deps.ts';
 import type { EdgeEnv } from './env.ts';
 import { ApiError, apiErrorFromDatabase, badRequest } from './errors.ts';
 import { randomId } from '@rubi/crypto';
-import { isDatabaseUnavailable } from '@rubi/db';
+import { isDatabaseUnavailable, isPgError } from '@rubi/db';
 import { healthRoute } from '@rubi/contracts/health.ts';
 import { BACKEND_VERSION, checkHealth } from './health.ts';
+import { noteRequest, requestLogLine } from './request-log.ts';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 /** Retry-After (seconds) on a 503 because the database is out of reach. */
@@ -32,6 +33,7 @@ export function issuesToDetails(target: string, issues: readonly ZodIssueLike[])
 }
 
 function errorResponse(c: Context<EdgeEnv>, error: ApiError): Response {
+  noteRequest(c, { error_code: error.code });
   for (const [name, value] of Object.entries(error.headers ?? {})) c.header(name, value);
   return c.json(error.toBody(), error.status);
 }
@@ -46,7 +48,7 @@ export function createFunctionApp(name: string, deps: EdgeDeps): OpenAPIHono<Edg
     defaultHook: (result, c) => {
       if (!result.success) {
         const error = badRequest('request validation failed', issuesToDetails(result.target, result.error.issues));
-        return c.json(error.toBody(), 400);
+        return errorResponse(c as unknown as Context<EdgeEnv>, error);
       }
       return undefined;
     },
@@ -60,18 +62,8 @@ export function createFunctionApp(name: string, deps: EdgeDeps): OpenAPIHono<Edg
     c.set('actor', { kind: 'anonymous' });
     await next();
     c.header(REQUEST_ID_HEADER, requestId);
-    const actor = c.get('actor');
-    deps.logger.log(c.res.status >= 500 ? 'error' : 'info', 'request', {
-      fn: name,
-      request_id: requestId,
-      method: c.req.method,
-      route: c.req.routePath,
-      status: c.res.status,
-      latency_ms: Math.round((performance.now() - started) * 10) / 10,
-      // A user's other claims (email, ...) are not the log's business.
-      actor: actor.kind === 'user' ? { kind: actor.kind, userId: actor.userId } : actor,
-      ...(c.get('failure') ? { failure: c.get('failure') } : {}),
-    });
+    // One line per request with the fields an operator filters on (request-log.ts).
+    deps.logger.log(c.res.status >= 500 ? 'error' : 'info', 'request', requestLogLine(c, name, performance.now() - started));
   });
 
   const origins = deps.config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
@@ -106,12 +98,14 @@ export function createFunctionApp(name: string, deps: EdgeDeps): OpenAPIHono<Edg
         error: { name: (error as Error).name, code: String((error as { code?: unknown }).code), message: (error as Error).message },
       });
       c.set('failure', 'unavailable: database unavailable');
+      if (isPgError(error)) noteRequest(c, { sqlstate: error.code });
       c.header('retry-after', String(DB_RETRY_AFTER_SECONDS));
       return errorResponse(c, new ApiError(503, 'unavailable', 'database temporarily unavailable, retry later'));
     }
     const fromDb = apiErrorFromDatabase(error);
     if (fromDb) {
       c.set('failure', `${fromDb.code}: ${fromDb.message}`);
+      if (isPgError(error)) noteRequest(c, { sqlstate: error.code });
       return errorResponse(c, fromDb);
     }
     if (error instanceof HTTPException) {
@@ -119,6 +113,7 @@ export function createFunctionApp(name: string, deps: EdgeDeps): OpenAPIHono<Edg
       if (error.status === 400) return errorResponse(c, badRequest('malformed request body', [{ path: 'body', message: error.message }]));
       return errorResponse(c, new ApiError(error.status === 413 ? 413 : 400, error.status === 413 ? 'payload_too_large' : 'invalid_request', error.message));
     }
+    if (isPgError(error)) noteRequest(c, { sqlstate: error.code });
     deps.logger.log('error', 'unhandled error', {
       fn: name,
       request_id: c.get('requestId'),

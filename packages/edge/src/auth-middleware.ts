@@ -6,6 +6,7 @@ import type { Admission, EdgeEnv } from './env.ts';
 import { forbidden, unauthorized } from './errors.ts';
 import { InvalidTokenError } from './auth-user.ts';
 import { limit, perIp } from './rate-limit.ts';
+import { noteRequest } from './request-log.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -31,14 +32,21 @@ const FAILURE_MESSAGES: Record<VerifyFailure, string> = {
 /** A dashboard user: `Authorization: Bearer <Supabase access token>`. */
 export function requireUser(): MiddlewareHandler<EdgeEnv> {
   return async (c, next) => {
+    noteRequest(c, { principal: 'user' });
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match?.[1]) throw unauthorized('no user access token in the Authorization header');
+    if (!match?.[1]) {
+      noteRequest(c, { auth_refusal: 'missing_token' });
+      throw unauthorized('no user access token in the Authorization header');
+    }
     let claims;
     try {
       claims = await c.get('deps').verifyUserToken(match[1]);
     } catch (error) {
-      if (error instanceof InvalidTokenError) throw unauthorized(`invalid token: ${error.message}`);
+      if (error instanceof InvalidTokenError) {
+        noteRequest(c, { auth_refusal: 'invalid_token' });
+        throw unauthorized(`invalid token: ${error.message}`);
+      }
       throw error;
     }
     const { sub, role: _role, ...rest } = claims;
@@ -86,6 +94,10 @@ async function verifyWithCredential<C extends EaCredential>(
     result = await verify(credential);
   }
   if (!result.ok || !credential) {
+    // The reason goes to the request's log line only (the caller gets one answer, see above).
+    // An unknown id fails like a wrong signature (against the dummy secret); the log tells them apart.
+    const unknown = !credential && (result.ok || result.reason === 'invalid_signature');
+    noteRequest(c, { auth_refusal: unknown || result.ok ? 'unknown_credential' : result.reason });
     await limit(c, [{ kind: 'ea_auth_failure_credential', subject: cacheKey }, perIp('ea_auth_failure_ip', c)]);
     throw unauthorized(result.ok ? INVALID_EA_CREDENTIALS : FAILURE_MESSAGES[result.reason]);
   }
@@ -101,7 +113,13 @@ async function verifyWithCredential<C extends EaCredential>(
 export function requireEaKey(scope: EaScope): MiddlewareHandler<EdgeEnv> {
   return async (c, next) => {
     const keyId = c.req.header('x-ea-key-id') ?? '';
-    if (!UUID.test(keyId)) throw unauthorized('missing or malformed X-EA-Key-Id');
+    noteRequest(c, { principal: 'ea_key' });
+    if (!UUID.test(keyId)) {
+      noteRequest(c, { auth_refusal: 'malformed_credential_id' });
+      throw unauthorized('missing or malformed X-EA-Key-Id');
+    }
+    // The id it claims (an id, not a secret): a refused request is logged with it.
+    noteRequest(c, { ea_key_id: keyId.toLowerCase() });
     const deps = c.get('deps');
     const admit = async (): Promise<Admission> => {
       const { credential, requestId } = await verifyWithCredential(
@@ -109,7 +127,10 @@ export function requireEaKey(scope: EaScope): MiddlewareHandler<EdgeEnv> {
         `ea_key:${keyId.toLowerCase()}`,
         () => readEaKeyCredential(deps, keyId),
       );
-      if (!credential.scopes.includes(scope)) throw forbidden(`this EA key lacks the ${scope} scope`);
+      if (!credential.scopes.includes(scope)) {
+        noteRequest(c, { auth_refusal: 'missing_scope' });
+        throw forbidden(`this EA key lacks the ${scope} scope`);
+      }
       return { credential, requestId, readAgain: admitAgain };
     };
     const admitAgain = async (): Promise<Admission> => {
@@ -138,7 +159,12 @@ export function requireUserOrEaKey(scope: EaScope): MiddlewareHandler<EdgeEnv> {
 export function requireAccountEa(): MiddlewareHandler<EdgeEnv> {
   return async (c, next) => {
     const externalId = (c.req.header('x-account-id') ?? '').toLowerCase();
-    if (!UUID.test(externalId)) throw unauthorized('missing or malformed X-Account-Id');
+    noteRequest(c, { principal: 'account_ea' });
+    if (!UUID.test(externalId)) {
+      noteRequest(c, { auth_refusal: 'malformed_credential_id' });
+      throw unauthorized('missing or malformed X-Account-Id');
+    }
+    noteRequest(c, { external_account_id: externalId });
     const deps = c.get('deps');
     const admit = async (): Promise<Admission> => {
       const { credential, requestId } = await verifyWithCredential(
@@ -168,14 +194,49 @@ export function requireVpsHost(): MiddlewareHandler<EdgeEnv> {
   return async (c, next) => {
     const deps = c.get('deps');
     const key = c.req.header('x-vps-api-key') ?? '';
-    if (key.length < 16 || key.length > 256) throw unauthorized('missing or malformed X-VPS-API-Key');
+    noteRequest(c, { principal: 'vps_host' });
+    if (key.length < 16 || key.length > 256) {
+      noteRequest(c, { auth_refusal: 'malformed_credential_id' });
+      throw unauthorized('missing or malformed X-VPS-API-Key');
+    }
     const [host] = await deps.db.query<{ id: string | null }>(asService(), 'select private.authenticate_vps_host($1) as id', [await sha256Hex(key)]);
     if (!host?.id) {
+      noteRequest(c, { auth_refusal: 'unknown_credential' });
       // Failed host keys per client IP (rate-limit.ts): past the limit, 429 instead of 401.
       await limit(c, [perIp('vps_auth_failure_ip', c)]);
       throw unauthorized('unknown or revoked VPS host key');
     }
     c.set('actor', { kind: 'vps_host', hostId: host.id });
+    await next();
+  };
+}
+
+/**
+ * An operator (GET /ops/metrics, GET /ops/fleet): an operator key (private.operator_keys, stored as
+ * its SHA-256; `npm run vps-host -- operator-key create <name>`), as `Authorization: Bearer <key>`
+ * (what Prometheus' `authorization` / `bearer_token` sends) or `X-Operator-Key`. Not the
+ * service_role key, not a VPS host key, not a user's token: only a key in that table opens these
+ * routes, which run as service_role through private functions granted to it alone. An unknown and
+ * a revoked key get the same answer.
+ */
+export function requireOperator(): MiddlewareHandler<EdgeEnv> {
+  return async (c, next) => {
+    const deps = c.get('deps');
+    noteRequest(c, { principal: 'operator' });
+    const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
+    const key = c.req.header('x-operator-key') ?? bearer ?? '';
+    if (key.length < 16 || key.length > 256) {
+      noteRequest(c, { auth_refusal: 'malformed_credential_id' });
+      throw unauthorized('missing or malformed operator key (Authorization: Bearer or X-Operator-Key)');
+    }
+    const [row] = await deps.db.query<{ id: string | null }>(asService(), 'select private.authenticate_operator($1) as id', [await sha256Hex(key)]);
+    if (!row?.id) {
+      noteRequest(c, { auth_refusal: 'unknown_credential' });
+      // Failed operator keys per client IP (rate-limit.ts): past the limit, 429 instead of 401.
+      await limit(c, [perIp('operator_auth_failure_ip', c)]);
+      throw unauthorized('unknown or revoked operator key');
+    }
+    c.set('actor', { kind: 'operator' });
     await next();
   };
 }

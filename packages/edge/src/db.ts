@@ -20,6 +20,7 @@ function principalOf(actor: Actor): Principal {
     case 'user':
       return asUser(actor.userId, actor.claims);
     case 'vps_host':
+    case 'operator':
     case 'provisioning_token':
       return asService();
     default:

@@ -1,5 +1,6 @@
 import type { EaCredential } from './ea-credentials.ts';
 import type { EdgeDeps } from './deps.ts';
+import type { RequestLogFields } from './request-log.ts';
 
 /**
  * Who made the request: the one identity a request has. The database principal its SQL runs as is
@@ -12,7 +13,9 @@ export type Actor =
   | { kind: 'account_ea'; userId: string; accountId: string }
   /** A provisioned EA presenting its one-time token to `register`: the token is checked in SQL, as service_role. */
   | { kind: 'provisioning_token' }
-  | { kind: 'vps_host'; hostId: string };
+  | { kind: 'vps_host'; hostId: string }
+  /** An operator presenting the operator key (metrics, fleet view): no user, no database identity of its own. */
+  | { kind: 'operator' };
 
 /**
  * How a signed EA request (an `ea_key` or `account_ea` actor) is admitted by the database: the
@@ -36,5 +39,7 @@ export interface EdgeEnv {
     admission?: Admission;
     /** Why the request failed, in words safe to log (never a secret): set by the error handler. */
     failure?: string;
+    /** What the request's log line names besides the actor's ids (request-log.ts, `noteRequest`). */
+    logFields?: RequestLogFields;
   };
 }

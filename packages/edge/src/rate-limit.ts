@@ -21,14 +21,14 @@ import { rateLimited } from './errors.ts';
  *   failure path (auth-middleware.ts): a correct signature never waits for the limiter, so the hot
  *   path keeps its one statement, and a stranger who knows a key id cannot lock its EA out. Past
  *   the limit, the refusal is a 429 instead of a 401.
- * - VPS host keys: failed checks per client IP, on the failure path, likewise.
+ * - VPS host keys and operator keys (`ops`): failed checks per client IP, on the failure path, likewise.
  * - `POST /keys`: every creation, per user.
  *
  * When the limiter itself fails (settings missing, the statement errors), what the request gets:
  * - 'open' (register, key creation): the request proceeds and the failure is logged. The limiter is
  *   the second line; the credential check (a 256-bit one-time token, a signed-in user) is the first,
  *   and that request needs the same database anyway: if it is down, the request's own SQL answers 503.
- * - failure paths (EA signatures, VPS keys): the request was refused already: it gets its 401
+ * - failure paths (EA signatures, VPS keys, operator keys): the request was refused already: it gets its 401
  *   either way, never a 500 ('open' again, as far as the answer goes).
  */
 
@@ -39,6 +39,7 @@ export type RateLimitKind =
   | 'ea_auth_failure_credential'
   | 'ea_auth_failure_ip'
   | 'vps_auth_failure_ip'
+  | 'operator_auth_failure_ip'
   | 'key_create_user';
 
 export interface RateLimitBucket {

@@ -2,6 +2,7 @@ import type { EdgeDeps } from '@rubi/edge';
 import { createAccountsApp } from '../../../functions/accounts/app.ts';
 import { createConnectApp } from '../../../functions/connect/app.ts';
 import { createKeysApp } from '../../../functions/keys/app.ts';
+import { createOpsApp } from '../../../functions/ops/app.ts';
 import { createPingApp } from '../../../functions/ping/app.ts';
 import { createPositionsApp } from '../../../functions/positions/app.ts';
 import { createRegisterApp } from '../../../functions/register/app.ts';
@@ -23,4 +24,5 @@ export const FUNCTIONS: Record<string, (deps: EdgeDeps) => FunctionApp> = {
   vps: createVpsApp,
   register: createRegisterApp,
   trades: createTradesApp,
+  ops: createOpsApp,
 };

@@ -171,6 +171,12 @@ describe('the dashboard in headless Chromium', () => {
     await ea.enqueue([trade(9003, 'EURUSD', 0.5, new Date(Date.now() - 3_600_000).toISOString(), now, 12)]);
     await ea.flush();
     await live(`${card} [data-testid="figure-trades"]:text-is("3")`);
+    // The account's health (issue #16): the EA reports its terminal lost the broker; the card says so.
+    await ea.run({ ticks: 1, broker: { brokerConnected: false } });
+    await live(`${card} [data-testid="account-health"][data-status="down"]`);
+    expect(await page.locator(`${card} [data-testid="account-health-reason"]`).innerText()).toContain("not connected to the broker's trade server");
+    await ea.run({ ticks: 1, broker: { brokerConnected: true } });
+    await page.locator(`${card} [data-testid="account-health"][data-status="down"]`).waitFor({ state: 'detached' });
     // The nightly settlement, run now: yesterday's trades go into the ledger and a notification.
     expect((await operator.runCronJob('rubi-settle-cashback')).status).toBe('succeeded');
     await live(`${card} [data-testid="figure-settled"]:text-is("10.50 USD")`);

@@ -253,7 +253,11 @@ describe('an EA day over HTTP: Deno-served functions on PostgreSQL 15', () => {
       msg: 'request',
       fn: 'ping',
       status: 200,
-      actor: { kind: 'ea_key', keyId: ea.credential.keyId, userId: user.id },
+      route: '/ping',
+      principal: 'ea_key',
+      ea_key_id: ea.credential.keyId,
+      user_id: user.id,
+      session_id: sessionId,
     });
 
     const [snapshot] = await stack.db.query<{ n: number; equity: string }>(

@@ -31,7 +31,7 @@ const get = (url: string) => fetch(url, { signal: AbortSignal.timeout(15_000) })
 
 describe('health of the functions under Deno', () => {
   it('every function declared in config.toml answers /health without credentials, its database reachable', async () => {
-    expect(declared).toHaveLength(9);
+    expect(declared).toHaveLength(10);
     for (const name of declared) {
       const res = await get(stack.deno.url(`/${name}/health`));
       expect(res.status, name).toBe(200);

@@ -400,5 +400,34 @@ describe.each(['MQL5', 'MQL4'] as MqlPlatform[])('RubiTradeSync (%s) against the
     expect((await dashboard.trades(account.id)).trades.map((t) => t.ticket)).toEqual([afterRegistration.ticket]);
     const state = await readFile(join(files, 'RubiTradeSync', 'state.ini'), 'utf8');
     expect(state).toContain(`registered_at=${iso(registered).replace('.000Z', 'Z')}\r\n`);
+
+    // the account's health (issue #16) from the EA's report: connected to the broker, the history
+    // since registration synchronised up to the EA's read
+    expect(view.health).toMatchObject({
+      broker_connection: { connected: true },
+      history_synchronised: { synchronised: true },
+      last_heard_from: { within_threshold: true },
+      last_error: null,
+    });
+    expect(view.health.status === 'healthy' || view.health.reason === 'terminal_launching').toBe(true);
+    const until = Date.parse(view.health.history_synchronised.until!) / 1000;
+    expect(until).toBeGreaterThanOrEqual(afterRegistration.close);
+
+    // restarted in a terminal that lost its broker: nothing read, the empty batch says so
+    while (Math.floor(Date.now() / 1000) <= now + 5) await new Promise((r) => setTimeout(r, 100));
+    const later = Math.floor(Date.now() / 1000);
+    const offline = await ea(platform, files, [
+      `clock ${later} ${OFFSET}`,
+      `account ${login} ${serverName}`,
+      'symbol EURUSD 5 0.00001 1.1 1.1001',
+      'connected 0',
+      'start 0 0',
+      'sleep 5',
+      'cycle',
+    ]);
+    expect(offline.status('cycle')).toMatchObject({ registered: 1, halted: 0 });
+    expect(offline.logs).toContain('waiting for the terminal to reach its trade server before reading the history');
+    const down = (await dashboard.tradingAccount(account.id)).health;
+    expect(down).toMatchObject({ status: 'down', reason: 'broker_disconnected', broker_connection: { connected: false }, history_synchronised: { synchronised: true } });
   }, 120_000);
 });

@@ -17,9 +17,15 @@ const TONES: Record<string, string> = {
   error: 'bad',
   REJECTED: 'bad',
   FAILED: 'bad',
+  // account health (issue #16)
+  healthy: 'good',
+  degraded: 'warn',
+  down: 'bad',
+  not_started: 'busy',
+  paused: 'muted',
 };
 
-const LABELS: Record<string, string> = { pending_vps_setup: 'waiting for a VPS', UNKNOWN: 'outcome unknown' };
+const LABELS: Record<string, string> = { pending_vps_setup: 'waiting for a VPS', UNKNOWN: 'outcome unknown', not_started: 'not started' };
 
 // A tooltip where the label alone does not say what to do.
 const HINTS: Record<string, string> = {

@@ -1,10 +1,12 @@
 // Trading accounts: register one (broker picker from GET /accounts/brokers), and each account's live
-// status (with the error code and message), figures, and retry / pause / resume / delete, and a
+// status (with the error code and message), health (issue #16: terminal, broker connection, last
+// report, history, last error), figures, and retry / pause / resume / delete, and a
 // password change (which relaunches an account whose password the broker refused).
 import { api, type TradingAccount } from '../api.ts';
 import { Async, ErrorNote } from '../components/Async.tsx';
 import { StatusBadge } from '../components/StatusBadge.tsx';
 import { ago, lots, money } from '../format.ts';
+import { healthDetails, healthReason } from '../health.ts';
 import { useAction, useReconciled } from '../hooks.ts';
 import { RegisterAccountForm } from './RegisterAccountForm.tsx';
 import { useState } from 'preact/hooks';
@@ -74,6 +76,19 @@ function AccountCard({ account: a, onChanged }: { account: TradingAccount; onCha
       {(a.credentials_rejected || changingPassword) && (
         <PasswordForm account={a} onDone={() => (setChangingPassword(false), onChanged())} />
       )}
+      <section class="health" data-testid="account-health" data-status={a.health.status}>
+        <p>
+          <StatusBadge status={a.health.status} testId="account-health-status" /> <span data-testid="account-health-reason">{healthReason(a.health)}</span>
+        </p>
+        <dl class="health-details">
+          {healthDetails(a.health).map((d) => (
+            <div key={d.label}>
+              <dt>{d.label}</dt>
+              <dd>{d.text}</dd>
+            </div>
+          ))}
+        </dl>
+      </section>
       <dl class="figures">
         <div>
           <dt>Trades</dt>
