@@ -20,7 +20,7 @@ const rawRuns = process.env.BOOT_RUNS;
 const RUNS = rawRuns === undefined || rawRuns === '' ? 7 : Number(rawRuns);
 if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`BOOT_RUNS must be a positive integer, got ${JSON.stringify(rawRuns)}`);
 
-const ALL_FUNCTIONS = ['accounts', 'connect', 'keys', 'ping', 'positions', 'register', 'signals', 'trades', 'vps'];
+const ALL_FUNCTIONS = ['accounts', 'connect', 'keys', 'ops', 'ping', 'positions', 'register', 'signals', 'trades', 'vps'];
 /** BOOT_FUNCTIONS=ping,keys measures only those (the bare app and the references always run). */
 const FUNCTIONS = process.env.BOOT_FUNCTIONS
   ? process.env.BOOT_FUNCTIONS.split(',')

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomToken, sha256Hex } from '@rubi/crypto';
 import { asOwner, asService, createPostgresDb, type PostgresDb } from '@rubi/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend } from '../scripts/demo/backend.ts';
@@ -82,7 +83,7 @@ const EMBEDDED_CONNECTIONS = 10;
 /** Before issue #13, from the issue: "The embedded default sustains 63–83 pings/s". */
 const EMBEDDED_LEGACY = { low: 63, high: 83 };
 
-const FUNCTIONS = ['keys', 'connect', 'ping', 'signals', 'accounts', 'vps', 'register', 'trades'] as const;
+const FUNCTIONS = ['keys', 'connect', 'ping', 'signals', 'accounts', 'vps', 'register', 'trades', 'ops'] as const;
 
 // ---------------------------------------------------------------------------------------------
 // What the functions send now (packages/edge/src/db.ts, callAsEa): the gate as the endpoint
@@ -597,10 +598,11 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
   // -------------------------------------------------------------------------------------------
   // 2. A heavy user: 1M signals, 1M closed trades. The poll and the stats at one connection.
 
-  it('1M signals and 1M closed trades: the poll and GET /accounts/stats at one connection', async () => {
+  it('1M signals and 1M closed trades: the poll, GET /accounts/stats and GET /ops/metrics at one connection', async () => {
     section('1M signals and 1M closed trades, one connection');
     const heavy = await stack.auth.createUser(stack.db, `bench-heavy-${randomUUID()}@bench.invalid`);
     let heavyHost: (() => Promise<void>) | undefined;
+    const operatorKeyName = `bench-${randomUUID()}`;
     try {
       const [polled] = await connectTerminals((path) => stack.deno.url(path), heavy.token, 1);
       const provisioned = await provisionAccounts(stack, heavy.token, 1);
@@ -675,6 +677,15 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
              rejected = excluded.rejected, failed = excluded.failed, unknown = excluded.unknown, expired = excluded.expired, cancelled = excluded.cancelled`,
           [heavy.id],
         );
+        // And what the statement triggers on closed_trades keep (20261130001400_ops_metrics.sql): the
+        // account's unsettled cashback.
+        await tx.query(
+          `insert into private.account_cashback_unsettled as u (account_id, currency, amount)
+           select account_id, currency, sum(cashback_amount) from public.closed_trades
+           where account_id = $1::uuid and settled_on is null and cashback_withheld is null group by 1, 2
+           on conflict (account_id, currency) do update set amount = excluded.amount`,
+          [account.accountId],
+        );
         timings.push(`counters ${seconds(t)}`);
       });
       let t = performance.now();
@@ -714,16 +725,30 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
         1,
         pidOf('accounts'),
       );
+      // GET /ops/metrics (issue #16), as Prometheus scrapes it: one at a time, with an operator key;
+      // then its one SQL function alone.
+      const operatorKey = `rubi_op_${randomToken(32)}`;
+      await stack.db.query(asOwner(), 'insert into private.operator_keys (name, key_hash) values ($1, $2)', [operatorKeyName, await sha256Hex(operatorKey)]);
+      const metricsFn = await http(
+        'GET /ops/metrics function, 1M signals + 1M closed trades',
+        { url: stack.deno.url('/ops/metrics'), method: 'GET', next: () => ({ headers: { authorization: `Bearer ${operatorKey}` } }) },
+        1,
+        pidOf('ops'),
+      );
+      const metricsSql = await loops('private.ops_metrics() SQL, 1M signals + 1M closed trades', () => sql.query(asOwner(), 'select * from private.ops_metrics()'), 1);
       heavyLines.push(
         ['GET /signals/pending (function)', rate(pollFn.perSecond), ms(pollFn.p50), ms(pollFn.p99), String(pollFn.errors), 'p99 ≤ 10 ms'],
         ['GET /signals/pending (its one-call SQL)', rate(pollSql.perSecond), ms(pollSql.p50), ms(pollSql.p99), String(pollSql.errors), '–'],
         ['GET /accounts/stats (function)', rate(statsFn.perSecond), ms(statsFn.p50), ms(statsFn.p99), String(statsFn.errors), 'p99 ≤ 50 ms'],
+        ['GET /ops/metrics (function)', rate(metricsFn.perSecond), ms(metricsFn.p50), ms(metricsFn.p99), String(metricsFn.errors), 'p99 ≤ 50 ms'],
+        ['GET /ops/metrics (private.ops_metrics SQL)', rate(metricsSql.perSecond), ms(metricsSql.p50), ms(metricsSql.p99), String(metricsSql.errors), '–'],
       );
       goals.push(
         { goal: 'poll p99 ≤ 10 ms, 1 connection, 1M signals', measured: `${ms(pollFn.p99)} ms`, met: pollFn.p99 <= 10 },
         { goal: 'stats ≤ 50 ms (p99), 1 connection, 1M signals + 1M closed trades', measured: `${ms(statsFn.p99)} ms`, met: statsFn.p99 <= 50 },
+        { goal: 'metrics scrape ≤ 50 ms (p99), 1 connection, 1M signals + 1M closed trades', measured: `${ms(metricsFn.p99)} ms`, met: metricsFn.p99 <= 50 },
       );
-      expectNoFailures('heavy user', pollFn, pollSql, statsFn);
+      expectNoFailures('heavy user', pollFn, pollSql, statsFn, metricsFn, metricsSql);
     } finally {
       // The history goes the way it came (replica: no 1M per-row broadcasts on delete), then the
       // user with everything else of theirs (with triggers).
@@ -736,6 +761,7 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
         })
         .catch((error: unknown) => console.log(`[bench] heavy cleanup failed: ${String(error)}`));
       await stack.db.query(asOwner(), 'delete from auth.users where id = $1', [heavy.id]).catch(() => undefined);
+      await stack.db.query(asOwner(), 'delete from private.operator_keys where name = $1', [operatorKeyName]).catch(() => undefined);
       await heavyHost?.().catch(() => undefined);
       console.log(`[bench] heavy user removed in ${seconds(t)}`);
     }
@@ -792,7 +818,9 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
       expectNoFailures('embedded ping', pingFn);
     } finally {
       await server?.stop('SIGTERM');
-      await rm(dataDir, { recursive: true, force: true });
+      // npm exits with the signal while Deno may still be closing PGlite (its last WAL segment):
+      // retry until the folder is really gone instead of failing the run on ENOTEMPTY.
+      await rm(dataDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 250 });
     }
   });
 });
