@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomToken, sha256Hex } from '@rubi/crypto';
-import { asOwner, asService, createPostgresDb, type PostgresDb } from '@rubi/db';
+import { asOwner, asService, asUser, createPostgresDb, type PostgresDb } from '@rubi/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend } from '../scripts/demo/backend.ts';
 import { databaseUrl } from '../tests/integration/support/context.ts';
@@ -139,6 +139,25 @@ const RAW_INSERT_SQL = `insert into bench.raw_closed_trades (account_id, user_id
     open_price numeric, close_price numeric, commission numeric, swap numeric, profit numeric, magic bigint, comment text)
   order by i.ticket`;
 
+// The cost of rebate plans (issue #17): the same call to the flat-rate ingest of before plans
+// (bench/support/flat-rate-ingest.sql), next to the plan-based one (TRADES_SQL). The accounts' broker
+// gets a realistic plan first: a version with a dozen rules (symbols, patterns, groups, a default).
+const FLAT_TRADES_SQL = 'select * from bench.ingest_trades_flat(private.enter_account_ea($1, $2, $3), $4, $5)';
+const BENCH_PLAN_SQL = `with plan as (
+    insert into public.rebate_plans (broker_id, name, valid_from)
+    select distinct a.broker_id, 'bench plan', now() - interval '1 day' from public.trading_accounts a where a.id = any($1::uuid[])
+    on conflict do nothing
+    returning id
+  )
+  insert into public.rebate_rules (plan_id, symbol, symbol_pattern, symbol_group, side, kind, amount, lot_multiplier, currency, priority)
+  select plan.id, r.symbol, r.pattern, r.grp::public.symbol_group, 'close', r.kind::public.rebate_kind, r.amount, r.mult, 'USD', r.priority
+  from plan cross join (values
+    ('GBPUSD', null, null, 'per_lot', 4.5, 1, 0), ('USDJPY', null, null, 'per_lot', 4, 1, 0), ('US30', null, null, 'per_lot', 2, 1, 0),
+    (null, 'GBP%', null, 'per_lot', 3, 1, 0), (null, 'AUD%', null, 'per_lot', 3, 1, 0), (null, 'NAS%', null, 'per_lot', 1, 1, 0),
+    (null, null, 'metals', 'per_lot', 3.5, 1.5, 0), (null, null, 'crypto', 'commission_percent', 20, 1, 0),
+    (null, null, 'indices', 'per_lot', 1, 1, 0), (null, null, 'energies', 'per_lot', 2, 1, 0), (null, null, 'forex', 'per_lot', 3.5, 1, 5),
+    (null, null, null, 'per_lot', 3.5, 1, 0)) r(symbol, pattern, grp, kind, amount, mult, priority)`;
+
 const requestId = (): string => `msg_${randomUUID().replaceAll('-', '')}`;
 
 // ---------------------------------------------------------------------------------------------
@@ -270,6 +289,8 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
     );
     for (const s of secrets) accountSealed.set(s.account_id, s.api_secret_ciphertext);
     await sql.query(asOwner(), RAW_TABLE_SQL);
+    await sql.query(asOwner(), await readFile(new URL('./support/flat-rate-ingest.sql', import.meta.url), 'utf8'));
+    await sql.query(asOwner(), BENCH_PLAN_SQL, [accounts.map((a) => a.accountId)]);
     await sql.query(asOwner(), LIMITER_SETTINGS_SQL);
     console.log(
       `\n[bench] ${FUNCTIONS.length} functions + the ceiling under Deno, ${terminals.length} connector EAs, ${accounts.length} provisioned accounts ` +
@@ -551,6 +572,25 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
         },
         connections,
       );
+      const flatAccount = roundRobin(accs);
+      const flat: Reference = {
+        label: 'the same call to the flat-rate ingest of before rebate plans (bench/support/flat-rate-ingest.sql)',
+        figures: await loops(
+          `POST /trades ×${TRADES_PER_BATCH} SQL, flat rate (before plans)`,
+          async () => {
+            const a = flatAccount();
+            const [result] = await sql.query<{ accepted: number[] }>(asOwner(), FLAT_TRADES_SQL, [
+              a.externalId,
+              requestId(),
+              accountSealed.get(a.accountId),
+              a.accountId,
+              JSON.stringify(tradeBatch()),
+            ]);
+            if (result?.accepted.length !== TRADES_PER_BATCH) throw new Error(`expected ${TRADES_PER_BATCH} new trades, ${result?.accepted.length ?? 0} stored`);
+          },
+          connections,
+        ),
+      };
       const rawAccount = roundRobin(accs);
       const raw: Reference = {
         label: 'raw batched insert of the same 100 rows, same columns and indexes, no triggers or RLS',
@@ -563,7 +603,8 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
           connections,
         ),
       };
-      rows.push({ scenario: `POST /trades ×${TRADES_PER_BATCH}`, fn: tradesFn, baseline: tradesBaseline, ceiling: raw });
+      // Its legacy column: the flat rate of before plans (issue #17), not the path of before issue #13.
+      rows.push({ scenario: `POST /trades ×${TRADES_PER_BATCH}`, fn: tradesFn, baseline: tradesBaseline, ceiling: raw, legacy: flat });
 
       tables.push({ connections, rows });
       console.log(`\n[bench] ${connections} connections\n\n${formatTable(rows)}\n`);
@@ -585,13 +626,18 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
           met: r(pollFn.perSecond, legacy.figures.perSecond) >= 4,
         },
         {
+          goal: `${connections}c trades SQL with rebate plans ≥ 0.8× the flat rate (same run)`,
+          measured: `${r(tradesBaseline.perSecond, flat.figures.perSecond).toFixed(2)}×`,
+          met: r(tradesBaseline.perSecond, flat.figures.perSecond) >= 0.8,
+        },
+        {
           goal: `${connections}c trades ≥ 0.6× the raw insert`,
           measured: `${r(tradesFn.perSecond, raw.figures.perSecond).toFixed(2)}×`,
           met: r(tradesFn.perSecond, raw.figures.perSecond) >= 0.6,
         },
       );
 
-      expectNoFailures(`${connections} connections`, pingFn, pingBaseline, pingPool4, pollPool4, legacy.figures, select1.figures, pollFn, pollBaseline, tradesFn, tradesBaseline, raw.figures);
+      expectNoFailures(`${connections} connections`, pingFn, pingBaseline, pingPool4, pollPool4, legacy.figures, select1.figures, pollFn, pollBaseline, tradesFn, tradesBaseline, raw.figures, flat.figures);
     });
   }
 
@@ -686,10 +732,19 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
            on conflict (account_id, currency) do update set amount = excluded.amount`,
           [account.accountId],
         );
+        // And the report's 15-minute cells (20261130001700_cashback_reports.sql).
+        await tx.query(
+          `insert into private.cashback_report_cells (user_id, account_id, bucket, symbol_group, currency, withheld, trades, lots, accrued, settled)
+           select user_id, account_id, date_bin('15 minutes', close_time, timestamptz '2000-01-01 00:00Z'), symbol_group, currency,
+             coalesce(cashback_withheld::text, ''), count(*), sum(lots), sum(cashback_amount),
+             coalesce(sum(cashback_amount) filter (where settled_on is not null), 0)
+           from public.closed_trades where account_id = $1::uuid group by 1, 2, 3, 4, 5, 6`,
+          [account.accountId],
+        );
         timings.push(`counters ${seconds(t)}`);
       });
       let t = performance.now();
-      await stack.db.query(asOwner(), 'analyze public.trading_signals, public.closed_trades, public.mt5_sessions, public.user_signal_stats');
+      await stack.db.query(asOwner(), 'analyze public.trading_signals, public.closed_trades, public.mt5_sessions, public.user_signal_stats, private.cashback_report_cells');
       timings.push(`analyze ${seconds(t)}`);
       const seeding = `seeded in ${seconds(t0)} (${timings.join(', ')})`;
       console.log(`[bench] heavy user: ${seeding}`);
@@ -725,6 +780,19 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
         1,
         pidOf('accounts'),
       );
+      // GET /accounts/cashback/report (issue #17): the default month report (the last 365 days),
+      // which covers all 1M closed trades of the heavy account, per user (index user_id, close_time).
+      const reportFn = await http(
+        'GET /accounts/cashback/report?period=month function, 1M closed trades',
+        { url: stack.deno.url('/accounts/cashback/report?period=month&group_by=symbol_group'), method: 'GET', next: () => ({ headers: { authorization: `Bearer ${token}` } }) },
+        1,
+        pidOf('accounts'),
+      );
+      const reportSql = await loops(
+        'private.cashback_report() SQL, month by symbol group, 1M closed trades',
+        () => sql.query(asUser(heavy.id), `select * from private.cashback_report(null, now() - interval '365 days', now(), 'month', true)`),
+        1,
+      );
       // GET /ops/metrics (issue #16), as Prometheus scrapes it: one at a time, with an operator key;
       // then its one SQL function alone.
       const operatorKey = `rubi_op_${randomToken(32)}`;
@@ -740,15 +808,18 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
         ['GET /signals/pending (function)', rate(pollFn.perSecond), ms(pollFn.p50), ms(pollFn.p99), String(pollFn.errors), 'p99 ≤ 10 ms'],
         ['GET /signals/pending (its one-call SQL)', rate(pollSql.perSecond), ms(pollSql.p50), ms(pollSql.p99), String(pollSql.errors), '–'],
         ['GET /accounts/stats (function)', rate(statsFn.perSecond), ms(statsFn.p50), ms(statsFn.p99), String(statsFn.errors), 'p99 ≤ 50 ms'],
+        ['GET /accounts/cashback/report?period=month (function, 1M trades in range)', rate(reportFn.perSecond), ms(reportFn.p50), ms(reportFn.p99), String(reportFn.errors), '–'],
+        ['GET /accounts/cashback/report (private.cashback_report SQL)', rate(reportSql.perSecond), ms(reportSql.p50), ms(reportSql.p99), String(reportSql.errors), '–'],
         ['GET /ops/metrics (function)', rate(metricsFn.perSecond), ms(metricsFn.p50), ms(metricsFn.p99), String(metricsFn.errors), 'p99 ≤ 50 ms'],
         ['GET /ops/metrics (private.ops_metrics SQL)', rate(metricsSql.perSecond), ms(metricsSql.p50), ms(metricsSql.p99), String(metricsSql.errors), '–'],
       );
       goals.push(
         { goal: 'poll p99 ≤ 10 ms, 1 connection, 1M signals', measured: `${ms(pollFn.p99)} ms`, met: pollFn.p99 <= 10 },
         { goal: 'stats ≤ 50 ms (p99), 1 connection, 1M signals + 1M closed trades', measured: `${ms(statsFn.p99)} ms`, met: statsFn.p99 <= 50 },
+        { goal: 'cashback report ≤ 50 ms (p99), 1 connection, 1M closed trades in range', measured: `${ms(reportFn.p99)} ms`, met: reportFn.p99 <= 50 },
         { goal: 'metrics scrape ≤ 50 ms (p99), 1 connection, 1M signals + 1M closed trades', measured: `${ms(metricsFn.p99)} ms`, met: metricsFn.p99 <= 50 },
       );
-      expectNoFailures('heavy user', pollFn, pollSql, statsFn, metricsFn, metricsSql);
+      expectNoFailures('heavy user', pollFn, pollSql, statsFn, reportFn, reportSql, metricsFn, metricsSql);
     } finally {
       // The history goes the way it came (replica: no 1M per-row broadcasts on delete), then the
       // user with everything else of theirs (with triggers).

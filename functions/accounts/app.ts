@@ -1,4 +1,5 @@
 import { createFunctionApp, type EdgeDeps } from '@rubi/edge';
+import { registerCashbackReportRoutes } from './cashback-report-routes.ts';
 import { registerNotificationRoutes } from './notifications-routes.ts';
 import { registerSessionRoutes } from './sessions-routes.ts';
 import { registerStatsRoutes } from './stats-routes.ts';
@@ -16,6 +17,7 @@ export function createAccountsApp(deps: EdgeDeps) {
   registerStatsRoutes(app);
   registerTradingAccountRoutes(app);
   registerNotificationRoutes(app);
+  registerCashbackReportRoutes(app);
   return app;
 }
 

@@ -7,6 +7,7 @@ import {
   listBrokersRoute,
   listTradingAccountsRoute,
   registerTradingAccountRoute,
+  setCashbackSettingsRoute,
   tradingAccountActionRoute,
   type TradingAccount,
 } from '@rubi/contracts/trading-accounts.ts';
@@ -53,6 +54,9 @@ interface AccountRow {
   accrued: string;
   settled: string;
   currency: string;
+  payout_currency: string | null;
+  excluded_magics: string[];
+  excluded_symbols: string[];
 }
 
 // Runs as the user: RLS limits every row and aggregate to the user's own. Brokers are joined
@@ -67,7 +71,8 @@ select a.id, a.external_account_id, a.broker_id, coalesce(b.name, 'unknown broke
        a.error_at, a.vps_host_id is not null as hosted, a.broker_connected, a.broker_connected_changed_at, a.broker_reported_at,
        a.history_backfill_complete, a.history_synced_until, now() as db_now, private.setting('account_silent_seconds')::int as silent_after_seconds,
        coalesce(t.trades, 0)::int as trades, coalesce(t.lots, 0) as lots, coalesce(t.accrued, 0) as accrued,
-       coalesce(l.settled, 0) as settled, coalesce(b.currency, 'USD') as currency
+       coalesce(l.settled, 0) as settled, coalesce(a.payout_currency, b.currency, 'USD') as currency,
+       a.payout_currency, a.excluded_magics::text[] as excluded_magics, a.excluded_symbols
 from public.trading_accounts a
 left join public.brokers b on b.id = a.broker_id
 left join lateral (
@@ -113,6 +118,11 @@ function toAccount(row: AccountRow): TradingAccount {
       currency: row.currency,
     },
     health: accountHealth({ ...row, now: row.db_now }),
+    cashback_settings: {
+      payout_currency: row.payout_currency,
+      excluded_magics: row.excluded_magics.map(Number),
+      excluded_symbols: row.excluded_symbols,
+    },
   };
 }
 
@@ -216,6 +226,21 @@ export function registerTradingAccountRoutes(app: OpenAPIHono<EdgeEnv>): void {
     const sealed = await c.get('deps').secretBox.seal(body.investor_password, id);
     const account = await withDb(c, async (tx) => {
       await tx.query('select id from private.change_investor_password($1, $2, $3)', [id, sealed.ciphertext, sealed.keyId]);
+      return readAccount(tx, id);
+    });
+    return c.json(account, 200);
+  });
+
+  app.openapi({ ...setCashbackSettingsRoute, middleware: [requireUser()] }, async (c) => {
+    const { id } = c.req.valid('param');
+    const body = c.req.valid('json');
+    const account = await withDb(c, async (tx) => {
+      await tx.query('select private.set_account_cashback_settings($1, $2, $3::bigint[], $4::text[])', [
+        id,
+        body.payout_currency,
+        body.excluded_magics.map(String),
+        body.excluded_symbols,
+      ]);
       return readAccount(tx, id);
     });
     return c.json(account, 200);

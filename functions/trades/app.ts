@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import type { SymbolGroup } from '@rubi/contracts/rebate-plans.ts';
 import { listTradesRoute, reportTradesRoute, type CashbackWithheld, type Ownership, type TradeType } from '@rubi/contracts/trades.ts';
 import {
   callAsEa,
@@ -33,6 +34,11 @@ interface TradeRow {
   cashback_amount: string;
   cashback_withheld: CashbackWithheld | null;
   currency: string;
+  symbol_group: SymbolGroup;
+  rebate_rule_id: string | null;
+  rebate_amount: string | null;
+  rebate_currency: string | null;
+  fx_rate: string | null;
   settled_on: Date | null;
   created_at: Date;
   cursor_at: string;
@@ -57,6 +63,11 @@ const toTrade = (row: TradeRow) => ({
   cashback_amount: Number(row.cashback_amount),
   cashback_withheld: row.cashback_withheld,
   currency: row.currency,
+  symbol_group: row.symbol_group,
+  rebate_rule_id: row.rebate_rule_id,
+  rebate_amount: row.rebate_amount === null ? null : Number(row.rebate_amount),
+  rebate_currency: row.rebate_currency,
+  fx_rate: row.fx_rate === null ? null : Number(row.fx_rate),
   // A date column arrives as midnight UTC.
   settled_on: row.settled_on === null ? null : row.settled_on.toISOString().slice(0, 10),
   created_at: isoRequired(row.created_at),
@@ -67,6 +78,7 @@ const TradeCursor = z.tuple([CursorTimestamp, z.uuid(), z.number().int().positiv
 
 const TRADE_COLUMNS = `t.account_id, t.ticket, t.symbol, t.type, t.lots, t.open_time, t.close_time, t.open_price, t.close_price,
   t.commission, t.swap, t.profit, t.magic, t.comment, t.cashback_rate, t.cashback_amount, t.cashback_withheld, t.currency, t.settled_on, t.created_at,
+  t.symbol_group, t.rebate_rule_id, t.rebate_amount, t.rebate_currency, t.fx_rate,
   ${CURSOR_TIMESTAMP_SQL('t.close_time')} as cursor_at`;
 
 /**

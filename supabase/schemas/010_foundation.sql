@@ -112,7 +112,8 @@ insert into private.settings (key, value, description) values
   ('rate_limit_operator_auth_failure_ip_burst', 30, 'Failed operator key checks per client IP: burst'),
   ('rate_limit_key_create_user_per_minute', 10, 'EA keys created per user: sustained rate'),
   ('rate_limit_key_create_user_burst', 20, 'EA keys created per user: burst'),
-  ('ops_metrics_window_seconds', 300, 'GET /ops/metrics: terminals heard from and delivery latency cover this many seconds back');
+  ('ops_metrics_window_seconds', 300, 'GET /ops/metrics: terminals heard from and delivery latency cover this many seconds back'),
+  ('cashback_report_max_days', 400, 'GET /accounts/cashback/report: the widest from..to range one request may ask for');
 
 -- Security definer: triggers fired by API roles read settings too.
 create function private.setting(p_key text) returns numeric

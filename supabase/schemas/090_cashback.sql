@@ -1,5 +1,5 @@
 -- Cashback: closed trades reported by provisioned EAs (private.ingest_trades, the only writer),
--- accrual per lot at insert, nightly settlement into a ledger.
+-- accrual at insert by the account's rebate plan (092_rebate_plans.sql), nightly settlement into a ledger.
 --
 -- The accrual rule: cashback accrues at ingest only for a verified, not paused, not deleted account
 -- (verified: its owner proved the account is theirs, see "Proof of ownership" in
@@ -11,11 +11,56 @@
 --   paused           the trade closed while the account was paused (private.account_pauses), or the
 --                    account is paused now. Final: never accrues, even when reported after a resume.
 --   owned_elsewhere  another user's registration of the same real account is the proven owner. Final.
+--   filtered         the account's owner excluded the trade (its magic number or symbol is in the
+--                    account's excluded_magics / excluded_symbols). Final.
+--   no_fx_rate       the rule pays in a currency with no rate to the account's payout currency yet.
+--                    Accrues once, at the rate then in force, when the operator sets one
+--                    (private.set_fx_rate, 092_rebate_plans.sql); settlement leaves it alone until then.
+-- How much accrues is the account's rebate plan's business (092_rebate_plans.sql).
 
 -- The vocabulary of this domain (see 010_foundation.sql).
-create type public.cashback_withheld_reason as enum ('unverified', 'paused', 'owned_elsewhere');
+create type public.cashback_withheld_reason as enum ('unverified', 'paused', 'owned_elsewhere', 'filtered', 'no_fx_rate');
 comment on type public.cashback_withheld_reason is 'Why a closed trade earned no cashback at ingest';
 create cast (text as public.cashback_withheld_reason) with inout as assignment;
+
+-- Symbol groups: the classification of a trade's symbol that rules and reports group by.
+create type public.symbol_group as enum ('forex', 'metals', 'indices', 'energies', 'crypto', 'stocks', 'other');
+comment on type public.symbol_group is 'The market a traded symbol belongs to (private.symbol_group)';
+create cast (text as public.symbol_group) with inout as assignment;
+
+-- The group of a broker's symbol. Brokers decorate the instrument's name: a prefix ('#US30',
+-- '.DE40', '_EURUSD'), a suffix after a separator ('EURUSD.r', 'US30.cash', 'EURUSD-ECN',
+-- 'EURUSD_i', 'BTCUSD#') or glued on ('XAUUSDm', 'EURUSDpro', 'GER40Cash'). So the symbol is
+-- upper-cased, leading non-alphanumerics are dropped, and the instrument is matched at the start:
+--   metals    XAU, XAG, XPT, XPD, GOLD, SILVER, PLATINUM, PALLADIUM
+--   energies  XTI, XBR, XNG, WTI, BRENT, NGAS, NATGAS, USOIL, UKOIL, CRUDE, OIL
+--   crypto    BTC, ETH, LTC, XRP, BCH, ADA, DOT, SOL, DOGE, XLM, EOS, LINK, BNB, TRX, AVAX, MATIC,
+--             XMR, DASH, ZEC, SHIB, UNI quoted in USD(T), EUR, GBP, JPY, BTC or ETH; BITCOIN, ETHEREUM
+--   indices   US30, US100, US500, US2000, USTEC, NAS100, NDX, SPX500, SP500, DJ30, WS30, GER30/40,
+--             DE30/40, DAX, UK100, FTSE, JP225, JPN225, NIKKEI, FRA40, CAC40, EU50, STOXX50, ESP35,
+--             IT40, AUS200, HK50, HSI, CHINA50, CN50, SWI20, NETH25, VIX, USDX, DXY
+--   forex     two ISO codes of traded currencies (EURUSD, USDJPY, EURNOK, USDCNH, ...)
+--   stocks    a ticker with an exchange suffix (AAPL.US, TSLA.NAS, VOW3.DE, BARC.L, #AAPL.OQ)
+--   other     everything else
+-- In that order (XAUUSD is a metal, not forex; USDX an index).
+create function private.symbol_group(p_symbol text) returns public.symbol_group
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+  select (case
+    when s ~ '^(XAU|XAG|XPT|XPD|GOLD|SILVER|PLATINUM|PALLADIUM)' then 'metals'
+    when s ~ '^(XTI|XBR|XNG|WTI|BRENT|NGAS|NATGAS|USOIL|UKOIL|CRUDE|OIL)' then 'energies'
+    when s ~ '^((BTC|ETH|LTC|XRP|BCH|ADA|DOT|SOL|DOGE|XLM|EOS|LINK|BNB|TRX|AVAX|MATIC|XMR|DASH|ZEC|SHIB|UNI)(USDT|USDC|USD|EUR|GBP|JPY|BTC|ETH)|BITCOIN|ETHEREUM)' then 'crypto'
+    when s ~ '^(US30|US100|US500|US2000|USTEC|NAS100|NDX|SPX500|SP500|DJ30|WS30|GER30|GER40|DE30|DE40|DAX|UK100|FTSE|JP225|JPN225|NIKKEI|FRA40|CAC40|EU50|STOXX50|ESP35|IT40|AUS200|HK50|HSI|CHINA50|CN50|SWI20|NETH25|VIX|USDX|DXY)' then 'indices'
+    when s ~ '^(USD|EUR|GBP|JPY|CHF|AUD|NZD|CAD|SEK|NOK|DKK|PLN|HUF|CZK|TRY|ZAR|MXN|SGD|HKD|CNH|RUB|ILS|THB|INR|KRW|BRL|RON|CLP|COP|TWD)(USD|EUR|GBP|JPY|CHF|AUD|NZD|CAD|SEK|NOK|DKK|PLN|HUF|CZK|TRY|ZAR|MXN|SGD|HKD|CNH|RUB|ILS|THB|INR|KRW|BRL|RON|CLP|COP|TWD)([^A-Z0-9]|[A-Z]{0,5}$)' then 'forex'
+    when s ~ '^[A-Z][A-Z0-9]{0,5}\.(US|NAS|NASDAQ|NYSE|OQ|N|DE|XETRA|L|LSE|UK|PA|AS|MI|MC|HK|T)$' then 'stocks'
+    else 'other'
+  end)::public.symbol_group
+  from (select regexp_replace(upper(p_symbol), '^[^A-Z0-9]+', '') as s) n
+$$;
+revoke execute on function private.symbol_group(text) from public, anon, authenticated, service_role;
 
 -- ---------------------------------------------------------------------------------------------
 create table public.closed_trades (
@@ -43,6 +88,12 @@ create table public.closed_trades (
   created_at timestamptz not null default now(),
   -- Null: accrued at insert. Otherwise why not (the accrual rule above).
   cashback_withheld public.cashback_withheld_reason,
+  -- What the accrual was made of (private.ingest_trades, the rule of 092_rebate_plans.sql).
+  symbol_group public.symbol_group not null default 'other',
+  rebate_rule_id uuid,
+  rebate_amount numeric check (rebate_amount >= 0),
+  rebate_currency text check (rebate_currency ~ '^[A-Z]{3}$'),
+  fx_rate numeric check (fx_rate > 0),
   constraint closed_trades_account_ticket_key unique (account_id, ticket),
   constraint closed_trades_time_order check (close_time >= open_time)
 );
@@ -54,6 +105,16 @@ create index closed_trades_withheld_idx on public.closed_trades (cashback_withhe
 alter table public.closed_trades enable row level security;
 comment on column public.closed_trades.cashback_withheld is
   'Null: cashback accrued. unverified: withheld until the registration is proven (then accrued once); paused, owned_elsewhere: final.';
+comment on column public.closed_trades.symbol_group is 'private.symbol_group(symbol), at insert';
+comment on column public.closed_trades.rebate_rule_id is
+  'The rebate rule that priced the trade; null: no rule matched, or the trade is withheld for good (paused, owned_elsewhere, filtered)';
+comment on column public.closed_trades.rebate_amount is
+  'What the rule pays for the trade, in rebate_currency, rounded to 4 decimals (before conversion)';
+comment on column public.closed_trades.rebate_currency is 'The currency of the rule (the reward''s currency)';
+comment on column public.closed_trades.fx_rate is
+  'rebate_currency -> currency (the payout currency), the rate in force at accrual; 1 when equal';
+comment on column public.closed_trades.cashback_amount is
+  'The payout: round(rebate_amount * fx_rate, 4) in `currency` once accrued; 0 while withheld';
 
 create policy "owners read their closed trades" on public.closed_trades
   for select to authenticated using (user_id = (select auth.uid()));
@@ -68,7 +129,7 @@ revoke insert, update, delete, truncate on public.closed_trades from anon, authe
 -- is verified) happens at most once per real account at a time (an advisory lock on its key) and,
 -- in the caller's transaction:
 --   - verified_at = now(); the registration's withheld-'unverified' unsettled trades accrue, once
---     (at the rate recorded on each trade), and its owner is told (account_verified);
+--     (at the rebate and exchange rate recorded on each trade), and its owner is told (account_verified);
 --   - every other live registration of the real account earns nothing from now on: its unsettled
 --     'unverified' trades become 'owned_elsewhere', a running one moves to `error` with
 --     E_OWNED_ELSEWHERE and no automatic retry (its host lets the terminal go), and its owner is
@@ -115,8 +176,12 @@ begin
   if not found then
     return 'verified';
   end if;
+  -- At the rebate and rate recorded on each; one priced in a currency that had no rate then waits
+  -- for one ('no_fx_rate', 092_rebate_plans.sql).
   update public.closed_trades t
-  set cashback_amount = round(t.lots * t.cashback_rate, 4), cashback_withheld = null
+  set cashback_amount = case when t.rebate_amount > 0 and t.fx_rate is null then 0
+                             else coalesce(round(t.rebate_amount * t.fx_rate, 4), 0) end,
+      cashback_withheld = case when t.rebate_amount > 0 and t.fx_rate is null then 'no_fx_rate' end
   where t.account_id = v_account.id and t.cashback_withheld = 'unverified' and t.settled_on is null;
   insert into public.notifications (user_id, kind, title, body, account_id)
   values (v_account.user_id, 'account_verified', 'Account ' || v_account.login || ' verified',
@@ -160,13 +225,15 @@ $$;
 revoke execute on function private.stop_owned_elsewhere(uuid[]) from public, anon, authenticated, service_role;
 
 -- POST /trades: a provisioned account's EA reports closed trades. Security definer: closed trades
--- are written only here, so the cashback is computed once per statement (the broker's rebate
--- read once, not looked up by a trigger for every row). A ticket already stored for the account
--- is skipped, so a resent batch inserts and accrues nothing again. Hearing from the EA keeps the
--- account connected (and revives a silent one), in the same transaction.
+-- are written only here, so the cashback is computed once per statement (the account's terms read
+-- once, each trade's rule picked by one lateral lookup, not by a trigger for every row). A ticket
+-- already stored for the account is skipped, so a resent batch inserts and accrues nothing again.
+-- Hearing from the EA keeps the account connected (and revives a silent one), in the same transaction.
 -- p_ownership_codes are the codes the EA found in the account's order comments: the ownership is
 -- settled first (private.account_ownership), so a batch that brings the proof accrues, and
--- returned as `ownership`. Each trade then accrues or is withheld by the rule at the top.
+-- returned as `ownership`. Each trade then accrues or is withheld by the rule at the top; what it
+-- earns is its rebate plan's rule (092_rebate_plans.sql: the plan in force at its close_time, the
+-- rule by precedence, the rate to the payout currency in force now), recorded on the trade.
 -- The EA's report on the terminal (account health, issue #16), all optional (older EAs omit them):
 -- p_broker_connected, whether the terminal is connected to the broker's trade server;
 -- p_history_synced_until and p_backfill_complete, how far its history is sent. Stored with the
@@ -181,9 +248,7 @@ set search_path = ''
 as $$
 declare
   v_user uuid := private.ea_caller(p_caller, 'ea_account_id');
-  v_rate numeric;
-  v_currency text;
-  v_paused boolean;
+  v_account record;
   v_ownership text;
 begin
   if p_account_id is distinct from (auth.jwt() ->> 'ea_account_id')::uuid then
@@ -193,10 +258,11 @@ begin
     raise exception 'history_synced_until is later than the server''s clock'
       using errcode = 'invalid_parameter_value', column = 'body.history_synced_until';
   end if;
-  -- The broker's terms, read once for the batch. An account that is not the caller's (or is
-  -- deleted) is refused, not silently given no trades.
-  select case when b.active then b.rebate_per_lot else 0 end, b.currency, a.paused_at is not null
-  into v_rate, v_currency, v_paused
+  -- The account's terms, read once for the batch. An account that is not the caller's (or is
+  -- deleted) is refused, not silently given no trades. An inactive broker pays nothing.
+  select a.broker_id, b.active, coalesce(a.payout_currency, b.currency) as payout_currency,
+         a.paused_at is not null as paused, a.excluded_magics, a.excluded_symbols
+  into v_account
   from public.trading_accounts a
   join public.brokers b on b.id = a.broker_id
   where a.id = p_account_id and a.user_id = v_user and a.deleted_at is null;
@@ -207,29 +273,84 @@ begin
   v_ownership := private.account_ownership(p_account_id, p_ownership_codes);
   return query
   with incoming as (
-    select * from jsonb_to_recordset(p_trades) as i(
+    select i.*, upper(i.symbol) as usymbol
+    from jsonb_to_recordset(p_trades) as i(
       ticket bigint, symbol text, type text, lots numeric, open_time timestamptz, close_time timestamptz,
       open_price numeric, close_price numeric, commission numeric, swap numeric, profit numeric, magic bigint, comment text)
   ),
+  -- Set-based pricing: the group once per distinct symbol, the account's plan versions read once,
+  -- the rule once per distinct (plan, symbol), the rate once per distinct currency.
+  symbols as materialized (
+    select d.usymbol, private.symbol_group(d.usymbol) as grp from (select distinct i.usymbol from incoming i) d
+  ),
+  plans as materialized (
+    select p.id, p.account_id, p.valid_from from public.rebate_plans p
+    where v_account.active and p.broker_id = v_account.broker_id and (p.account_id = p_account_id or p.account_id is null)
+  ),
   judged as (
-    select i.*,
+    select i.*, s.grp,
       case
-        when v_paused or exists (select 1 from private.account_pauses p
+        when v_account.paused or exists (select 1 from private.account_pauses p
                                  where p.account_id = p_account_id and i.close_time >= p.paused_at
                                    and (p.resumed_at is null or i.close_time < p.resumed_at)) then 'paused'
+        when i.magic = any (v_account.excluded_magics)
+          or exists (select 1 from unnest(v_account.excluded_symbols) x where i.usymbol like x) then 'filtered'
         when v_ownership = 'verified' then null
         else v_ownership
-      end::public.cashback_withheld_reason as withheld
+      end::public.cashback_withheld_reason as withheld,
+      -- The plan in force at the close: the account's, else the broker's.
+      (select pl.id from plans pl where pl.valid_from <= i.close_time
+       order by pl.account_id nulls last, pl.valid_from desc limit 1) as plan_id
     from incoming i
+    left join symbols s on s.usymbol = i.usymbol
+  ),
+  -- The rule: of the plan, the first matching one by precedence. None for a trade withheld for good.
+  chosen as (
+    select k.plan_id, k.usymbol, r.id, r.currency, r.kind, r.amount, r.min_lots, r.min_duration_seconds, r.per_lot,
+      case when r.currency = v_account.payout_currency then 1
+           else (select f.rate from public.fx_rates f
+                 where f.base = r.currency and f.quote = v_account.payout_currency and f.as_of <= now()
+                 order by f.as_of desc limit 1)
+      end as fx
+    from (select distinct j.plan_id, j.usymbol, j.grp from judged j
+          where j.plan_id is not null and (j.withheld is null or j.withheld = 'unverified')) k
+    cross join lateral (
+      select r.id, r.currency, r.kind, r.amount, r.min_lots, r.min_duration_seconds,
+             r.amount * r.lot_multiplier * case when r.side = 'both' then 2 else 1 end as per_lot
+      from public.rebate_rules r
+      where r.plan_id = k.plan_id
+        and (r.symbol = k.usymbol or k.usymbol like r.symbol_pattern or r.symbol_group = k.grp
+             or num_nonnulls(r.symbol, r.symbol_pattern, r.symbol_group) = 0)
+      order by case when r.symbol is not null then 0 when r.symbol_pattern is not null then 1
+                    when r.symbol_group is not null then 2 else 3 end,
+               r.priority desc, r.created_at, r.id
+      limit 1
+    ) r
+  ),
+  converted as (
+    select j.*, c.id as rule_id, c.currency as rule_currency, c.kind as rule_kind, c.per_lot, c.fx,
+      case when c.id is null then null
+           when j.lots < c.min_lots or extract(epoch from j.close_time - j.open_time) < c.min_duration_seconds then 0
+           when c.kind = 'per_lot' then round(j.lots * c.per_lot, 4)
+           else round(abs(coalesce(j.commission, 0)) * c.amount / 100, 4)
+      end as rebate
+    from judged j
+    left join chosen c on c.plan_id = j.plan_id and c.usymbol = j.usymbol
+      and (j.withheld is null or j.withheld = 'unverified')
   ),
   inserted as (
     insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price,
-      close_price, commission, swap, profit, magic, comment, cashback_rate, cashback_amount, currency, cashback_withheld)
-    select p_account_id, v_user, j.ticket, j.symbol, j.type, j.lots, j.open_time, j.close_time, j.open_price,
-      j.close_price, coalesce(j.commission, 0), coalesce(j.swap, 0), coalesce(j.profit, 0), j.magic, j.comment,
-      v_rate, case when j.withheld is null then round(j.lots * v_rate, 4) else 0 end, v_currency, j.withheld
-    from judged j
-    order by j.ticket
+      close_price, commission, swap, profit, magic, comment, cashback_rate, cashback_amount, currency, cashback_withheld,
+      symbol_group, rebate_rule_id, rebate_amount, rebate_currency, fx_rate)
+    select p_account_id, v_user, c.ticket, c.symbol, c.type, c.lots, c.open_time, c.close_time, c.open_price,
+      c.close_price, coalesce(c.commission, 0), coalesce(c.swap, 0), coalesce(c.profit, 0), c.magic, c.comment,
+      case when c.rebate > 0 and c.rule_kind = 'per_lot' then c.per_lot when c.rebate > 0 then round(c.rebate / c.lots, 4) else 0 end,
+      case when c.withheld is null and c.fx is not null then round(coalesce(c.rebate, 0) * c.fx, 4) else 0 end,
+      v_account.payout_currency,
+      case when c.withheld is null and c.fx is null and c.rebate > 0 then 'no_fx_rate' else c.withheld end,
+      c.grp, c.rule_id, c.rebate, c.rule_currency, c.fx
+    from converted c
+    order by c.ticket
     on conflict (account_id, ticket) do nothing
     returning ticket, cashback_amount
   )
@@ -330,11 +451,12 @@ create trigger cashback_ledger_broadcast after insert or update or delete on pub
 
 -- Cron (job rubi-settle-cashback, 00:05 UTC): settles every unsettled trade closed before the end
 -- of p_day (UTC; default yesterday) into p_day's ledger row per account, except those withheld as
--- 'unverified' (they may still accrue: settled once their registration is proven, or never). Idempotent: settled trades
+-- 'unverified' or 'no_fx_rate' (they may still accrue: settled once their registration is proven or
+-- their rate is set, or never). Idempotent: settled trades
 -- are marked, so a second run changes nothing. A trade reported late (closed before an already
 -- settled day) is not lost: the next run settles it into that run's day. Returns the number of
--- trades settled. The ledger row carries the broker's currency; a broker changing currency is not
--- supported.
+-- trades settled. The ledger row carries the account's payout currency (092_rebate_plans.sql); an
+-- account changing it between two trades of one settlement day is not supported.
 --
 -- Notification `cashback_settled`: each ledger row the run adds money to is told to its owner, with
 -- the amount this run added (a late trade added to a settled day is told as the addition). Ledger
@@ -362,7 +484,7 @@ begin
     from public.closed_trades t
     where t.settled_on is null
       and t.close_time < (v_day + 1)::timestamp at time zone 'utc'
-      and t.cashback_withheld is distinct from 'unverified'
+      and (t.cashback_withheld is null or t.cashback_withheld not in ('unverified', 'no_fx_rate'))
     for update
   ),
   totals as (

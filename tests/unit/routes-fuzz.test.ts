@@ -55,6 +55,15 @@ beforeAll(async () => {
       sample: { investor_password: 'fuzz-investor-2' },
       tables: ['public.trading_accounts', 'private.account_secrets'],
     },
+    {
+      name: 'trading account cashback settings',
+      app: accounts,
+      method: 'PUT',
+      path: `/accounts/trading-accounts/${accountId}/cashback-settings`,
+      auth: 'user',
+      sample: { payout_currency: null, excluded_magics: [777], excluded_symbols: ['XAU%'] },
+      tables: ['public.trading_accounts'],
+    },
     { name: 'keys create', app: createKeysApp(h.deps), method: 'POST', path: '/keys', auth: 'user', sample: { name: 'k', scopes: ['ping'] }, tables: ['public.ea_keys'] },
     {
       name: 'connect',
@@ -144,6 +153,38 @@ describe('every route under random and malformed bodies', () => {
         }),
         // Found by this test: a NUL character made Postgres raise, which was a 500.
         { numRuns: 40, examples: [[JSON.stringify({ ...route.sample, name: '\u0000', broker: '\u0000' })]] },
+      );
+    }
+  });
+});
+
+// The read routes with a query string (issue #17 reports): random and hostile values for each
+// parameter never make a 5xx; a rejection names its error.
+const QUERY_ROUTES: { name: string; path: string; sample: Record<string, string> }[] = [
+  {
+    name: 'cashback report',
+    path: '/accounts/cashback/report',
+    sample: { period: 'week', from: '2026-01-01T00:00:00Z', to: '2026-03-01T00:00:00Z', group_by: 'symbol_group', tz: 'Europe/Berlin', format: 'csv' },
+  },
+];
+
+describe('every query route under random and malformed query strings', () => {
+  it('never answers 5xx', async () => {
+    const accounts = createAccountsApp(h.deps);
+    const value = fc.oneof(fc.string(), fc.constantFrom('', '\u0000', 'NaN', '-1', '0001-01-01T00:00:00Z', '9999-12-31T23:59:59Z', "'; drop table x; --", 'day', 'month', 'csv', 'UTC', '+99:99'));
+    for (const route of QUERY_ROUTES) {
+      const keys = [...Object.keys(route.sample), 'account_id'];
+      await fc.assert(
+        fc.asyncProperty(
+          fc.record(Object.fromEntries(keys.map((k) => [k, fc.oneof(value, fc.constant(route.sample[k] ?? crypto.randomUUID()))])), { requiredKeys: [] }),
+          async (query) => {
+            const qs = new URLSearchParams(query as Record<string, string>).toString();
+            const res = await accounts.request(`${route.path}?${qs}`, { headers: { authorization: `Bearer ${user.token}` } });
+            expect(res.status, `${route.name} answered ${res.status} to ?${qs}`).toBeLessThan(500);
+            if (res.status >= 400) expect(((await res.json()) as { error?: { code?: string } }).error?.code).toBeTypeOf('string');
+          },
+        ),
+        { numRuns: 60, examples: [[{ tz: '\u0000' }], [{ from: '0001-01-01T00:00:00Z' }], [{ tz: '+99:99', period: 'day' }]] },
       );
     }
   });

@@ -3,8 +3,9 @@ import { SessionStatus } from '@rubi/contracts/accounts-read.ts';
 import { EaScope } from '@rubi/contracts/keys.ts';
 import { NotificationKind } from '@rubi/contracts/notifications.ts';
 import { PositionType } from '@rubi/contracts/positions.ts';
+import { RebateKind, RebateSide, SymbolGroup } from '@rubi/contracts/rebate-plans.ts';
 import { ReportedStatus, SignalSource, SignalStatus, SignalType, Timeframe } from '@rubi/contracts/signals.ts';
-import { CashbackWithheld, TradeType } from '@rubi/contracts/trades.ts';
+import { CashbackWithheld, ClosedTrade, TradeType } from '@rubi/contracts/trades.ts';
 import { Platform, TradingAccountStatus } from '@rubi/contracts/trading-accounts.ts';
 import { VOCABULARY, type VocabularyName } from '@rubi/contracts/vocabulary.ts';
 import { AccountStatus, HeartbeatTerminal, ReportedState, TerminalState, VpsPlatform } from '@rubi/contracts/vps.ts';
@@ -30,10 +31,13 @@ const CONTRACTS: Record<VocabularyName, Record<string, AnyEnum>> = {
   ea_scope: { 'keys.ts EaScope': EaScope },
   notification_kind: { 'notifications.ts NotificationKind': NotificationKind },
   platform: { 'trading-accounts.ts Platform': Platform, 'vps.ts VpsPlatform': VpsPlatform },
+  rebate_kind: { 'rebate-plans.ts RebateKind': RebateKind },
+  rebate_side: { 'rebate-plans.ts RebateSide': RebateSide },
   session_status: { 'accounts-read.ts SessionStatus': SessionStatus },
   signal_source: { 'signals.ts SignalSource': SignalSource },
   signal_status: { 'signals.ts SignalStatus': SignalStatus },
   signal_type: { 'signals.ts SignalType': SignalType },
+  symbol_group: { 'rebate-plans.ts SymbolGroup': SymbolGroup, 'trades.ts ClosedTrade.symbol_group': ClosedTrade.shape.symbol_group },
   terminal_state: { 'vps.ts TerminalState': TerminalState, 'vps.ts HeartbeatTerminal.state': HeartbeatTerminal.shape.state },
   timeframe: { 'signals.ts Timeframe': Timeframe },
   trade_side: { 'positions.ts PositionType': PositionType, 'trades.ts TradeType': TradeType },

@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { SymbolGroup } from './rebate-plans.ts';
 import { AccountEaHeaders, errorResponses, rateLimitedResponse, jsonBody, jsonResponse, Money, PageInfo, PageQuery, Positive, Symbol, Timestamp, Uuid } from './common.ts';
 import { VOCABULARY } from './vocabulary.ts';
 
@@ -7,9 +8,10 @@ import { VOCABULARY } from './vocabulary.ts';
 // POST: a batch of closed trades, signed with the api secret from `register` (X-Account-Id + the
 // Standard Webhooks headers). Each (account, ticket) is stored once: a ticket already stored is
 // listed as a duplicate and left as it was (an accepted trade never changes, nor does its cashback).
-// So an EA that lost a response resends the same batch safely. Cashback accrues at insert, at the
-// broker's rebate per lot. Every accepted request, an empty batch too, counts as hearing from the
-// EA: it keeps the account `connected` (and brings a silent, `disconnected` one back).
+// So an EA that lost a response resends the same batch safely. Cashback accrues at insert, priced by
+// the account's rebate plan (supabase/schemas/092_rebate_plans.sql). Every accepted request, an
+// empty batch too, counts as hearing from the EA: it keeps the account `connected` (and brings a
+// silent, `disconnected` one back).
 
 /**
  * At most this many trades per request; more is a 400 naming `body.trades` (send the rest in the
@@ -136,12 +138,18 @@ export const ClosedTrade = z
     profit: z.number(),
     magic: z.number().int().nullable(),
     comment: z.string().nullable(),
-    cashback_rate: z.number().openapi({ description: 'Rebate per lot applied at insert' }),
-    cashback_amount: z.number(),
+    symbol_group: SymbolGroup,
+    cashback_rate: z.number().openapi({ description: 'Rebate per lot applied at insert, in rebate_currency' }),
+    cashback_amount: z.number().openapi({ description: 'The payout, in `currency`: round(rebate_amount x fx_rate, 4) once accrued, 0 while withheld' }),
     cashback_withheld: CashbackWithheld.nullable().openapi({
-      description: 'Why no cashback accrued (cashback_amount 0): unverified (until the account is proven), paused, owned_elsewhere; null when it accrued',
+      description:
+        'Why no cashback accrued (cashback_amount 0): unverified (until the account is proven), paused, owned_elsewhere, filtered (excluded by the account\'s filters), no_fx_rate (until the operator sets a rate to the payout currency); null when it accrued',
     }),
-    currency: z.string(),
+    currency: z.string().openapi({ description: 'The payout currency (the account\'s)' }),
+    rebate_rule_id: Uuid.nullable().openapi({ description: 'The rebate plan rule that priced the trade; null when none applied' }),
+    rebate_amount: z.number().nullable().openapi({ description: 'What the rule pays, in rebate_currency, before conversion' }),
+    rebate_currency: z.string().nullable(),
+    fx_rate: z.number().nullable().openapi({ description: 'rebate_currency -> currency, recorded at accrual; 1 when equal' }),
     settled_on: z.iso.date().nullable().openapi({ description: 'Settlement day of the ledger row it went into; null until settled' }),
     created_at: Timestamp,
   })

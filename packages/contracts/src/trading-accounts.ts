@@ -135,6 +135,29 @@ export const AccountHealth = z
   .openapi('AccountHealth', { description: `The account's health, one object. ${ACCOUNT_HEALTH_RULE}` });
 export type AccountHealth = z.infer<typeof AccountHealth>;
 
+/** What the owner sets about the account's cashback (PUT /trading-accounts/{id}/cashback-settings). */
+export const CashbackSettings = z
+  .object({
+    payout_currency: z
+      .string()
+      .regex(/^[A-Z]{3}$/, 'a 3-letter ISO 4217 code in upper case')
+      .nullable()
+      .openapi({ description: "The currency the account's cashback is paid in; null: the broker's currency", example: 'USD' }),
+    excluded_magics: z
+      .array(z.number().int())
+      .max(100)
+      .openapi({ description: 'Trades with these magic numbers earn no cashback (stored, withheld as filtered)', example: [777] }),
+    excluded_symbols: z
+      .array(z.string().regex(/^[A-Za-z0-9._#+!%-]{1,64}$/, 'a symbol, or a pattern with % for any run of characters and _ for one'))
+      .max(100)
+      .openapi({
+        description: 'Trades whose symbol (upper-cased) is one of these, or matches one as a SQL LIKE pattern (% any run, _ one character), earn no cashback',
+        example: ['XAU%'],
+      }),
+  })
+  .openapi('CashbackSettings', { description: 'Filters apply to trades reported after the change; past trades keep what they accrued' });
+export type CashbackSettings = z.infer<typeof CashbackSettings>;
+
 export const TradingAccount = z
   .object({
     id: Uuid,
@@ -160,6 +183,7 @@ export const TradingAccount = z
     ownership: AccountOwnership,
     figures: AccountFigures,
     health: AccountHealth,
+    cashback_settings: CashbackSettings,
   })
   .openapi('TradingAccount');
 export type TradingAccount = z.infer<typeof TradingAccount>;
@@ -242,6 +266,15 @@ export const changeInvestorPasswordRoute = createRoute({
   security: user,
   request: { params: TradingAccountIdParam, body: jsonBody(ChangeInvestorPasswordRequest) },
   responses: { 200: jsonResponse(TradingAccount, 'The account after the change (no secret in it)'), ...errorResponses },
+});
+export const setCashbackSettingsRoute = createRoute({
+  method: 'put',
+  path: '/trading-accounts/{id}/cashback-settings',
+  summary:
+    'Set the payout currency and the trade filters (by magic number or symbol) of the account. 409 when the payout currency would change while cashback in another currency is unsettled',
+  security: user,
+  request: { params: TradingAccountIdParam, body: jsonBody(CashbackSettings) },
+  responses: { 200: jsonResponse(TradingAccount, 'The account after the change'), ...errorResponses },
 });
 export const deleteTradingAccountRoute = createRoute({
   method: 'delete',

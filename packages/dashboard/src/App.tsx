@@ -9,6 +9,7 @@ import { AccountDetail } from './pages/AccountDetail.tsx';
 import { Accounts } from './pages/Accounts.tsx';
 import { Keys } from './pages/Keys.tsx';
 import { Notifications } from './pages/Notifications.tsx';
+import { Report } from './pages/Report.tsx';
 import { SessionDetail } from './pages/SessionDetail.tsx';
 import { Sessions } from './pages/Sessions.tsx';
 import { Signals } from './pages/Signals.tsx';
@@ -30,6 +31,8 @@ function Page({ route }: { route: Route }) {
       return <SessionDetail id={route.id} />;
     case 'notifications':
       return <Notifications />;
+    case 'report':
+      return <Report key={route.accountId ?? 'all'} accountId={route.accountId} />;
     default:
       return <Accounts />;
   }

@@ -2,6 +2,7 @@
 // attached by supabase-js). Types come from @rubi/contracts, imported as types only: nothing of the
 // server is bundled. Errors become ApiError with the API's code, message and offending fields.
 import type { AccountSnapshot, AccountStats, Session, SessionDetail } from '@rubi/contracts/accounts-read.ts';
+import type { CashbackReport } from '@rubi/contracts/cashback-reports.ts';
 import type { CreatedEaKey, EaKey as EaKeySchema } from '@rubi/contracts/keys.ts';
 import type { MarkedAllRead, Notification, NotificationList } from '@rubi/contracts/notifications.ts';
 import type { Position } from '@rubi/contracts/positions.ts';
@@ -12,12 +13,13 @@ import { FunctionsHttpError } from '@supabase/supabase-js';
 import type { z } from 'zod';
 import { supabase } from './supabase.ts';
 
-export type { AccountSnapshot, AccountStats, ClosedTrade, CreateSignalRequest, Notification, Position, Session, Signal, TradingAccount };
+export type { AccountSnapshot, AccountStats, CashbackReport, ClosedTrade, CreateSignalRequest, Notification, Position, Session, Signal, TradingAccount };
 export type Broker = z.infer<typeof BrokerSchema>;
 export type Ledger = z.infer<typeof LedgerSchema>;
 export type EaKey = z.infer<typeof EaKeySchema>;
 export type NewEaKey = z.infer<typeof CreatedEaKey>;
 export type SessionInfo = z.infer<typeof SessionDetail>;
+export type ReportParams = { period: CashbackReport['period']; group_by: CashbackReport['group_by']; account_id?: string | undefined };
 export type RegisterAccount = { broker_id: string; platform: TradingAccount['platform']; login: number; server: string; investor_password: string };
 
 export class ApiError extends Error {
@@ -81,4 +83,8 @@ export const api = {
     call<NotificationList>(`accounts/notifications${qs({ limit: opts.limit ?? 50, unread: opts.unread ? 'true' : undefined })}`),
   markRead: (id: string) => call<Notification>(`accounts/notifications/${id}/read`, 'POST'),
   markAllRead: () => call<MarkedAllRead>('accounts/notifications/read-all', 'POST'),
+
+  cashbackReport: (p: ReportParams) => call<CashbackReport>(`accounts/cashback/report${qs({ ...p })}`),
+  /** The same report as CSV text (supabase-js returns a text/csv body as a string). */
+  cashbackReportCsv: (p: ReportParams) => call<string>(`accounts/cashback/report${qs({ ...p, format: 'csv' })}`),
 };

@@ -8,13 +8,15 @@ export type Route =
   | { page: 'signals' }
   | { page: 'sessions' }
   | { page: 'session'; id: string }
-  | { page: 'notifications' };
+  | { page: 'notifications' }
+  | { page: 'report'; accountId?: string };
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean);
   const [first, id] = parts;
   if (first === 'accounts' && id) return { page: 'account', id };
   if (first === 'sessions' && id) return { page: 'session', id };
+  if (first === 'report') return id ? { page: 'report', accountId: id } : { page: 'report' };
   if (first === 'keys' || first === 'signals' || first === 'sessions' || first === 'notifications') return { page: first };
   return { page: 'accounts' };
 }

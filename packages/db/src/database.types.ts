@@ -63,14 +63,14 @@ isOneToOne: false
                   ]
                 },"closed_trades": {
                   Row: {
-                    "account_id": string,"cashback_amount": number,"cashback_rate": number,"cashback_withheld": Database["public"]['Enums']["cashback_withheld_reason"] | null,"close_price": number,"close_time": string,"comment": string | null,"commission": number,"created_at": string,"currency": string,"id": string,"lots": number,"magic": number | null,"open_price": number,"open_time": string,"profit": number,"settled_on": string | null,"swap": number,"symbol": string,"ticket": number,"type": Database["public"]['Enums']["trade_side"],"user_id": string
+                    "account_id": string,"cashback_amount": number,"cashback_rate": number,"cashback_withheld": Database["public"]['Enums']["cashback_withheld_reason"] | null,"close_price": number,"close_time": string,"comment": string | null,"commission": number,"created_at": string,"currency": string,"fx_rate": number | null,"id": string,"lots": number,"magic": number | null,"open_price": number,"open_time": string,"profit": number,"rebate_amount": number | null,"rebate_currency": string | null,"rebate_rule_id": string | null,"settled_on": string | null,"swap": number,"symbol": string,"symbol_group": Database["public"]['Enums']["symbol_group"],"ticket": number,"type": Database["public"]['Enums']["trade_side"],"user_id": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "account_id": string,"cashback_amount"?: number,"cashback_rate"?: number,"cashback_withheld"?: Database["public"]['Enums']["cashback_withheld_reason"] | null,"close_price": number,"close_time": string,"comment"?: string | null,"commission"?: number,"created_at"?: string,"currency"?: string,"id"?: string,"lots": number,"magic"?: number | null,"open_price": number,"open_time": string,"profit"?: number,"settled_on"?: string | null,"swap"?: number,"symbol": string,"ticket": number,"type": Database["public"]['Enums']["trade_side"],"user_id": string
+                    "account_id": string,"cashback_amount"?: number,"cashback_rate"?: number,"cashback_withheld"?: Database["public"]['Enums']["cashback_withheld_reason"] | null,"close_price": number,"close_time": string,"comment"?: string | null,"commission"?: number,"created_at"?: string,"currency"?: string,"fx_rate"?: number | null,"id"?: string,"lots": number,"magic"?: number | null,"open_price": number,"open_time": string,"profit"?: number,"rebate_amount"?: number | null,"rebate_currency"?: string | null,"rebate_rule_id"?: string | null,"settled_on"?: string | null,"swap"?: number,"symbol": string,"symbol_group"?: Database["public"]['Enums']["symbol_group"],"ticket": number,"type": Database["public"]['Enums']["trade_side"],"user_id": string
                   }
                   Update: {
-                    "account_id"?: string,"cashback_amount"?: number,"cashback_rate"?: number,"cashback_withheld"?: Database["public"]['Enums']["cashback_withheld_reason"] | null,"close_price"?: number,"close_time"?: string,"comment"?: string | null,"commission"?: number,"created_at"?: string,"currency"?: string,"id"?: string,"lots"?: number,"magic"?: number | null,"open_price"?: number,"open_time"?: string,"profit"?: number,"settled_on"?: string | null,"swap"?: number,"symbol"?: string,"ticket"?: number,"type"?: Database["public"]['Enums']["trade_side"],"user_id"?: string
+                    "account_id"?: string,"cashback_amount"?: number,"cashback_rate"?: number,"cashback_withheld"?: Database["public"]['Enums']["cashback_withheld_reason"] | null,"close_price"?: number,"close_time"?: string,"comment"?: string | null,"commission"?: number,"created_at"?: string,"currency"?: string,"fx_rate"?: number | null,"id"?: string,"lots"?: number,"magic"?: number | null,"open_price"?: number,"open_time"?: string,"profit"?: number,"rebate_amount"?: number | null,"rebate_currency"?: string | null,"rebate_rule_id"?: string | null,"settled_on"?: string | null,"swap"?: number,"symbol"?: string,"symbol_group"?: Database["public"]['Enums']["symbol_group"],"ticket"?: number,"type"?: Database["public"]['Enums']["trade_side"],"user_id"?: string
                   }
                   Relationships: [
                     {
@@ -78,6 +78,12 @@ isOneToOne: false
       columns: ["account_id"]
 isOneToOne: false
       referencedRelation: "trading_accounts"
+      referencedColumns: ["id"]
+    },{
+      foreignKeyName: "closed_trades_rebate_rule_id_fkey"
+      columns: ["rebate_rule_id"]
+isOneToOne: false
+      referencedRelation: "rebate_rules"
       referencedColumns: ["id"]
     }
                   ]
@@ -91,6 +97,20 @@ isOneToOne: false
                   }
                   Update: {
                     "created_at"?: string,"id"?: string,"last_used_at"?: string | null,"name"?: string,"revoked_at"?: string | null,"scopes"?: (Database["public"]['Enums']["ea_scope"])[],"user_id"?: string
+                  }
+                  Relationships: [
+                    
+                  ]
+                },"fx_rates": {
+                  Row: {
+                    "as_of": string,"base": string,"quote": string,"rate": number
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "as_of"?: string,"base": string,"quote": string,"rate": number
+                  }
+                  Update: {
+                    "as_of"?: string,"base"?: string,"quote"?: string,"rate"?: number
                   }
                   Relationships: [
                     
@@ -149,6 +169,52 @@ isOneToOne: false
       referencedColumns: ["id"]
     }
                   ]
+                },"rebate_plans": {
+                  Row: {
+                    "account_id": string | null,"broker_id": string,"created_at": string,"id": string,"name": string,"valid_from": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "account_id"?: string | null,"broker_id": string,"created_at"?: string,"id"?: string,"name": string,"valid_from"?: string
+                  }
+                  Update: {
+                    "account_id"?: string | null,"broker_id"?: string,"created_at"?: string,"id"?: string,"name"?: string,"valid_from"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "rebate_plans_account_id_fkey"
+      columns: ["account_id"]
+isOneToOne: false
+      referencedRelation: "trading_accounts"
+      referencedColumns: ["id"]
+    },{
+      foreignKeyName: "rebate_plans_broker_id_fkey"
+      columns: ["broker_id"]
+isOneToOne: false
+      referencedRelation: "brokers"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"rebate_rules": {
+                  Row: {
+                    "amount": number,"created_at": string,"currency": string,"id": string,"kind": Database["public"]['Enums']["rebate_kind"],"lot_multiplier": number,"min_duration_seconds": number,"min_lots": number,"plan_id": string,"priority": number,"side": Database["public"]['Enums']["rebate_side"],"symbol": string | null,"symbol_group": Database["public"]['Enums']["symbol_group"] | null,"symbol_pattern": string | null
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "amount": number,"created_at"?: string,"currency": string,"id"?: string,"kind"?: Database["public"]['Enums']["rebate_kind"],"lot_multiplier"?: number,"min_duration_seconds"?: number,"min_lots"?: number,"plan_id": string,"priority"?: number,"side"?: Database["public"]['Enums']["rebate_side"],"symbol"?: string | null,"symbol_group"?: Database["public"]['Enums']["symbol_group"] | null,"symbol_pattern"?: string | null
+                  }
+                  Update: {
+                    "amount"?: number,"created_at"?: string,"currency"?: string,"id"?: string,"kind"?: Database["public"]['Enums']["rebate_kind"],"lot_multiplier"?: number,"min_duration_seconds"?: number,"min_lots"?: number,"plan_id"?: string,"priority"?: number,"side"?: Database["public"]['Enums']["rebate_side"],"symbol"?: string | null,"symbol_group"?: Database["public"]['Enums']["symbol_group"] | null,"symbol_pattern"?: string | null
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "rebate_rules_plan_id_fkey"
+      columns: ["plan_id"]
+isOneToOne: false
+      referencedRelation: "rebate_plans"
+      referencedColumns: ["id"]
+    }
+                  ]
                 },"symbol_specs": {
                   Row: {
                     "contract_size": number,"digits": number,"session_id": string,"symbol": string,"tick_size": number,"tick_value": number,"updated_at": string,"user_id": string,"volume_max": number,"volume_min": number,"volume_step": number
@@ -171,14 +237,14 @@ isOneToOne: false
                   ]
                 },"trading_accounts": {
                   Row: {
-                    "attempts": number,"broker_connected": boolean | null,"broker_connected_changed_at": string | null,"broker_id": string,"broker_reported_at": string | null,"claimed_at": string | null,"connected_at": string | null,"created_at": string,"credentials_rejected_at": string | null,"deleted_at": string | null,"error_at": string | null,"error_code": string | null,"error_message": string | null,"external_account_id": string,"history_backfill_complete": boolean | null,"history_synced_until": string | null,"id": string,"last_seen_at": string | null,"lease_expires_at": string | null,"login": number,"next_retry_at": string | null,"ownership_code": string,"paused_at": string | null,"platform": Database["public"]['Enums']["platform"],"server": string,"status": Database["public"]['Enums']["account_status"],"terminal_build": number | null,"terminal_state": Database["public"]['Enums']["terminal_state"] | null,"updated_at": string,"user_id": string,"verified_at": string | null,"vps_host_id": string | null
+                    "attempts": number,"broker_connected": boolean | null,"broker_connected_changed_at": string | null,"broker_id": string,"broker_reported_at": string | null,"claimed_at": string | null,"connected_at": string | null,"created_at": string,"credentials_rejected_at": string | null,"deleted_at": string | null,"error_at": string | null,"error_code": string | null,"error_message": string | null,"excluded_magics": (number)[],"excluded_symbols": (string)[],"external_account_id": string,"history_backfill_complete": boolean | null,"history_synced_until": string | null,"id": string,"last_seen_at": string | null,"lease_expires_at": string | null,"login": number,"next_retry_at": string | null,"ownership_code": string,"paused_at": string | null,"payout_currency": string | null,"platform": Database["public"]['Enums']["platform"],"server": string,"status": Database["public"]['Enums']["account_status"],"terminal_build": number | null,"terminal_state": Database["public"]['Enums']["terminal_state"] | null,"updated_at": string,"user_id": string,"verified_at": string | null,"vps_host_id": string | null
                   }
                   ComputedFields: never
                   Insert: {
-                    "attempts"?: number,"broker_connected"?: boolean | null,"broker_connected_changed_at"?: string | null,"broker_id": string,"broker_reported_at"?: string | null,"claimed_at"?: string | null,"connected_at"?: string | null,"created_at"?: string,"credentials_rejected_at"?: string | null,"deleted_at"?: string | null,"error_at"?: string | null,"error_code"?: string | null,"error_message"?: string | null,"external_account_id"?: string,"history_backfill_complete"?: boolean | null,"history_synced_until"?: string | null,"id"?: string,"last_seen_at"?: string | null,"lease_expires_at"?: string | null,"login": number,"next_retry_at"?: string | null,"ownership_code"?: string,"paused_at"?: string | null,"platform": Database["public"]['Enums']["platform"],"server": string,"status"?: Database["public"]['Enums']["account_status"],"terminal_build"?: number | null,"terminal_state"?: Database["public"]['Enums']["terminal_state"] | null,"updated_at"?: string,"user_id": string,"verified_at"?: string | null,"vps_host_id"?: string | null
+                    "attempts"?: number,"broker_connected"?: boolean | null,"broker_connected_changed_at"?: string | null,"broker_id": string,"broker_reported_at"?: string | null,"claimed_at"?: string | null,"connected_at"?: string | null,"created_at"?: string,"credentials_rejected_at"?: string | null,"deleted_at"?: string | null,"error_at"?: string | null,"error_code"?: string | null,"error_message"?: string | null,"excluded_magics"?: (number)[],"excluded_symbols"?: (string)[],"external_account_id"?: string,"history_backfill_complete"?: boolean | null,"history_synced_until"?: string | null,"id"?: string,"last_seen_at"?: string | null,"lease_expires_at"?: string | null,"login": number,"next_retry_at"?: string | null,"ownership_code"?: string,"paused_at"?: string | null,"payout_currency"?: string | null,"platform": Database["public"]['Enums']["platform"],"server": string,"status"?: Database["public"]['Enums']["account_status"],"terminal_build"?: number | null,"terminal_state"?: Database["public"]['Enums']["terminal_state"] | null,"updated_at"?: string,"user_id": string,"verified_at"?: string | null,"vps_host_id"?: string | null
                   }
                   Update: {
-                    "attempts"?: number,"broker_connected"?: boolean | null,"broker_connected_changed_at"?: string | null,"broker_id"?: string,"broker_reported_at"?: string | null,"claimed_at"?: string | null,"connected_at"?: string | null,"created_at"?: string,"credentials_rejected_at"?: string | null,"deleted_at"?: string | null,"error_at"?: string | null,"error_code"?: string | null,"error_message"?: string | null,"external_account_id"?: string,"history_backfill_complete"?: boolean | null,"history_synced_until"?: string | null,"id"?: string,"last_seen_at"?: string | null,"lease_expires_at"?: string | null,"login"?: number,"next_retry_at"?: string | null,"ownership_code"?: string,"paused_at"?: string | null,"platform"?: Database["public"]['Enums']["platform"],"server"?: string,"status"?: Database["public"]['Enums']["account_status"],"terminal_build"?: number | null,"terminal_state"?: Database["public"]['Enums']["terminal_state"] | null,"updated_at"?: string,"user_id"?: string,"verified_at"?: string | null,"vps_host_id"?: string | null
+                    "attempts"?: number,"broker_connected"?: boolean | null,"broker_connected_changed_at"?: string | null,"broker_id"?: string,"broker_reported_at"?: string | null,"claimed_at"?: string | null,"connected_at"?: string | null,"created_at"?: string,"credentials_rejected_at"?: string | null,"deleted_at"?: string | null,"error_at"?: string | null,"error_code"?: string | null,"error_message"?: string | null,"excluded_magics"?: (number)[],"excluded_symbols"?: (string)[],"external_account_id"?: string,"history_backfill_complete"?: boolean | null,"history_synced_until"?: string | null,"id"?: string,"last_seen_at"?: string | null,"lease_expires_at"?: string | null,"login"?: number,"next_retry_at"?: string | null,"ownership_code"?: string,"paused_at"?: string | null,"payout_currency"?: string | null,"platform"?: Database["public"]['Enums']["platform"],"server"?: string,"status"?: Database["public"]['Enums']["account_status"],"terminal_build"?: number | null,"terminal_state"?: Database["public"]['Enums']["terminal_state"] | null,"updated_at"?: string,"user_id"?: string,"verified_at"?: string | null,"vps_host_id"?: string | null
                   }
                   Relationships: [
                     {
@@ -258,7 +324,7 @@ isOneToOne: false
             [_ in never]: never
           }
           Enums: {
-            "account_status": "pending_vps_setup"|"provisioning"|"connected"|"error"|"disconnected","cashback_withheld_reason": "unverified"|"paused"|"owned_elsewhere","ea_scope": "connect"|"ping"|"signals"|"positions","notification_kind": "account_connected"|"account_disconnected"|"account_error"|"cashback_settled"|"account_verified"|"account_verification_required"|"account_credentials_rejected","platform": "MT4"|"MT5","session_status": "active"|"stale"|"disconnected","signal_source": "dashboard"|"api"|"ea","signal_status": "PENDING"|"DELIVERED"|"EXECUTED"|"REJECTED"|"FAILED"|"UNKNOWN"|"EXPIRED"|"CANCELLED","signal_type": "BUY"|"SELL"|"CLOSE_BUY"|"CLOSE_SELL","terminal_state": "launching"|"running"|"stopped"|"crashed","timeframe": "M1"|"M5"|"M15"|"M30"|"H1"|"H4"|"D1"|"W1"|"MN1","trade_side": "BUY"|"SELL"
+            "account_status": "pending_vps_setup"|"provisioning"|"connected"|"error"|"disconnected","cashback_withheld_reason": "unverified"|"paused"|"owned_elsewhere"|"filtered"|"no_fx_rate","ea_scope": "connect"|"ping"|"signals"|"positions","notification_kind": "account_connected"|"account_disconnected"|"account_error"|"cashback_settled"|"account_verified"|"account_verification_required"|"account_credentials_rejected","platform": "MT4"|"MT5","rebate_kind": "per_lot"|"commission_percent","rebate_side": "open"|"close"|"both","session_status": "active"|"stale"|"disconnected","signal_source": "dashboard"|"api"|"ea","signal_status": "PENDING"|"DELIVERED"|"EXECUTED"|"REJECTED"|"FAILED"|"UNKNOWN"|"EXPIRED"|"CANCELLED","signal_type": "BUY"|"SELL"|"CLOSE_BUY"|"CLOSE_SELL","symbol_group": "forex"|"metals"|"indices"|"energies"|"crypto"|"stocks"|"other","terminal_state": "launching"|"running"|"stopped"|"crashed","timeframe": "M1"|"M5"|"M15"|"M30"|"H1"|"H4"|"D1"|"W1"|"MN1","trade_side": "BUY"|"SELL"
           }
           CompositeTypes: {
             [_ in never]: never
@@ -374,7 +440,7 @@ export type CompositeTypes<
 export const Constants = {
   "public": {
           Enums: {
-            "account_status": ["pending_vps_setup", "provisioning", "connected", "error", "disconnected"],"cashback_withheld_reason": ["unverified", "paused", "owned_elsewhere"],"ea_scope": ["connect", "ping", "signals", "positions"],"notification_kind": ["account_connected", "account_disconnected", "account_error", "cashback_settled", "account_verified", "account_verification_required", "account_credentials_rejected"],"platform": ["MT4", "MT5"],"session_status": ["active", "stale", "disconnected"],"signal_source": ["dashboard", "api", "ea"],"signal_status": ["PENDING", "DELIVERED", "EXECUTED", "REJECTED", "FAILED", "UNKNOWN", "EXPIRED", "CANCELLED"],"signal_type": ["BUY", "SELL", "CLOSE_BUY", "CLOSE_SELL"],"terminal_state": ["launching", "running", "stopped", "crashed"],"timeframe": ["M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MN1"],"trade_side": ["BUY", "SELL"]
+            "account_status": ["pending_vps_setup", "provisioning", "connected", "error", "disconnected"],"cashback_withheld_reason": ["unverified", "paused", "owned_elsewhere", "filtered", "no_fx_rate"],"ea_scope": ["connect", "ping", "signals", "positions"],"notification_kind": ["account_connected", "account_disconnected", "account_error", "cashback_settled", "account_verified", "account_verification_required", "account_credentials_rejected"],"platform": ["MT4", "MT5"],"rebate_kind": ["per_lot", "commission_percent"],"rebate_side": ["open", "close", "both"],"session_status": ["active", "stale", "disconnected"],"signal_source": ["dashboard", "api", "ea"],"signal_status": ["PENDING", "DELIVERED", "EXECUTED", "REJECTED", "FAILED", "UNKNOWN", "EXPIRED", "CANCELLED"],"signal_type": ["BUY", "SELL", "CLOSE_BUY", "CLOSE_SELL"],"symbol_group": ["forex", "metals", "indices", "energies", "crypto", "stocks", "other"],"terminal_state": ["launching", "running", "stopped", "crashed"],"timeframe": ["M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MN1"],"trade_side": ["BUY", "SELL"]
           }
         }
 } as const

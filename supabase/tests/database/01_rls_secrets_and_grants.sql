@@ -131,8 +131,8 @@ select is(array(
   select p.proname::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
   where n.nspname = 'private' and has_function_privilege('authenticated', p.oid, 'execute')
   order by 1
-), array['account_action', 'cancel_signal', 'change_investor_password', 'create_ea_key', 'create_signal', 'current_actor',
-          'register_trading_account', 'same_signal', 'setting', 'size_by_risk', 'transition_actor', 'volume_problem'],
+), array['account_action', 'cancel_signal', 'cashback_report', 'change_investor_password', 'create_ea_key', 'create_signal', 'current_actor',
+          'register_trading_account', 'same_signal', 'set_account_cashback_settings', 'setting', 'size_by_risk', 'transition_actor', 'volume_problem'],
   'authenticated can execute exactly the user-facing private functions');
 select is(array(
   select p.proname::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace

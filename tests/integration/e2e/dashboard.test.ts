@@ -7,7 +7,7 @@
 // its status changes live. Screenshots of every page go to a temporary folder, or to
 // docs/screenshots/ with UPDATE_SCREENSHOTS=1 (the README shows those).
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectorEa, PriceFeed, ProvisionedEa, SimulatedAccount, STANDARD_SYMBOLS } from '@rubi/ea-sim';
@@ -189,6 +189,17 @@ describe('the dashboard in headless Chromium', () => {
     await page.getByTestId('trades-table').getByText('9003').waitFor();
     await page.getByRole('cell', { name: '10.50 USD' }).waitFor();
     await shot('account');
+
+    // ---------------------------------------------------------------- the cashback report (issue #17) and its CSV
+    await page.getByTestId('account-report-link').click();
+    await page.getByTestId('report-table').waitFor();
+    expect(await page.getByTestId('report-total-trades').innerText()).toBe('3');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('report-csv').click()]);
+    expect(download.suggestedFilename()).toMatch(/^cashback-report-[0-9a-f-]{36}-month\.csv$/);
+    const csv = await readFile(await download.path(), 'utf8');
+    expect(csv.split('\r\n')[0]).toMatch(/^period_start,symbol_group,currency,trades,lots,cashback_accrued,cashback_settled,withheld_/);
+    expect(csv).toContain(',USD,');
+    await shot('report');
 
     // ---------------------------------------------------------------- a signal from the page, executed by the EA
     const feed = new PriceFeed(STANDARD_SYMBOLS, { seed: 12 });

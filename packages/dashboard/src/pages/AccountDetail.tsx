@@ -34,6 +34,12 @@ export function AccountDetail({ id }: { id: string }) {
       </Async>
       <section>
         <h3>Cashback</h3>
+        <p>
+          <a href={`#/report/${id}`} data-testid="account-report-link">
+            Cashback report
+          </a>{' '}
+          by day, week or month and symbol group, with a CSV download.
+        </p>
         <Async state={trades} isEmpty={(d) => d.trades.length === 0} empty="No closed trade reported yet.">
           {(d) => <CashbackChart trades={d.trades} />}
         </Async>

@@ -17,7 +17,12 @@ export function Accounts() {
     <>
       <hgroup>
         <h2>Trading accounts</h2>
-        <p>Registered accounts are started on a VPS by an agent; cashback accrues on every closed trade.</p>
+        <p>
+          Registered accounts are started on a VPS by an agent; cashback accrues on every closed trade.{' '}
+          <a href="#/report" data-testid="all-report-link">
+            Cashback report of all accounts
+          </a>
+        </p>
       </hgroup>
       <RegisterAccountForm onRegistered={accounts.reload} />
       <Async state={accounts} isEmpty={(d) => d.accounts.length === 0} empty="No trading account yet: register one above.">
