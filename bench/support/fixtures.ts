@@ -137,6 +137,13 @@ export async function provisionAccounts(
     registered.map((a) => a.id),
   ]);
 
+  // The host is this user's alone: it must not claim another phase's accounts that went back to
+  // the queue (the minute's lease sweep requeues the accounts of a host removed earlier in the run).
+  await stack.db.query(
+    asOwner(),
+    'update private.vps_hosts h set dedicated_user_id = a.user_id from public.trading_accounts a where h.key_hash = $1 and a.id = $2',
+    [hostKeyHash, registered[0]?.id],
+  );
   const claimed = new Set<string>();
   while (claimed.size < registered.length) {
     const { accounts } = await call<{ accounts: { account_id: string }[] }>(
