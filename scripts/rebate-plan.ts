@@ -9,7 +9,8 @@
 // scripts/vps-host.ts.
 import process from 'node:process';
 import { parseArgs } from 'node:util';
-import { asOwner, createPostgresDb, isPgError, type Db } from '@rubi/db';
+import { asOwner, type Db } from '@rubi/db';
+import { adminDb, CommandError, reportFailure, UsageError } from './lib/admin-cli.ts';
 
 const USAGE = `Usage: rebate-plan <command> [options]
 
@@ -39,8 +40,6 @@ Options:
   -h, --help       This help
 `;
 
-class UsageError extends Error {}
-class CommandError extends Error {}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const NUMBER = /^\d+(\.\d+)?$/;
@@ -224,12 +223,9 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command === undefined && !values.help ? 2 : 0;
   }
-  let db: Db | undefined;
+  const db = adminDb(values['db-url'], 'rubi-rebate-plan');
+  const open = () => db.open();
   try {
-    const url = values['db-url'] ?? process.env.DATABASE_URL ?? process.env.SUPABASE_DB_URL;
-    if (!url) throw new UsageError('no database: set DATABASE_URL (or SUPABASE_DB_URL) or pass --db-url');
-    if (!/^postgres(ql)?:\/\//.test(url)) throw new UsageError('the database URL must start with postgres:// or postgresql://');
-    const open = () => (db = createPostgresDb(url, { max: 1, applicationName: 'rubi-rebate-plan' }));
     switch (command) {
       case 'list':
         await list(open(), values.broker, values.json);
@@ -251,22 +247,9 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`${error.message}\n\n${USAGE}`);
-      return 2;
-    }
-    if (error instanceof CommandError) {
-      console.error(`rebate-plan: ${error.message}`);
-      return 1;
-    }
-    if (isPgError(error)) {
-      console.error(`rebate-plan: ${error.message}${error.code ? ` (${error.code})` : ''}`);
-      return 1;
-    }
-    console.error(`rebate-plan: ${error instanceof Error ? error.message : String(error)}`);
-    return 1;
+    return reportFailure('rebate-plan', USAGE, error);
   } finally {
-    await (db as Db | undefined)?.close();
+    await db.close();
   }
 }
 

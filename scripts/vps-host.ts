@@ -12,7 +12,8 @@ import process from 'node:process';
 import { parseArgs } from 'node:util';
 import type { FleetResponse } from '@rubi/contracts/ops.ts';
 import { issueVpsHostKey, randomToken, sha256Hex } from '@rubi/crypto';
-import { asOwner, createPostgresDb, isPgError, type Db } from '@rubi/db';
+import { asOwner, isPgError, type Db } from '@rubi/db';
+import { adminDb, CommandError, reportFailure, UsageError } from './lib/admin-cli.ts';
 import { formatFleet } from './fleet-table.ts';
 
 const USAGE = `Usage: vps-host <command> [options]
@@ -45,8 +46,6 @@ Options:
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
-class UsageError extends Error {}
-class CommandError extends Error {}
 
 interface HostRow {
   id: string;
@@ -297,15 +296,9 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command === undefined && !values.help ? 2 : 0;
   }
-  let db: Db | undefined;
+  const db = adminDb(values['db-url'], 'rubi-vps-host');
+  const run = (fn: (db: Db) => Promise<void>) => fn(db.open());
   try {
-    const url = values['db-url'] ?? process.env.DATABASE_URL ?? process.env.SUPABASE_DB_URL;
-    const run = (fn: (db: Db) => Promise<void>) => {
-      if (!url) throw new UsageError('no database: set DATABASE_URL (or SUPABASE_DB_URL) or pass --db-url');
-      if (!/^postgres(ql)?:\/\//.test(url)) throw new UsageError('the database URL must start with postgres:// or postgresql://');
-      db = createPostgresDb(url, { max: 1, applicationName: 'rubi-vps-host' });
-      return fn(db);
-    };
     switch (command) {
       case 'operator-key': {
         const sub = positionals[1];
@@ -344,19 +337,9 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`${error.message}\n\n${USAGE}`);
-      return 2;
-    }
-    if (error instanceof CommandError) {
-      console.error(`vps-host: ${error.message}`);
-      return 1;
-    }
-    // Connection failures and the like: the message, never the connection string.
-    console.error(`vps-host: ${error instanceof Error ? error.message : String(error)}`);
-    return 1;
+    return reportFailure('vps-host', USAGE, error);
   } finally {
-    await (db as Db | undefined)?.close();
+    await db.close();
   }
 }
 
