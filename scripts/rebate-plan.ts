@@ -1,6 +1,8 @@
 // Admin CLI for rebate plans (issue #17; the model is in supabase/schemas/092_rebate_plans.sql):
-// list plans and their rules, create a plan version, add a rule, set and list exchange rates.
-// Plans are the operator's: users never write them.
+// list plans and their rules, create a plan version, add a rule, delete an unused rule or plan,
+// set and list exchange rates. Plans are the operator's: users never write them. A rule or plan that
+// priced a trade is never deleted nor changed in place (the database refuses: 092_rebate_plans.sql);
+// terms change by a new plan version.
 //
 //   deno run --allow-net --allow-env --allow-read scripts/rebate-plan.ts <command> [options]
 //   (npm run rebate-plan -- <command> [options])
@@ -29,6 +31,9 @@ Commands:
                                  priority (higher first). per_lot pays amount x lots x multiplier
                                  per side (both = 2 sides); commission_percent pays amount % of
                                  abs(commission).
+  delete-rule <rule id>          Delete a rule that priced no trade (a mistake). One that priced a trade
+                                 is refused: add a new plan version (create --copy-rules) instead.
+  delete-plan <plan id>          Delete a plan version, with its rules, if none of them priced a trade.
   fx <BASE> <QUOTE> <rate> [--as-of <ISO time>]
                                  Set a rate (1 BASE = rate QUOTE). Trades waiting for it
                                  (no_fx_rate) accrue once, at the latest rate in force.
@@ -185,6 +190,14 @@ async function rule(db: Db, planId: string | undefined, v: Values): Promise<void
   console.log(v.json ? JSON.stringify(row) : `Added rule ${row?.id ?? '?'} to plan ${planId}.`);
 }
 
+async function remove(db: Db, what: 'rule' | 'plan', id: string | undefined, json: boolean): Promise<void> {
+  if (id === undefined || !UUID.test(id)) throw new UsageError(`delete-${what} takes a ${what} id (uuid)`);
+  const table = what === 'rule' ? 'public.rebate_rules' : 'public.rebate_plans';
+  const rows = await db.query<{ id: string }>(asOwner(), `delete from ${table} where id = $1 returning id`, [id]);
+  if (rows.length === 0) throw new CommandError(`no ${what} ${id}`);
+  console.log(json ? JSON.stringify({ id, deleted: true }) : `Deleted ${what} ${id}.`);
+}
+
 async function fx(db: Db, args: string[], v: Values): Promise<void> {
   const [base, quote, rate] = args;
   if (args.length !== 3 || !base || !quote || !rate) throw new UsageError('fx takes <BASE> <QUOTE> <rate>');
@@ -235,6 +248,12 @@ async function main(argv: string[]): Promise<number> {
         break;
       case 'rule':
         await rule(open(), positionals[1], values);
+        break;
+      case 'delete-rule':
+        await remove(open(), 'rule', positionals[1], values.json);
+        break;
+      case 'delete-plan':
+        await remove(open(), 'plan', positionals[1], values.json);
         break;
       case 'fx':
         await fx(open(), positionals.slice(1), values);

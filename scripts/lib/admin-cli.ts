@@ -37,7 +37,7 @@ export function reportFailure(command: string, usage: string, error: unknown): n
     return 2;
   }
   if (isPgError(error)) {
-    console.error(`${command}: ${error.message}${error.code ? ` (${error.code})` : ''}`);
+    console.error(`${command}: ${error.message}${error.code ? ` (${error.code})` : ''}${error.hint ? `\n${error.hint}` : ''}`);
     return 1;
   }
   // CommandError, connection failures and the like: the message, never the connection string.

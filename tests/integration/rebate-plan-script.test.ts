@@ -9,6 +9,7 @@ import { describeRun, run, type RunResult } from './support/run.ts';
 // `npm run rebate-plan` runs it, against the integration PostgreSQL 15.
 
 const BROKER = `Rebate Script Broker ${process.pid}`;
+const USER = '00000000-0000-4000-8000-0000000000a1';
 let owner: PostgresDb;
 
 function script(args: string[]): Promise<RunResult> {
@@ -29,6 +30,8 @@ beforeAll(async () => {
   await owner.query(asOwner(), `insert into public.brokers (name, platforms, rebate_per_lot, currency) values ($1, array['MT5'], 7, 'USD')`, [BROKER]);
 });
 afterAll(async () => {
+  // The user first: their account and its trade go with them, then nothing holds the broker's plans.
+  await owner?.query(asOwner(), 'delete from auth.users where id = $1', [USER]);
   await owner?.query(asOwner(), 'delete from public.brokers where name = $1', [BROKER]);
   await owner?.query(asOwner(), `delete from public.fx_rates where base = 'XAF'`);
   await owner?.close();
@@ -50,6 +53,42 @@ describe('npm run rebate-plan', () => {
     const set = JSON.parse((await scriptOk(['fx', 'XAF', 'USD', '0.0017', '--json'])).stdout) as { accrued: number };
     expect(set.accrued).toBe(0);
     expect((await scriptOk(['fx-list'])).stdout).toContain('1 XAF = 0.0017 USD');
+  });
+
+  it('deletes a rule or plan that priced no trade, and refuses one that did with a readable message, nothing deleted', async () => {
+    const plan = JSON.parse((await scriptOk(['create', '--broker', BROKER, '--name', 'v3', '--valid-from', '2020-01-01T00:00:00Z', '--json'])).stdout) as { id: string };
+    const addRule = async () => (JSON.parse((await scriptOk(['rule', plan.id, '--amount', '5', '--currency', 'USD', '--json'])).stdout) as { id: string }).id;
+    const unused = await addRule();
+    expect((await scriptOk(['delete-rule', unused])).stdout).toContain(`Deleted rule ${unused}.`);
+    const used = await addRule();
+    // A trade this rule priced (written as the owner: the audit trail the guard keeps).
+    await owner.query(asOwner(), `insert into auth.users (id, aud, role, email) values ($1, 'authenticated', 'authenticated', 'rebate-script@example.test')`, [USER]);
+    await owner.query(
+      asOwner(),
+      `with a as (
+         insert into public.trading_accounts (user_id, broker_id, platform, login, server)
+         select $1, b.id, 'MT5', 4242, 'Script-Live' from public.brokers b where b.name = $2 returning id, user_id)
+       insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price,
+         rebate_rule_id, rebate_amount, rebate_currency, fx_rate, cashback_rate, cashback_amount)
+       select a.id, a.user_id, 1, 'EURUSD', 'BUY', 1, now() - interval '1 hour', now(), 1.1, 1.2, $3, 5, 'USD', 1, 5, 5 from a`,
+      [USER, BROKER, used],
+    );
+    const rule = await script(['delete-rule', used]);
+    expect(rule.code).toBe(1);
+    expect(rule.stderr).toContain(`rebate-plan: rebate rule ${used} priced 1 trade(s): it cannot be deleted; add a new plan version instead (23001)`);
+    expect(rule.stderr).toContain('--copy-rules');
+    const whole = await script(['delete-plan', plan.id]);
+    expect(whole.code).toBe(1);
+    expect(whole.stderr).toContain(`rebate-plan: rebate plan ${plan.id} ("v3") priced 1 trade(s): it cannot be deleted; add a new plan version instead (23001)`);
+    const [left] = await owner.query<{ n: number }>(asOwner(), 'select count(*)::int as n from public.rebate_rules where plan_id = $1', [plan.id]);
+    expect(left?.n).toBe(1);
+
+    const spare = JSON.parse((await scriptOk(['create', '--broker', BROKER, '--name', 'v4', '--valid-from', '2021-01-01T00:00:00Z', '--json'])).stdout) as { id: string };
+    await scriptOk(['rule', spare.id, '--amount', '6', '--currency', 'USD']);
+    expect((await scriptOk(['delete-plan', spare.id])).stdout).toContain(`Deleted plan ${spare.id}.`);
+    const missing = await script(['delete-rule', unused]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`no rule ${unused}`);
   });
 
   it('refuses bad input: a usage error (exit 2) or the database refusing it (exit 1), nothing written', async () => {

@@ -11,6 +11,7 @@ import type { ClosedTrade } from '@rubi/contracts/trades.ts';
 import type { Broker as BrokerSchema, Ledger as LedgerSchema, TradingAccount } from '@rubi/contracts/trading-accounts.ts';
 import { FunctionsHttpError } from '@supabase/supabase-js';
 import type { z } from 'zod';
+import type { SettingsBody } from './cashback-settings.ts';
 import { supabase } from './supabase.ts';
 
 export type { AccountSnapshot, AccountStats, CashbackReport, ClosedTrade, CreateSignalRequest, Notification, Position, Session, Signal, TradingAccount };
@@ -62,6 +63,7 @@ export const api = {
   registerAccount: (body: RegisterAccount) => call<TradingAccount>('accounts/trading-accounts', 'POST', body),
   accountAction: (id: string, action: 'pause' | 'resume' | 'retry') => call<TradingAccount>(`accounts/trading-accounts/${id}/${action}`, 'POST'),
   changePassword: (id: string, investor_password: string) => call<TradingAccount>(`accounts/trading-accounts/${id}/password`, 'PUT', { investor_password }),
+  setCashbackSettings: (id: string, body: SettingsBody) => call<TradingAccount>(`accounts/trading-accounts/${id}/cashback-settings`, 'PUT', body),
   deleteAccount: (id: string) => call<{ id: string; deleted: true; teardown_pending: boolean }>(`accounts/trading-accounts/${id}`, 'DELETE'),
   ledger: (id: string, limit = 200) => call<Ledger>(`accounts/trading-accounts/${id}/ledger${qs({ limit })}`),
   trades: (accountId: string, limit = 200) => call<{ trades: ClosedTrade[]; next_cursor: string | null }>(`trades${qs({ account_id: accountId, limit })}`),

@@ -201,6 +201,40 @@ describe('the dashboard in headless Chromium', () => {
     expect(csv).toContain(',USD,');
     await shot('report');
 
+    // ---------------------------------------------------------------- cashback settings (issue #17): the API's field errors, then filters applied
+    await page.evaluate((id) => (location.hash = `#/accounts/${id}`), registered.id);
+    const settings = page.getByTestId('cashback-settings');
+    await settings.locator('[data-testid="settings-payout-currency"]:text-is("USD (the broker\'s currency)")').waitFor();
+    expect(await settings.getByTestId('settings-excluded-magics').innerText()).toBe('none');
+    await settings.getByRole('button', { name: 'Edit cashback settings' }).click();
+    const settingsForm = page.getByTestId('cashback-settings-form');
+    const fillSettings = async (currency: string, magics: string, symbols: string) => {
+      await settingsForm.getByLabel('Payout currency').fill(currency);
+      await settingsForm.getByLabel('Excluded magic numbers').fill(magics);
+      await settingsForm.getByLabel('Excluded symbols').fill(symbols);
+      await settingsForm.getByRole('button', { name: 'Save cashback settings' }).click();
+    };
+    await fillSettings('DOLLAR', '777, abc', 'xau%, EUR/USD');
+    await settingsForm.getByTestId('settings-error-payout_currency').waitFor();
+    expect(await settingsForm.getByTestId('settings-error-payout_currency').innerText()).toContain('3-letter ISO 4217 code');
+    expect(await settingsForm.getByTestId('settings-error-excluded_magics').innerText()).toMatch(/^“abc”: /);
+    expect(await settingsForm.getByTestId('settings-error-excluded_symbols').innerText()).toMatch(/^“EUR\/USD”: a symbol, or a pattern/);
+    expect(await settingsForm.getByLabel('Payout currency').getAttribute('aria-invalid')).toBe('true');
+    await shot('cashback-settings');
+    await fillSettings('', '777', 'xau%');
+    await settingsForm.waitFor({ state: 'detached' });
+    await settings.locator('[data-testid="settings-excluded-magics"]:text-is("777")').waitFor();
+    await settings.locator('[data-testid="settings-excluded-symbols"]:text-is("XAU%")').waitFor();
+    // Trades reported from now on: the excluded magic number and gold earn nothing (withheld as filtered), the other earns.
+    const from = new Date(Date.now() - 1_800_000).toISOString();
+    const to = new Date(Date.now() - 30_000).toISOString();
+    await ea.enqueue([{ ...trade(9004, 'EURUSD', 1, from, to, 5), magic: 777 }, trade(9005, 'XAUUSD', 1, from, to, 5), trade(9006, 'EURUSD', 1, from, to, 5)]);
+    expect((await ea.flush()).accepted).toHaveLength(3);
+    await live('[data-testid="withheld-9004"]:text-is("withheld: filtered")');
+    await live('[data-testid="withheld-9005"]:text-is("withheld: filtered")');
+    await page.getByTestId('trades-table').getByText('9006').waitFor();
+    expect(await page.getByTestId('withheld-9006').count()).toBe(0);
+
     // ---------------------------------------------------------------- a signal from the page, executed by the EA
     const feed = new PriceFeed(STANDARD_SYMBOLS, { seed: 12 });
     feed.set('EURUSD', 1.085);
@@ -262,6 +296,13 @@ describe('the dashboard in headless Chromium', () => {
     await page.locator(card).getByRole('button', { name: 'Update password and relaunch' }).click();
     await live(`${card} [data-status="pending_vps_setup"], ${card} [data-status="provisioning"]`);
     await page.locator(card).getByTestId('password-form').waitFor({ state: 'detached' });
+
+    // ---------------------------------------------------------------- the cashback settings, read back after a reload
+    await page.evaluate((id) => (location.hash = `#/accounts/${id}`), registered.id);
+    await page.reload();
+    await page.locator('[data-testid="settings-excluded-magics"]:text-is("777")').waitFor();
+    await page.locator('[data-testid="settings-excluded-symbols"]:text-is("XAU%")').waitFor();
+    expect(await page.getByTestId('settings-payout-currency').innerText()).toBe("USD (the broker's currency)");
   }, 90_000);
 });
 

@@ -1,9 +1,11 @@
-// One trading account: status, a cumulative cashback chart, the settlement ledger and the closed trades.
+// One trading account: status, its cashback settings, a cumulative cashback chart, the settlement
+// ledger and the closed trades (with why a trade earned nothing).
 import { useMemo } from 'preact/hooks';
 import { api, type ClosedTrade } from '../api.ts';
 import { Async } from '../components/Async.tsx';
 import { Chart } from '../components/Chart.tsx';
 import { StatusBadge } from '../components/StatusBadge.tsx';
+import { CashbackSettings } from './CashbackSettings.tsx';
 import { lots, money, price, time } from '../format.ts';
 import { useReconciled } from '../hooks.ts';
 
@@ -40,6 +42,7 @@ export function AccountDetail({ id }: { id: string }) {
           </a>{' '}
           by day, week or month and symbol group, with a CSV download.
         </p>
+        <Async state={account}>{(a) => <CashbackSettings account={a} onSaved={account.reload} />}</Async>
         <Async state={trades} isEmpty={(d) => d.trades.length === 0} empty="No closed trade reported yet.">
           {(d) => <CashbackChart trades={d.trades} />}
         </Async>
@@ -139,6 +142,14 @@ function TradesTable({ trades }: { trades: ClosedTrade[] }) {
               <td>
                 {money(t.cashback_amount, t.currency)}
                 {t.settled_on ? ' ✓' : ''}
+                {t.cashback_withheld && (
+                  <>
+                    {' '}
+                    <small class="muted" data-testid={`withheld-${t.ticket}`}>
+                      withheld: {t.cashback_withheld.replace(/_/g, ' ')}
+                    </small>
+                  </>
+                )}
               </td>
               <td>{time(t.close_time)}</td>
             </tr>

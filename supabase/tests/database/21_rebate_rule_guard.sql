@@ -1,0 +1,105 @@
+-- A rebate rule or plan that priced a trade is never deleted nor changed in place (the guards of
+-- 092_rebate_plans.sql, migration 20261130001900): refused with 23001 and a message naming the
+-- rule or plan and its trades, nothing changed. Unused rules and plans may change or go, a used
+-- plan may be renamed, and removing a user still removes their account plans with their trades.
+begin;
+\ir helpers/setup.psql
+
+select plan(17);
+
+delete from auth.users;
+delete from private.vps_hosts;
+delete from private.seen_request_ids;
+
+-- Fixtures (as the database owner): broker g1 with a version g2 (from 10 days ago) of three rules;
+-- account b1 (g1) and b2 (g1, user 2, with its own plan g4), both verified.
+insert into auth.users (id, aud, role, email) values
+  ('00000000-0000-0000-0000-000000000001', 'authenticated', 'authenticated', 'rg-owner@example.test'),
+  ('00000000-0000-0000-0000-000000000002', 'authenticated', 'authenticated', 'rg-other@example.test');
+insert into public.brokers (id, name, platforms, rebate_per_lot, currency) values
+  ('00000000-0000-0000-0019-0000000000e1', 'RG Dollar', array['MT5'], 7, 'USD');
+insert into public.trading_accounts (id, user_id, broker_id, platform, login, server, verified_at) values
+  ('00000000-0000-0000-0019-0000000000b1', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0019-0000000000e1', 'MT5', 1901, 'RG-Live', now()),
+  ('00000000-0000-0000-0019-0000000000b2', '00000000-0000-0000-0000-000000000002', '00000000-0000-0000-0019-0000000000e1', 'MT5', 1902, 'RG-Live', now());
+insert into public.rebate_plans (id, broker_id, account_id, name, valid_from) values
+  ('00000000-0000-0000-0019-0000000000f2', '00000000-0000-0000-0019-0000000000e1', null, 'RG v2', now() - interval '10 days'),
+  ('00000000-0000-0000-0019-0000000000f3', '00000000-0000-0000-0019-0000000000e1', null, 'RG v3 (future)', now() + interval '10 days'),
+  ('00000000-0000-0000-0019-0000000000f4', '00000000-0000-0000-0019-0000000000e1', '00000000-0000-0000-0019-0000000000b2', 'b2 VIP', '-infinity');
+insert into public.rebate_rules (id, plan_id, symbol, symbol_group, amount, currency) values
+  ('00000000-0000-0000-0019-000000000001', '00000000-0000-0000-0019-0000000000f2', null, null, 7, 'USD'),
+  ('00000000-0000-0000-0019-000000000002', '00000000-0000-0000-0019-0000000000f2', null, 'metals', 10.5, 'USD'),
+  ('00000000-0000-0000-0019-000000000003', '00000000-0000-0000-0019-0000000000f2', 'US30', null, 2, 'USD'),
+  ('00000000-0000-0000-0019-000000000031', '00000000-0000-0000-0019-0000000000f3', null, null, 8, 'USD'),
+  ('00000000-0000-0000-0019-000000000040', '00000000-0000-0000-0019-0000000000f4', null, null, 9, 'USD');
+
+-- One EURUSD trade on each account: b1's priced by rule 1 (g2's default), b2's by rule 40 (its own plan).
+select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0019-0000000000b1');
+select results_eq(
+  $$ select cashback_accrued from private.ingest_trades('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0019-0000000000b1',
+       jsonb_build_array(tests.trade(1, 1, now() - interval '1 hour'))) $$,
+  $$ values (7::numeric) $$, 'b1''s trade is priced by g2''s default rule');
+select tests.authenticate_as_account_ea('00000000-0000-0000-0000-000000000002', '00000000-0000-0000-0019-0000000000b2');
+select results_eq(
+  $$ select cashback_accrued from private.ingest_trades('00000000-0000-0000-0000-000000000002', '00000000-0000-0000-0019-0000000000b2',
+       jsonb_build_array(tests.trade(1, 1, now() - interval '1 hour'))) $$,
+  $$ values (9::numeric) $$, 'b2''s trade is priced by its own plan');
+select tests.clear_authentication();
+
+-- =============================================================================================
+-- Rules
+-- =============================================================================================
+select lives_ok($$ delete from public.rebate_rules where id = '00000000-0000-0000-0019-000000000002' $$,
+  'a rule that priced no trade can be deleted');
+select lives_ok($$ update public.rebate_rules set amount = 3, priority = 1 where id = '00000000-0000-0000-0019-000000000003' $$,
+  'a rule that priced no trade can be changed');
+select throws_ok($$ delete from public.rebate_rules where id = '00000000-0000-0000-0019-000000000001' $$,
+  '23001', 'rebate rule 00000000-0000-0000-0019-000000000001 priced 1 trade(s): it cannot be deleted; add a new plan version instead',
+  'a rule that priced a trade cannot be deleted');
+select throws_ok($$ update public.rebate_rules set amount = 8 where id = '00000000-0000-0000-0019-000000000001' $$,
+  '23001', 'rebate rule 00000000-0000-0000-0019-000000000001 priced 1 trade(s): it cannot be changed; add a new plan version instead',
+  'a rule that priced a trade cannot be repriced in place');
+select throws_ok($$ update public.rebate_rules set plan_id = '00000000-0000-0000-0019-0000000000f3' where id = '00000000-0000-0000-0019-000000000001' $$,
+  '23001', null, 'nor moved to another plan');
+select lives_ok($$ update public.rebate_rules set amount = amount where plan_id = '00000000-0000-0000-0019-0000000000f2' $$,
+  'an update that changes nothing passes');
+
+-- =============================================================================================
+-- Plans
+-- =============================================================================================
+select throws_ok($$ delete from public.rebate_plans where id = '00000000-0000-0000-0019-0000000000f2' $$,
+  '23001', 'rebate plan 00000000-0000-0000-0019-0000000000f2 ("RG v2") priced 1 trade(s): it cannot be deleted; add a new plan version instead',
+  'a plan whose rule priced a trade cannot be deleted');
+select throws_ok($$ update public.rebate_plans set valid_from = now() - interval '1 day' where id = '00000000-0000-0000-0019-0000000000f2' $$,
+  '23001', 'rebate plan 00000000-0000-0000-0019-0000000000f2 ("RG v2") priced 1 trade(s): it cannot be moved (valid_from, broker, account); add a new plan version instead',
+  'nor moved in time');
+select throws_ok($$ update public.rebate_plans set account_id = '00000000-0000-0000-0019-0000000000b1' where id = '00000000-0000-0000-0019-0000000000f2' $$,
+  '23001', null, 'nor given to an account');
+select throws_ok($$ delete from public.brokers where id = '00000000-0000-0000-0019-0000000000e1' $$,
+  '23503', null, 'the broker cannot go either (its accounts hold it)');
+select lives_ok($$ update public.rebate_plans set name = 'RG v2 (2026 terms)' where id = '00000000-0000-0000-0019-0000000000f2' $$,
+  'a used plan can be renamed');
+select results_eq(
+  $$ select p.name, p.valid_from = now() - interval '10 days', r.id, r.amount, r.priority
+     from public.rebate_plans p join public.rebate_rules r on r.plan_id = p.id
+     where p.id = '00000000-0000-0000-0019-0000000000f2' order by r.id $$,
+  $$ values ('RG v2 (2026 terms)', true, '00000000-0000-0000-0019-000000000001'::uuid, 7::numeric, 0),
+            ('RG v2 (2026 terms)', true, '00000000-0000-0000-0019-000000000003', 3, 1) $$,
+  'the refusals changed nothing: the used rule keeps its price, the plan its time');
+select results_eq(
+  $$ select rebate_rule_id, rebate_amount, cashback_amount from public.closed_trades where account_id = '00000000-0000-0000-0019-0000000000b1' $$,
+  $$ values ('00000000-0000-0000-0019-000000000001'::uuid, 7::numeric, 7::numeric) $$,
+  'and the trade still names the rule that priced it, with the same figures');
+select lives_ok($$ delete from public.rebate_plans where id = '00000000-0000-0000-0019-0000000000f3' $$,
+  'a plan that priced no trade can be deleted, its rules with it');
+
+-- =============================================================================================
+-- Removing a user removes their account plans with their trades (a cascade, left to the key)
+-- =============================================================================================
+delete from auth.users where id = '00000000-0000-0000-0000-000000000002';
+select is_empty(
+  $$ select 1 from public.rebate_plans where id = '00000000-0000-0000-0019-0000000000f4'
+     union all select 1 from public.rebate_rules where id in ('00000000-0000-0000-0019-000000000040', '00000000-0000-0000-0019-000000000031') $$,
+  'a removed user''s account plan goes with their account and trades (and g3''s rule went with g3)');
+
+select * from finish();
+rollback;
