@@ -13,6 +13,7 @@ import { startNpmStart, type NpmStart } from '../tests/integration/e2e/support/n
 import { postmasterOf, startCpu } from './support/cpu.ts';
 import { serveDenoEntry, type ServedEntry } from './support/deno-entry.ts';
 import { connectTerminals, provisionAccounts, roundRobin, type ProvisionedAccount, type Terminal } from './support/fixtures.ts';
+import { LEGACY_COMMIT, startLegacyFunctions, startLegacyNpmStart, type LegacyFunctions, type LegacyNpmStart } from './support/legacy-tree.ts';
 import { SignedHttp } from '@rubi/ea-sim';
 import {
   describeFigures,
@@ -42,11 +43,13 @@ import {
  *      the adapter: bench/support/ceiling-function.ts); for trades a raw batched insert of the same
  *      100 rows into a scratch copy of closed_trades (same columns, constraints and indexes; no
  *      triggers, no RLS);
+ *    - for ping, the legacy function: POST /ping as it was before issue #13 (commit ea01513), served
+ *      from that tree by the same Deno with its own database (bench/support/legacy-tree.ts);
  *    - for ping, the legacy path: the three transactions the function sent before issue #13, SQL only.
  * 2. One heavy user with 1,000,000 signals and 1,000,000 closed trades: the poll and
  *    GET /accounts/stats at one connection.
  * 3. The embedded default (`npm start`: one Deno process, PGlite): POST /functions/v1/ping at 10
- *    connections.
+ *    connections, then the same against `npm start` of the tree before issue #13.
  *
  * Prints figures and fails only when requests fail; timings never fail it (see bench/README.md).
  */
@@ -80,7 +83,7 @@ const HEAVY_TRADES = 1_000_000;
 const HEAVY_PENDING = 5;
 /** The embedded default is measured at 10 connections, as the figure it is compared with was. */
 const EMBEDDED_CONNECTIONS = 10;
-/** Before issue #13, from the issue: "The embedded default sustains 63–83 pings/s". */
+/** Before issue #13, from the issue: "The embedded default sustains 63–83 pings/s" (printed beside the figure measured in the run). */
 const EMBEDDED_LEGACY = { low: 63, high: 83 };
 
 const FUNCTIONS = ['keys', 'connect', 'ping', 'signals', 'accounts', 'vps', 'register', 'trades', 'ops'] as const;
@@ -235,6 +238,10 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
   let terminals: Terminal[] = [];
   let accounts: ProvisionedAccount[] = [];
   let removeHost: (() => Promise<void>) | undefined;
+  /** POST /ping before issue #13, served from the old tree, and its EAs (one per connection). */
+  let legacyFns: LegacyFunctions | undefined;
+  let legacyDb: PostgresDb | undefined;
+  let legacyTerminals: Terminal[] = [];
   const keyCredentials = new Map<string, KeyCredential>();
   const accountSealed = new Map<string, string>();
   const tables: { connections: number; rows: Row[] }[] = [];
@@ -292,6 +299,24 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
     await sql.query(asOwner(), await readFile(new URL('./support/flat-rate-ingest.sql', import.meta.url), 'utf8'));
     await sql.query(asOwner(), BENCH_PLAN_SQL, [accounts.map((a) => a.accountId)]);
     await sql.query(asOwner(), LIMITER_SETTINGS_SQL);
+    // The old function, with its own cluster and its own EAs, provisioned through its own keys and
+    // connect functions as the old bench did. When it cannot be served the run goes on without it.
+    try {
+      legacyFns = await startLegacyFunctions(['keys', 'connect', 'ping'], {
+        SUPABASE_URL: stack.supabaseUrl,
+        SUPABASE_JWKS: stack.auth.jwks,
+        ENCRYPTION_KEY: stack.secrets.encryptionKey,
+        LOG_LEVEL: 'info',
+      });
+      legacyDb = createPostgresDb(legacyFns.databaseUrl, { max: 1, applicationName: 'rubi-bench-legacy' });
+      const legacyUser = await stack.auth.createUser(legacyDb, `bench-legacy-${randomUUID()}@bench.invalid`);
+      legacyTerminals = await connectTerminals((path) => (legacyFns as LegacyFunctions).url(path), legacyUser.token, MAX_CONNECTIONS);
+      notes.push(`legacy function (${LEGACY_COMMIT}: keys, connect, ping on its own cluster) ready in ${legacyFns.timings}`);
+    } catch (error) {
+      notes.push(`legacy function NOT measured: ${error instanceof Error ? error.message : String(error)}`);
+      console.log(`[bench] ${notes.at(-1) ?? ''}`);
+      legacyTerminals = [];
+    }
     console.log(
       `\n[bench] ${FUNCTIONS.length} functions + the ceiling under Deno, ${terminals.length} connector EAs, ${accounts.length} provisioned accounts ` +
         `(ready in ${seconds(t0)}); ${SECONDS} s per measurement (+${WARMUP_SECONDS} s warm-up), ${CONNECTIONS.join(' and ')} connections; ` +
@@ -333,6 +358,8 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
     await sql?.close();
     await sql4?.close();
     await ceiling?.stop();
+    await legacyDb?.close();
+    await legacyFns?.close();
     await stack?.close();
   });
 
@@ -366,6 +393,23 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
   }
 
   const pidOf = (fn: string): number | undefined => stack.deno.functions[fn]?.pid;
+
+  /**
+   * "≥ 4× today's ping, same run": held against the old function when it was measured, with the
+   * ratio to the SQL-only legacy path (an upper bound of the old function) printed beside it.
+   */
+  function todayGoal(what: string, fn: Figures, oldFunction: Reference | undefined, oldSql: Reference): GoalLine {
+    const vsSql = fn.perSecond / oldSql.figures.perSecond;
+    if (!oldFunction) {
+      return { goal: `${what} ≥ 4× today's ping (legacy path SQL only, same run; old function not measured)`, measured: `${vsSql.toFixed(2)}×`, met: vsSql >= 4 };
+    }
+    const vsFn = fn.perSecond / oldFunction.figures.perSecond;
+    return {
+      goal: `${what} ≥ 4× today's ping (old function ${LEGACY_COMMIT}, same run)`,
+      measured: `${vsFn.toFixed(2)}× (${vsSql.toFixed(2)}× its SQL-only path)`,
+      met: vsFn >= 4,
+    };
+  }
 
   function expectNoFailures(label: string, ...all: Figures[]): void {
     for (const f of all) {
@@ -407,6 +451,33 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
         connections,
         pidOf('ping'),
       );
+      // The old function itself (commit ea01513), driven exactly as today's: same autocannon load,
+      // same body, signed the same way (the wire format is unchanged), one EA per connection; right
+      // after today's, so that both see the same moment of the shared machine.
+      let legacyFunction: Reference | undefined;
+      const legacyEas = legacyTerminals.slice(0, connections);
+      if (legacyFns && legacyEas.length === connections) {
+        const legacyBodies = new Map(legacyEas.map((t) => [t.sessionId, JSON.stringify(pingBody(t.sessionId))]));
+        const legacyHttp = roundRobin(legacyEas);
+        legacyFunction = {
+          label: `POST /ping before issue #13 (${LEGACY_COMMIT}), served from that tree by the same Deno, on its own database`,
+          figures: await http(
+            `POST /ping legacy function (${LEGACY_COMMIT})`,
+            {
+              url: legacyFns.url('/ping'),
+              method: 'POST',
+              next: () => {
+                const t = legacyHttp();
+                const body = legacyBodies.get(t.sessionId) ?? '';
+                return { body, headers: t.signer.sign(body) };
+              },
+            },
+            connections,
+            legacyFns.pidOf('ping'),
+            legacyFns.postgresRoot ?? null,
+          ),
+        };
+      }
       const pingSqlEa = roundRobin(eas);
       const figures = JSON.stringify(FIGURES);
       const pingOp = (db: PostgresDb) => async () => {
@@ -511,7 +582,7 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
         label: '`select 1` over HTTP through the same Deno, toolkit and adapter',
         figures: await http('ceiling GET /ceiling/select1', { url: ceiling.url('/ceiling/select1'), method: 'GET', next: () => ({ headers: {} }) }, connections, ceiling.pid),
       };
-      rows.push({ scenario: 'POST /ping', fn: pingFn, baseline: pingBaseline, ceiling: select1, legacy });
+      rows.push({ scenario: 'POST /ping', fn: pingFn, baseline: pingBaseline, ceiling: select1, legacy, ...(legacyFunction ? { legacyFunction } : {}) });
 
       // GET /signals/pending, nothing pending. The session goes in the query string (unsigned: a
       // GET signs the empty body) and the terminal's key in the headers.
@@ -537,8 +608,8 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
       };
       const pollBaseline = await loops('GET /signals/pending SQL baseline', pollOp(sql), connections);
       const pollPool4 = await loops('GET /signals/pending SQL baseline, pool of 4 (a function\'s)', pollOp(sql4), connections);
-      // The poll is held to today's *ping* (the legacy path of the poll is not measured).
-      rows.push({ scenario: 'GET /signals/pending', fn: pollFn, baseline: pollBaseline, ceiling: select1, legacy });
+      // The poll is held to today's *ping* (the legacy path and function of the poll are not measured).
+      rows.push({ scenario: 'GET /signals/pending', fn: pollFn, baseline: pollBaseline, ceiling: select1, legacy, ...(legacyFunction ? { legacyFunction } : {}) });
 
       // POST /trades ×100
       const tradesHttp = roundRobin(accs);
@@ -615,16 +686,8 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
       goals.push(
         { goal: `${connections}c ping ≥ 0.6× its one-call SQL`, measured: `${ping.toFixed(2)}×`, met: ping >= 0.6 },
         { goal: `${connections}c poll ≥ 0.6× its one-call SQL`, measured: `${poll.toFixed(2)}×`, met: poll >= 0.6 },
-        {
-          goal: `${connections}c ping ≥ 4× today's ping (legacy path, same run)`,
-          measured: `${r(pingFn.perSecond, legacy.figures.perSecond).toFixed(2)}×`,
-          met: r(pingFn.perSecond, legacy.figures.perSecond) >= 4,
-        },
-        {
-          goal: `${connections}c poll ≥ 4× today's ping (legacy path, same run)`,
-          measured: `${r(pollFn.perSecond, legacy.figures.perSecond).toFixed(2)}×`,
-          met: r(pollFn.perSecond, legacy.figures.perSecond) >= 4,
-        },
+        todayGoal(`${connections}c ping`, pingFn, legacyFunction, legacy),
+        todayGoal(`${connections}c poll`, pollFn, legacyFunction, legacy),
         {
           goal: `${connections}c trades SQL with rebate plans ≥ 0.8× the flat rate (same run)`,
           measured: `${r(tradesBaseline.perSecond, flat.figures.perSecond).toFixed(2)}×`,
@@ -637,6 +700,7 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
         },
       );
 
+      if (legacyFunction) expectNoFailures(`${connections} connections, legacy function`, legacyFunction.figures);
       expectNoFailures(`${connections} connections`, pingFn, pingBaseline, pingPool4, pollPool4, legacy.figures, select1.figures, pollFn, pollBaseline, tradesFn, tradesBaseline, raw.figures, flat.figures);
     });
   }
@@ -841,21 +905,18 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
   // -------------------------------------------------------------------------------------------
   // 3. The embedded default: `npm start` (one Deno process, PGlite in a data folder).
 
-  it(`embedded default (npm start): POST /functions/v1/ping at ${EMBEDDED_CONNECTIONS} connections`, async () => {
+  it(`embedded default (npm start): POST /functions/v1/ping at ${EMBEDDED_CONNECTIONS} connections, beside the one before issue #13`, async () => {
     section(`embedded default, ${EMBEDDED_CONNECTIONS} connections`);
-    const dataDir = await mkdtemp(join(tmpdir(), 'rubi-bench-local-'));
-    let server: NpmStart | undefined;
-    try {
-      const t0 = performance.now();
-      server = await startNpmStart({ args: ['--data-dir', dataDir], timeoutMs: 180_000 });
-      const started = seconds(t0);
+
+    /** Pings from `count` connector EAs of a user signed up on `url`, at EMBEDDED_CONNECTIONS connections. */
+    const embeddedPings = async (label: string, server: NpmStart): Promise<Figures> => {
       const functionsUrl = `${server.url}/functions/v1`;
       const dash = await new Backend(server.url).signUp(`bench-${Date.now()}@example.com`, 'bench password 123');
       const eas = await connectTerminals((path) => `${functionsUrl}${path}`, dash.token, EMBEDDED_CONNECTIONS);
       const bodies = new Map(eas.map((t) => [t.sessionId, JSON.stringify(pingBody(t.sessionId))]));
       const next = roundRobin(eas);
-      const pingFn = await http(
-        'embedded POST /functions/v1/ping',
+      return http(
+        label,
         {
           url: `${functionsUrl}/ping`,
           method: 'POST',
@@ -870,7 +931,55 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
         server.pid,
         null,
       );
-      notes.push(`embedded default ready in ${started} (npm start -- --data-dir <fresh temp dir>, migrations applied on start)`);
+    };
+    // npm exits with the signal while Deno may still be closing PGlite (its last WAL segment):
+    // retry until the folder is really gone instead of failing the run on ENOTEMPTY.
+    const removeDir = (dir: string) => rm(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 250 });
+
+    // Today's, then (once it stopped) the one of before issue #13, each on a fresh data dir.
+    let pingFn: Figures;
+    const dataDir = await mkdtemp(join(tmpdir(), 'rubi-bench-local-'));
+    let server: NpmStart | undefined;
+    try {
+      const t0 = performance.now();
+      server = await startNpmStart({ args: ['--data-dir', dataDir], timeoutMs: 180_000 });
+      notes.push(`embedded default ready in ${seconds(t0)} (npm start -- --data-dir <fresh temp dir>, migrations applied on start)`);
+      pingFn = await embeddedPings('embedded POST /functions/v1/ping', server);
+    } finally {
+      await server?.stop('SIGTERM');
+      await removeDir(dataDir);
+    }
+
+    let oldFn: Figures | undefined;
+    const oldDataDir = await mkdtemp(join(tmpdir(), 'rubi-bench-local-legacy-'));
+    let old: LegacyNpmStart | undefined;
+    try {
+      const t0 = performance.now();
+      old = await startLegacyNpmStart(oldDataDir);
+      notes.push(`embedded default of ${LEGACY_COMMIT} (npm start in that tree, fresh data dir) ready in ${seconds(t0)}`);
+      oldFn = await embeddedPings(`embedded POST /functions/v1/ping legacy (${LEGACY_COMMIT})`, old.server);
+    } catch (error) {
+      notes.push(`embedded default of ${LEGACY_COMMIT} NOT measured: ${error instanceof Error ? error.message : String(error)}`);
+    } finally {
+      await old?.close();
+      await removeDir(oldDataDir);
+    }
+
+    const recorded = `${EMBEDDED_LEGACY.low}–${EMBEDDED_LEGACY.high} recorded in the issue`;
+    const vsRecorded = `${(pingFn.perSecond / EMBEDDED_LEGACY.high).toFixed(1)}–${(pingFn.perSecond / EMBEDDED_LEGACY.low).toFixed(1)}× the issue's ${EMBEDDED_LEGACY.low}–${EMBEDDED_LEGACY.high}/s`;
+    if (oldFn) {
+      const times = pingFn.perSecond / oldFn.perSecond;
+      embeddedLines.push(
+        ['POST /functions/v1/ping', rate(pingFn.perSecond), ms(pingFn.p50), ms(pingFn.p99), String(pingFn.errors), `${rate(oldFn.perSecond)} (${LEGACY_COMMIT}, same run; ${recorded})`, `≥ 5×: ${rate(5 * oldFn.perSecond)}/s`],
+        [`POST /functions/v1/ping before #13 (${LEGACY_COMMIT})`, rate(oldFn.perSecond), ms(oldFn.p50), ms(oldFn.p99), String(oldFn.errors), '–', '–'],
+      );
+      goals.push({
+        goal: `embedded pings ≥ 5× today (npm start of ${LEGACY_COMMIT}, same run)`,
+        measured: `${rate(pingFn.perSecond)}/s = ${times.toFixed(1)}× (${vsRecorded})`,
+        met: times >= 5,
+      });
+      expectNoFailures('embedded ping', pingFn, oldFn);
+    } else {
       const goal = 5 * EMBEDDED_LEGACY.high;
       embeddedLines.push([
         'POST /functions/v1/ping',
@@ -878,20 +987,15 @@ describe(`EA hot path: ${SECONDS} s per measurement, ${CONNECTIONS.join(' and ')
         ms(pingFn.p50),
         ms(pingFn.p99),
         String(pingFn.errors),
-        `${EMBEDDED_LEGACY.low}–${EMBEDDED_LEGACY.high} (before #13, from the issue; not re-measurable in this run)`,
+        `${EMBEDDED_LEGACY.low}–${EMBEDDED_LEGACY.high} (before #13, from the issue; the old tree could not be served)`,
         `≥ 5×: ${5 * EMBEDDED_LEGACY.low}–${goal}/s`,
       ]);
       goals.push({
         goal: `embedded pings ≥ 5× today (${EMBEDDED_LEGACY.low}–${EMBEDDED_LEGACY.high}/s before, recorded figure)`,
-        measured: `${rate(pingFn.perSecond)}/s = ${(pingFn.perSecond / EMBEDDED_LEGACY.high).toFixed(1)}–${(pingFn.perSecond / EMBEDDED_LEGACY.low).toFixed(1)}×`,
+        measured: `${rate(pingFn.perSecond)}/s = ${vsRecorded}`,
         met: pingFn.perSecond >= goal,
       });
       expectNoFailures('embedded ping', pingFn);
-    } finally {
-      await server?.stop('SIGTERM');
-      // npm exits with the signal while Deno may still be closing PGlite (its last WAL segment):
-      // retry until the folder is really gone instead of failing the run on ENOTEMPTY.
-      await rm(dataDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 250 });
     }
   });
 });

@@ -20,7 +20,14 @@ export interface ServedEntry {
 const live = new Set<ChildProcess>();
 let exitHook = false;
 
-export async function serveDenoEntry(entry: string, readyPath: string, env: Record<string, string>, timeoutMs = 30_000): Promise<ServedEntry> {
+export async function serveDenoEntry(
+  entry: string,
+  readyPath: string,
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+  /** Where Deno runs (its deno.json and node_modules): the repository root, or an older tree (./legacy-tree.ts). */
+  cwd: string = repoRoot,
+): Promise<ServedEntry> {
   if (!exitHook) {
     exitHook = true;
     process.once('exit', () => {
@@ -29,7 +36,7 @@ export async function serveDenoEntry(entry: string, readyPath: string, env: Reco
   }
   const port = await freePort();
   const child = spawn(denoBin, ['run', ...DENO_RUN_FLAGS, entry], {
-    cwd: repoRoot,
+    cwd,
     env: denoChildEnv(port, env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

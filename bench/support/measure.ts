@@ -161,6 +161,8 @@ export interface Row {
   ceiling?: Reference;
   /** The request path before issue #13 (SQL only). */
   legacy?: Reference;
+  /** The function before issue #13 itself, served from the old tree (./legacy-tree.ts). */
+  legacyFunction?: Reference;
 }
 
 export const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(2) : '–');
@@ -177,11 +179,11 @@ export function markdownTable(header: readonly string[], lines: readonly (readon
 
 /** Errors of a row: the function's, then failed references as `+N SQL`. */
 function errorsOf(r: Row): string {
-  const others = r.baseline.errors + (r.ceiling?.figures.errors ?? 0) + (r.legacy?.figures.errors ?? 0);
+  const others = r.baseline.errors + (r.ceiling?.figures.errors ?? 0) + (r.legacy?.figures.errors ?? 0) + (r.legacyFunction?.figures.errors ?? 0);
   return others > 0 ? `${r.fn.errors} (+${others} ref)` : String(r.fn.errors);
 }
 
-/** One concurrency's scenarios beside their SQL baseline, ceiling and legacy path. */
+/** One concurrency's scenarios beside their SQL baseline, ceiling, legacy path (SQL) and legacy function. */
 export function formatTable(rows: readonly Row[]): string {
   const header = [
     'scenario',
@@ -192,9 +194,11 @@ export function formatTable(rows: readonly Row[]): string {
     'baseline ops/s',
     'ceiling ops/s',
     'legacy ops/s',
+    'legacy fn req/s',
     'fn/baseline',
     'fn/ceiling',
     'fn/legacy',
+    'fn/legacy fn',
   ];
   const lines = rows.map((r) => [
     r.scenario,
@@ -205,9 +209,11 @@ export function formatTable(rows: readonly Row[]): string {
     rate(r.baseline.perSecond),
     r.ceiling ? rate(r.ceiling.figures.perSecond) : '–',
     r.legacy ? rate(r.legacy.figures.perSecond) : '–',
+    r.legacyFunction ? rate(r.legacyFunction.figures.perSecond) : '–',
     ratio(r.fn.perSecond, r.baseline.perSecond),
     ratio(r.fn.perSecond, r.ceiling?.figures.perSecond),
     ratio(r.fn.perSecond, r.legacy?.figures.perSecond),
+    ratio(r.fn.perSecond, r.legacyFunction?.figures.perSecond),
   ]);
   return markdownTable(header, lines);
 }

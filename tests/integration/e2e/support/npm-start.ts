@@ -18,6 +18,8 @@ export interface NpmStartOptions {
   env?: Record<string, string>;
   /** How long the banner may take (default 120 s). */
   timeoutMs?: number;
+  /** Where `npm start` runs: the repository root unless told (bench/support/legacy-tree.ts runs an older tree). */
+  cwd?: string;
 }
 
 export interface NpmExit {
@@ -52,7 +54,7 @@ export async function startNpmStart(options: NpmStartOptions = {}): Promise<NpmS
   const args = options.args ?? [];
   // Detached: its own process group, so a signal reaches npm and everything it started.
   const child = spawn('npm', ['start', '--', '--port', String(port), ...args], {
-    cwd: repoRoot,
+    cwd: options.cwd ?? repoRoot,
     env: { ...process.env, ...quietNpmEnv, ...options.env },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
