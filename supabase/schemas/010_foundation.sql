@@ -198,9 +198,11 @@ set search_path = ''
 as $$
 declare
   v_from text;
-  v_actor text := private.current_actor();
+  v_actor text;
   v_rule_actor text;
 begin
+  -- An update that leaves the status alone (most do: a ping, an EA's report) returns before anything
+  -- is looked up.
   if tg_op = 'UPDATE' then
     if new.status is not distinct from old.status then
       return new;
@@ -210,6 +212,7 @@ begin
     v_from := '(new)';
   end if;
 
+  v_actor := private.current_actor();
   v_rule_actor := private.transition_actor(tg_argv[0], v_from, new.status::text);
 
   if v_rule_actor is null then

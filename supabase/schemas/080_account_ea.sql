@@ -150,10 +150,15 @@ grant execute on function private.register_account_ea(uuid, text, bigint, text, 
 --   p_history_synced_until  either one present replaces both (a new backfill clears the old mark)
 create function private.touch_account(p_account_id uuid, p_broker_connected boolean default null,
   p_history_synced_until timestamptz default null, p_backfill_complete boolean default null) returns text
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  v_status text;
+begin
+  -- PL/pgSQL, not SQL: its plan is kept for the session (a SQL function's body is parsed and planned
+  -- again on every call).
   update public.trading_accounts a
   set last_seen_at = now(),
       status = case when a.status = 'disconnected' and a.paused_at is null then 'connected' else a.status end,
@@ -169,7 +174,9 @@ as $$
         when p_backfill_complete is null and p_history_synced_until is null then a.history_synced_until
         else p_history_synced_until end
   where a.id = p_account_id and a.deleted_at is null
-  returning a.status
+  returning a.status into v_status;
+  return v_status;
+end;
 $$;
 revoke execute on function private.touch_account(uuid, boolean, timestamptz, boolean) from public, anon, authenticated, service_role;
 

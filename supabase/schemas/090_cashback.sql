@@ -43,13 +43,18 @@ create cast (text as public.symbol_group) with inout as assignment;
 --   stocks    a ticker with an exchange suffix (AAPL.US, TSLA.NAS, VOW3.DE, BARC.L, #AAPL.OQ)
 --   other     everything else
 -- In that order (XAUUSD is a metal, not forex; USDX an index).
+-- PL/pgSQL, not SQL: the body is not inlinable (a SET clause), so as SQL it was parsed and planned
+-- again by every statement that called it (private.ingest_trades: every batch).
 create function private.symbol_group(p_symbol text) returns public.symbol_group
-language sql
+language plpgsql
 immutable
 parallel safe
 set search_path = ''
 as $$
-  select (case
+declare
+  s text := regexp_replace(upper(p_symbol), '^[^A-Z0-9]+', '');
+begin
+  return (case
     when s ~ '^(XAU|XAG|XPT|XPD|GOLD|SILVER|PLATINUM|PALLADIUM)' then 'metals'
     when s ~ '^(XTI|XBR|XNG|WTI|BRENT|NGAS|NATGAS|USOIL|UKOIL|CRUDE|OIL)' then 'energies'
     when s ~ '^((BTC|ETH|LTC|XRP|BCH|ADA|DOT|SOL|DOGE|XLM|EOS|LINK|BNB|TRX|AVAX|MATIC|XMR|DASH|ZEC|SHIB|UNI)(USDT|USDC|USD|EUR|GBP|JPY|BTC|ETH)|BITCOIN|ETHEREUM)' then 'crypto'
@@ -57,16 +62,22 @@ as $$
     when s ~ '^(USD|EUR|GBP|JPY|CHF|AUD|NZD|CAD|SEK|NOK|DKK|PLN|HUF|CZK|TRY|ZAR|MXN|SGD|HKD|CNH|RUB|ILS|THB|INR|KRW|BRL|RON|CLP|COP|TWD)(USD|EUR|GBP|JPY|CHF|AUD|NZD|CAD|SEK|NOK|DKK|PLN|HUF|CZK|TRY|ZAR|MXN|SGD|HKD|CNH|RUB|ILS|THB|INR|KRW|BRL|RON|CLP|COP|TWD)([^A-Z0-9]|[A-Z]{0,5}$)' then 'forex'
     when s ~ '^[A-Z][A-Z0-9]{0,5}\.(US|NAS|NASDAQ|NYSE|OQ|N|DE|XETRA|L|LSE|UK|PA|AS|MI|MC|HK|T)$' then 'stocks'
     else 'other'
-  end)::public.symbol_group
-  from (select regexp_replace(upper(p_symbol), '^[^A-Z0-9]+', '') as s) n
+  end)::public.symbol_group;
+end;
 $$;
 revoke execute on function private.symbol_group(text) from public, anon, authenticated, service_role;
 
 -- ---------------------------------------------------------------------------------------------
+-- The target of closed_trades' foreign key (account_id, user_id): one check per trade proves both
+-- that the account exists and that user_id is its owner.
+alter table public.trading_accounts add constraint trading_accounts_id_user_key unique (id, user_id);
+
 create table public.closed_trades (
   id uuid primary key default gen_random_uuid(),
-  account_id uuid not null references public.trading_accounts (id) on delete cascade,
-  user_id uuid not null references auth.users (id) on delete cascade,
+  -- The account and its owner, one foreign key (below): a trade goes with its account, and with
+  -- its owner's (auth.users cascades to trading_accounts).
+  account_id uuid not null,
+  user_id uuid not null,
   ticket bigint not null check (ticket > 0),
   symbol text not null check (length(symbol) between 1 and 64),
   type public.trade_side not null,
@@ -95,7 +106,9 @@ create table public.closed_trades (
   rebate_currency text check (rebate_currency ~ '^[A-Z]{3}$'),
   fx_rate numeric check (fx_rate > 0),
   constraint closed_trades_account_ticket_key unique (account_id, ticket),
-  constraint closed_trades_time_order check (close_time >= open_time)
+  constraint closed_trades_time_order check (close_time >= open_time),
+  constraint closed_trades_account_user_fkey foreign key (account_id, user_id)
+    references public.trading_accounts (id, user_id) on delete cascade
 );
 create index closed_trades_user_id_idx on public.closed_trades (user_id, close_time desc);
 create index closed_trades_account_close_idx on public.closed_trades (account_id, close_time desc);
@@ -245,6 +258,10 @@ returns table (accepted bigint[], cashback_accrued numeric, ownership text)
 language plpgsql
 security definer
 set search_path = ''
+-- One plan for the batch statement, kept for the session: left to choose, PL/pgSQL planned it again
+-- for every batch (a custom plan folds the account's terms, which are parameters, into constants),
+-- which cost more than the whole pricing. Its shape does not depend on those values.
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   v_user uuid := private.ea_caller(p_caller, 'ea_account_id');
@@ -261,7 +278,8 @@ begin
   -- The account's terms, read once for the batch. An account that is not the caller's (or is
   -- deleted) is refused, not silently given no trades. An inactive broker pays nothing.
   select a.broker_id, b.active, coalesce(a.payout_currency, b.currency) as payout_currency,
-         a.paused_at is not null as paused, a.excluded_magics, a.excluded_symbols
+         a.paused_at is not null as paused, a.excluded_magics, a.excluded_symbols,
+         exists (select 1 from private.account_pauses p where p.account_id = a.id) as ever_paused
   into v_account
   from public.trading_accounts a
   join public.brokers b on b.id = a.broker_id
@@ -290,11 +308,13 @@ begin
   judged as (
     select i.*, s.grp,
       case
-        when v_account.paused or exists (select 1 from private.account_pauses p
+        -- (The pauses and symbol filters are looked up per trade only for an account that has any.)
+        when v_account.paused or (v_account.ever_paused and exists (select 1 from private.account_pauses p
                                  where p.account_id = p_account_id and i.close_time >= p.paused_at
-                                   and (p.resumed_at is null or i.close_time < p.resumed_at)) then 'paused'
+                                   and (p.resumed_at is null or i.close_time < p.resumed_at))) then 'paused'
         when i.magic = any (v_account.excluded_magics)
-          or exists (select 1 from unnest(v_account.excluded_symbols) x where i.usymbol like x) then 'filtered'
+          or (cardinality(v_account.excluded_symbols) > 0
+              and exists (select 1 from unnest(v_account.excluded_symbols) x where i.usymbol like x)) then 'filtered'
         when v_ownership = 'verified' then null
         else v_ownership
       end::public.cashback_withheld_reason as withheld,

@@ -74,11 +74,11 @@ isOneToOne: false
                   }
                   Relationships: [
                     {
-      foreignKeyName: "closed_trades_account_id_fkey"
-      columns: ["account_id"]
+      foreignKeyName: "closed_trades_account_user_fkey"
+      columns: ["account_id","user_id"]
 isOneToOne: false
       referencedRelation: "trading_accounts"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","user_id"]
     },{
       foreignKeyName: "closed_trades_rebate_rule_id_fkey"
       columns: ["rebate_rule_id"]

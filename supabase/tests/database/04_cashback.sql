@@ -3,7 +3,7 @@
 begin;
 \ir helpers/setup.psql
 
-select plan(34);
+select plan(38);
 
 -- Start from empty domain tables (inside this transaction only, rolled back with it), so the
 -- counts below are exact even on a cluster other test tiers have written to.
@@ -263,6 +263,30 @@ select is((select count(*)::int from public.cashback_ledger), 0, 'another user s
 select tests.authenticate_as('00000000-0000-0000-0000-000000000001');
 select is((select count(*)::int from public.cashback_ledger), 5, 'the owner sees their ledger rows');
 select tests.clear_authentication();
+
+-- One foreign key (account_id, user_id) -> trading_accounts (id, user_id): a trade's user is its
+-- account's owner, proved by the one check per row (20261130001800_cheaper_ingest.sql).
+select fk_ok('public', 'closed_trades', array['account_id', 'user_id'], 'public', 'trading_accounts', array['id', 'user_id'],
+  'closed_trades (account_id, user_id) references trading_accounts (id, user_id)');
+select throws_ok(
+  $$ insert into public.closed_trades (account_id, user_id, ticket, symbol, type, lots, open_time, close_time, open_price, close_price)
+     values ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-000000000002', 9999, 'EURUSD', 'BUY', 1,
+             now() - interval '1 hour', now(), 1.1, 1.2) $$,
+  '23503', null,
+  'a closed trade whose user is not its account''s owner is refused (even to the database owner)'
+);
+select is(
+  (select count(*)::int from pg_catalog.pg_constraint
+   where conrelid = 'public.closed_trades'::regclass and contype = 'f' and confrelid = 'auth.users'::regclass),
+  0,
+  'closed_trades has no foreign key of its own to auth.users (a user''s deletion cascades through their accounts)'
+);
+select is(
+  (select proconfig @> array['plan_cache_mode=force_generic_plan'] from pg_catalog.pg_proc
+   where oid = 'private.ingest_trades(uuid, uuid, jsonb, text[], boolean, timestamptz, boolean)'::regprocedure),
+  true,
+  'private.ingest_trades keeps one generic plan for its batch (not planned again for every batch)'
+);
 
 select * from finish();
 rollback;
