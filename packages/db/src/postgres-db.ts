@@ -3,6 +3,7 @@ import type { Db, Queryable } from './db.ts';
 import type { Principal } from './principal.ts';
 import { withStandardPgFields } from './pg-error.ts';
 import { VALUE_PARSERS } from './pg-values.ts';
+import type { WireParam } from './params.ts';
 import { runTransaction, singleStatement } from './transaction.ts';
 
 export interface PostgresDb extends Db {
@@ -64,6 +65,25 @@ function postgresJsTypes(): Record<string, postgres.PostgresType> {
     types[`oid_${oid}`] = { to: Number(oid), from: [Number(oid)], serialize: passThrough, parse };
   }
   return types;
+}
+
+/**
+ * `sql.unsafe(text, params)` in ONE round trip. postgres.js without prepared statements sends a
+ * parameterised query in two: Parse + Describe, wait for the parameter types, then Bind + Execute
+ * (it needs the types to pick serializers). Ours need none: params.ts has turned every parameter
+ * into text (or null) and the server infers each type from the statement. So the query is built
+ * with no arguments, which takes postgres.js's one-trip path (Parse, Describe, Bind, Execute, Sync
+ * in one write), and the wire parameters are put where Bind reads them (`parameters`, which
+ * postgres.js keeps when set). `simple: false` keeps it off the simple-query protocol it uses for
+ * argument-less calls. Should postgres.js ever stop reading them, the server refuses the Bind
+ * ("bind message supplies 0 parameters"): every parameterised test fails, nothing passes silently.
+ */
+function oneTrip(sql: postgres.Sql | postgres.TransactionSql, text: string, params: readonly WireParam[]): Promise<postgres.RowList<postgres.Row[]>> {
+  if (params.length === 0) return sql.unsafe(text, []);
+  // `simple` is read by unsafe() but missing from postgres.js's UnsafeQueryOptions type.
+  const query = sql.unsafe(text, [], { simple: false } as postgres.UnsafeQueryOptions);
+  (query as unknown as { parameters: WireParam[] }).parameters = [...params];
+  return query;
 }
 
 /** postgres.js's own backoff (jittered 3^n / 100 s), capped at `max` seconds. */
@@ -133,7 +153,7 @@ export function createPostgresDb(url: string, opts: PostgresDbOptions = {}): Pos
         const boxed = await sql.begin(async (tx) => ({
           value: await body(async (text, params) => {
             try {
-              return [...(await tx.unsafe(text, params))];
+              return [...(await oneTrip(tx, text, params))];
             } catch (error) {
               throw withStandardPgFields(error);
             }
@@ -156,7 +176,7 @@ export function createPostgresDb(url: string, opts: PostgresDbOptions = {}): Pos
       const statement = singleStatement(text, params);
       return withDeadline(async (sql) => {
         try {
-          return [...(await sql.unsafe(statement.text, statement.params))] as R[];
+          return [...(await oneTrip(sql, statement.text, statement.params))] as R[];
         } catch (error) {
           throw withStandardPgFields(error);
         }
