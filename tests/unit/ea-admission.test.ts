@@ -144,6 +144,17 @@ describe('a signed EA request in the database', () => {
     expect((await eaRequest(h, ping, 'POST', '/ping', narrowed, { session_id: session, ...figures })).status).toBe(200);
   });
 
+  it("prepares a key's signing key once, with its credential, and uses it for every request", async () => {
+    expect((await eaRequest(h, ping, 'POST', '/ping', key, { session_id: sessionId, ...figures })).status).toBe(200);
+    const cached = h.deps.credentials.get(`ea_key:${key.keyId.toLowerCase()}`);
+    expect(cached?.signingKey.malformed).toBe(false);
+    expect((await eaRequest(h, ping, 'POST', '/ping', key, { session_id: sessionId, ...figures })).status).toBe(200);
+    expect(h.deps.credentials.get(`ea_key:${key.keyId.toLowerCase()}`)?.signingKey).toBe(cached?.signingKey);
+    // A wrong signature is refused with the same cached key (read again once, as before).
+    const res = await eaRequest(h, ping, 'POST', '/ping', { ...key, secret: `whsec_${btoa('x'.repeat(32))}` }, { session_id: sessionId, ...figures });
+    expect(res.status).toBe(401);
+  });
+
   it('stamps the key as used at most once a minute', async () => {
     await h.db.query(asOwner(), `update public.ea_keys set last_used_at = now() - interval '2 minutes' where id = $1`, [key.keyId]);
     expect((await eaRequest(h, ping, 'POST', '/ping', key, { session_id: sessionId, ...figures })).status).toBe(200);

@@ -10,6 +10,7 @@ export { issueVpsHostKey, randomBytes, randomId, randomToken, sha256Hex } from '
 export {
   MAX_SIGNATURES_CHECKED,
   SIGNATURE_TOLERANCE_SECONDS,
+  SigningKey,
   generateWebhookSecret,
   signPayload,
   verifySignature,

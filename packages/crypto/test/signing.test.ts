@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   MAX_SIGNATURES_CHECKED,
   SIGNATURE_TOLERANCE_SECONDS,
+  SigningKey,
   generateWebhookSecret,
   signPayload,
   verifySignature,
@@ -221,5 +222,43 @@ describe('generateWebhookSecret', () => {
     expect(a).not.toBe(b);
     const headers = await headersFor([a]);
     expect(await verifySignature({ secrets: [a], headers, body: BODY, nowSeconds: NOW })).toMatchObject({ ok: true });
+  });
+});
+
+describe('SigningKey (a secret prepared once)', () => {
+  it('computes the same MAC as createHmac for keys shorter, equal to and longer than the hash block', () => {
+    for (const length of [1, 32, 63, 64, 65, 100, 200]) {
+      const key = new Uint8Array(length).map((_, i) => (i * 7 + length) % 256);
+      const secret = 'whsec_' + btoa(String.fromCharCode(...key));
+      const prepared = SigningKey.from(secret);
+      for (const body of ['', BODY, 'é ü 日本 ' + 'x'.repeat(5000)]) {
+        const expected = createHmac('sha256', key).update(`msg_1.${NOW}.${body}`, 'utf8').digest('base64');
+        expect(prepared.mac('msg_1', String(NOW), body)?.toString('base64')).toBe(expected);
+      }
+    }
+  });
+
+  it('verifies exactly like the secret as text, and can be used again and again', async () => {
+    const prepared = SigningKey.from(secretA);
+    const headers = await headersFor([secretA]);
+    for (let i = 0; i < 3; i += 1) {
+      expect(await verifySignature({ secrets: [prepared], headers, body: BODY, nowSeconds: NOW })).toEqual({ ok: true, timestamp: NOW });
+    }
+    expect(await verifySignature({ secrets: [prepared], headers, body: BODY + ' ', nowSeconds: NOW })).toEqual({ ok: false, reason: 'invalid_signature' });
+    expect(await verifySignature({ secrets: [SigningKey.from(secretB)], headers, body: BODY, nowSeconds: NOW })).toEqual({
+      ok: false,
+      reason: 'invalid_signature',
+    });
+    // Mixed with a secret as text (rotation).
+    expect(await verifySignature({ secrets: [SigningKey.from(secretB), secretA], headers, body: BODY, nowSeconds: NOW })).toMatchObject({ ok: true });
+  });
+
+  it('reports a malformed secret as malformed_secret, after the timestamp checks', async () => {
+    const malformed = SigningKey.from('whsec_not base64!');
+    expect(malformed.malformed).toBe(true);
+    expect(malformed.mac('msg_1', String(NOW), BODY)).toBeNull();
+    const headers = await headersFor([secretA]);
+    expect(await verifySignature({ secrets: [malformed], headers, body: BODY, nowSeconds: NOW })).toEqual({ ok: false, reason: 'malformed_secret' });
+    expect(await verifySignature({ secrets: [malformed], headers, body: BODY, nowSeconds: NOW + 400 })).toEqual({ ok: false, reason: 'timestamp_too_old' });
   });
 });

@@ -1,7 +1,7 @@
 import { sha256Hex, verifySignature, type VerifyFailure } from '@rubi/crypto';
 import { asService, type Enums } from '@rubi/db';
 import type { MiddlewareHandler } from 'hono';
-import { DUMMY_SECRET, readAccountEaCredential, readEaKeyCredential, type AccountEaCredential, type EaCredential } from './ea-credentials.ts';
+import { DUMMY_SIGNING_KEY, readAccountEaCredential, readEaKeyCredential, type AccountEaCredential, type EaCredential } from './ea-credentials.ts';
 import type { Admission, EdgeEnv } from './env.ts';
 import { forbidden, unauthorized } from './errors.ts';
 import { InvalidTokenError } from './auth-user.ts';
@@ -79,7 +79,7 @@ async function verifyWithCredential<C extends EaCredential>(
     signature: c.req.header('x-trade-signature') ?? null,
   };
   const verify = (credential: C | undefined) =>
-    verifySignature({ secrets: [credential?.secret ?? DUMMY_SECRET], headers, body, nowSeconds: Math.floor(deps.now().getTime() / 1000) });
+    verifySignature({ secrets: [credential?.signingKey ?? DUMMY_SIGNING_KEY], headers, body, nowSeconds: Math.floor(deps.now().getTime() / 1000) });
   const fresh = async (): Promise<C | undefined> => {
     const credential = await read();
     if (credential) deps.credentials.set(cacheKey, credential);

@@ -1,4 +1,4 @@
-import { generateWebhookSecret, type SecretBox } from '@rubi/crypto';
+import { generateWebhookSecret, SigningKey, type SecretBox } from '@rubi/crypto';
 import { asService } from '@rubi/db';
 import type { EdgeDeps } from './deps.ts';
 
@@ -21,6 +21,8 @@ export interface EaKeyCredential {
   /** The secret as stored (AES-GCM ciphertext): what the gate compares, never the secret itself. */
   sealed: string;
   secret: string;
+  /** The secret prepared for verifySignature once per read, not once per request. */
+  signingKey: SigningKey;
 }
 
 export interface AccountEaCredential {
@@ -30,6 +32,7 @@ export interface AccountEaCredential {
   userId: string;
   sealed: string;
   secret: string;
+  signingKey: SigningKey;
 }
 
 export type EaCredential = EaKeyCredential | AccountEaCredential;
@@ -83,14 +86,15 @@ export class CredentialCache {
 /**
  * A secret that signs nothing, for unknown credentials: the caller verifies the request against it
  * so that an unknown id costs the same steps as a known one with a wrong signature (one lookup, one
- * AES-GCM open, one HMAC) and ends in the same 401 (issue #15: ids must not be told apart by message
- * or by time). Random per process, never stored, never accepted (the caller refuses an unknown id
- * whatever the verification says).
+ * AES-GCM open, one signing key prepared, one HMAC) and ends in the same 401 (issue #15: ids must not
+ * be told apart by message or by time). Random per process, never stored, never accepted (the caller
+ * refuses an unknown id whatever the verification says).
  */
 export const DUMMY_SECRET = generateWebhookSecret();
+export const DUMMY_SIGNING_KEY = SigningKey.from(DUMMY_SECRET);
 const dummySealed = new WeakMap<SecretBox, Promise<{ keyId: string; ciphertext: string }>>();
 
-/** Opens a sealed dummy: the AES-GCM work a known credential's read does. */
+/** Opens a sealed dummy and prepares its signing key: the work a known credential's read does. */
 async function openDummy(secretBox: SecretBox): Promise<void> {
   let sealed = dummySealed.get(secretBox);
   if (!sealed) {
@@ -98,7 +102,9 @@ async function openDummy(secretBox: SecretBox): Promise<void> {
     dummySealed.set(secretBox, sealed);
   }
   const { ciphertext, keyId } = await sealed;
-  await secretBox.open(ciphertext, keyId, 'dummy');
+  const secret = await secretBox.open(ciphertext, keyId, 'dummy');
+  // A known credential's read prepares its signing key too: the same work, thrown away.
+  SigningKey.from(secret);
 }
 
 /** Reads a live EA key's credential (one round trip), or undefined for an unknown or revoked key. */
@@ -110,7 +116,7 @@ export async function readEaKeyCredential(deps: EdgeDeps, keyId: string): Promis
   );
   if (!row) return openDummy(deps.secretBox).then(() => undefined);
   const secret = await deps.secretBox.open(row.secret_ciphertext, row.encryption_key_id, keyId);
-  return { kind: 'ea_key', keyId, userId: row.user_id, scopes: row.scopes, sealed: row.secret_ciphertext, secret };
+  return { kind: 'ea_key', keyId, userId: row.user_id, scopes: row.scopes, sealed: row.secret_ciphertext, secret, signingKey: SigningKey.from(secret) };
 }
 
 /** Reads a registered account's api secret (one round trip), or undefined for an unknown, unregistered or deleted account. */
@@ -129,5 +135,6 @@ export async function readAccountEaCredential(deps: EdgeDeps, externalId: string
     userId: row.user_id,
     sealed: row.api_secret_ciphertext,
     secret,
+    signingKey: SigningKey.from(secret),
   };
 }

@@ -26,7 +26,11 @@ export function createLogger(opts: { sink?: LogSink; level?: LogLevel | 'silent'
   return {
     log(level, msg, fields = {}) {
       if (LEVELS[level] < threshold) return;
-      const record = { level, time: new Date().toISOString(), ...opts.base, msg, ...(redact(fields) as Record<string, unknown>) };
+      // What `{ level, time, ...base, msg, ...redact(fields) }` builds, in one pass (once per request).
+      const record: Record<string, unknown> = { level, time: new Date().toISOString() };
+      if (opts.base) Object.assign(record, opts.base);
+      record.msg = msg;
+      for (const key of Object.keys(fields)) record[key] = SECRET_KEY.test(key) ? '[redacted]' : redact(fields[key], 1);
       sink(JSON.stringify(record));
     },
   };

@@ -90,7 +90,32 @@ const PATH_ID_FIELDS: Record<string, keyof RequestLogFields> = {
 const INPUT_ID_FIELDS = ['session_id', 'account_id', 'external_account_id'] as const;
 const ID = /^[0-9a-zA-Z_-]{1,64}$/;
 
-function namedIds(c: Context<EdgeEnv>, route: string | undefined): RequestLogFields {
+/** What a route's pattern says once, computed on its first request: the `{param}`s that name an id. */
+interface RouteShape {
+  route: string | undefined;
+  pathIds: readonly (readonly [param: string, field: keyof RequestLogFields])[];
+}
+// Keyed by Hono's routePath, which comes from the routes the app registered: a bounded set.
+const routeShapes = new Map<string, RouteShape>();
+
+function routeShape(routePath: string): RouteShape {
+  let shape = routeShapes.get(routePath);
+  if (!shape) {
+    const route = routePattern(routePath);
+    const pathIds: [string, keyof RequestLogFields][] = [];
+    const segments = route?.split('/') ?? [];
+    segments.forEach((segment, i) => {
+      const param = /^\{(\w+)\}$/.exec(segment)?.[1];
+      const field = param ? PATH_ID_FIELDS[segments[i - 1] ?? ''] : undefined;
+      if (param && field) pathIds.push([param, field]);
+    });
+    shape = { route, pathIds };
+    routeShapes.set(routePath, shape);
+  }
+  return shape;
+}
+
+function namedIds(c: Context<EdgeEnv>, shape: RouteShape): RequestLogFields {
   const out: Record<string, string> = {};
   const req = c.req as unknown as { valid(target: string): unknown };
   for (const target of ['query', 'json'] as const) {
@@ -101,52 +126,55 @@ function namedIds(c: Context<EdgeEnv>, route: string | undefined): RequestLogFie
       if (typeof value === 'string' && ID.test(value)) out[field] = value;
     }
   }
-  if (route) {
-    const segments = route.split('/');
+  if (shape.pathIds.length > 0) {
     const params = c.req.param() as Record<string, string>;
-    segments.forEach((segment, i) => {
-      const param = /^\{(\w+)\}$/.exec(segment)?.[1];
-      const field = param ? PATH_ID_FIELDS[segments[i - 1] ?? ''] : undefined;
-      const value = param ? params[param] : undefined;
-      if (field && value && ID.test(value)) out[field] = value;
-    });
+    for (const [param, field] of shape.pathIds) {
+      const value = params[param];
+      if (value && ID.test(value)) out[field] = value;
+    }
   }
   return out as RequestLogFields;
 }
 
 /** The request's line (without level, time and msg, which the logger adds). */
 export function requestLogLine(c: Context<EdgeEnv>, fn: string, latencyMs: number): Record<string, unknown> {
-  const route = routePattern(c.req.routePath);
+  const shape = routeShape(c.req.routePath);
   const actor = actorFields(c.get('actor'));
   const noted = c.get('logFields') ?? {};
   // The authenticated actor is the truth; what middleware noted before the check fills the rest.
-  const fields: RequestLogFields = { ...namedIds(c, route), ...noted, ...(actor.principal === 'anonymous' ? {} : actor) };
+  const fields: RequestLogFields = { ...namedIds(c, shape), ...noted, ...(actor.principal === 'anonymous' ? {} : actor) };
+  // In the documented order, absent fields left out.
+  const line: Record<string, unknown> = { fn };
+  if (shape.route !== undefined) line.route = shape.route;
+  line.method = c.req.method;
+  line.status = c.res.status;
+  line.latency_ms = Math.round(latencyMs * 10) / 10;
+  const requestId = c.get('requestId');
+  if (requestId !== undefined) line.request_id = requestId;
+  line.principal = fields.principal ?? 'anonymous';
+  for (const key of LINE_ID_FIELDS) {
+    const value = fields[key];
+    if (value !== undefined) line[key] = value;
+  }
+  const failure = c.get('failure');
+  if (failure !== undefined) line.failure = failure;
+  if (fields.reported_error_code !== undefined) line.reported_error_code = fields.reported_error_code;
+  if (fields.account_status !== undefined) line.account_status = fields.account_status;
   const ip = clientIp(c);
-  return dropUndefined({
-    fn,
-    route,
-    method: c.req.method,
-    status: c.res.status,
-    latency_ms: Math.round(latencyMs * 10) / 10,
-    request_id: c.get('requestId'),
-    principal: fields.principal ?? 'anonymous',
-    user_id: fields.user_id,
-    ea_key_id: fields.ea_key_id,
-    account_id: fields.account_id,
-    external_account_id: fields.external_account_id,
-    session_id: fields.session_id,
-    signal_id: fields.signal_id,
-    vps_host_id: fields.vps_host_id,
-    error_code: fields.error_code,
-    sqlstate: fields.sqlstate,
-    auth_refusal: fields.auth_refusal,
-    failure: c.get('failure'),
-    reported_error_code: fields.reported_error_code,
-    account_status: fields.account_status,
-    client_ip: ip,
-  });
+  if (ip !== undefined) line.client_ip = ip;
+  return line;
 }
 
-function dropUndefined(record: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined));
-}
+/** The fields between `principal` and `failure`, in the line's order. */
+const LINE_ID_FIELDS = [
+  'user_id',
+  'ea_key_id',
+  'account_id',
+  'external_account_id',
+  'session_id',
+  'signal_id',
+  'vps_host_id',
+  'error_code',
+  'sqlstate',
+  'auth_refusal',
+] as const satisfies readonly (keyof RequestLogFields)[];
