@@ -1,5 +1,5 @@
 import { registerRoute, TRADES_POLL_INTERVAL_SECONDS } from '@rubi/contracts/register.ts';
-import { MAX_TRADES_PER_BATCH } from '@rubi/contracts/trades.ts';
+import { MAX_TRADES_PER_BATCH } from '@rubi/contracts/shared.ts';
 import { generateWebhookSecret, sha256Hex } from '@rubi/crypto';
 import type { Enums } from '@rubi/db';
 import { createFunctionApp, isoRequired, limit, noteRequest, perIp, unauthorized, withDb, type EdgeDeps } from '@rubi/edge';

@@ -6,9 +6,9 @@ import { PositionType } from '@rubi/contracts/positions.ts';
 import { RebateKind, RebateSide, SymbolGroup } from '@rubi/contracts/rebate-plans.ts';
 import { ReportedStatus, SignalSource, SignalStatus, SignalType, Timeframe } from '@rubi/contracts/signals.ts';
 import { CashbackWithheld, ClosedTrade, TradeType } from '@rubi/contracts/trades.ts';
-import { Platform, TradingAccountStatus } from '@rubi/contracts/trading-accounts.ts';
+import { Platform, TerminalState, TradingAccountStatus } from '@rubi/contracts/shared.ts';
 import { VOCABULARY, type VocabularyName } from '@rubi/contracts/vocabulary.ts';
-import { AccountStatus, HeartbeatTerminal, ReportedState, TerminalState, VpsPlatform } from '@rubi/contracts/vps.ts';
+import { AccountStatus, HeartbeatTerminal, ReportedState, VpsPlatform } from '@rubi/contracts/vps.ts';
 import { asOwner, isPgError } from '@rubi/db';
 import type { PgliteDb } from '@rubi/db/pglite';
 import { Constants } from '@rubi/db/types';
@@ -26,11 +26,11 @@ type AnyEnum = { readonly options: readonly string[] };
 
 /** Every contract enum that must hold exactly the values of a database enum, by that enum. */
 const CONTRACTS: Record<VocabularyName, Record<string, AnyEnum>> = {
-  account_status: { 'trading-accounts.ts TradingAccountStatus': TradingAccountStatus, 'vps.ts AccountStatus': AccountStatus },
+  account_status: { 'shared.ts TradingAccountStatus': TradingAccountStatus, 'vps.ts AccountStatus': AccountStatus },
   cashback_withheld_reason: { 'trades.ts CashbackWithheld': CashbackWithheld },
   ea_scope: { 'keys.ts EaScope': EaScope },
   notification_kind: { 'notifications.ts NotificationKind': NotificationKind },
-  platform: { 'trading-accounts.ts Platform': Platform, 'vps.ts VpsPlatform': VpsPlatform },
+  platform: { 'shared.ts Platform': Platform, 'vps.ts VpsPlatform': VpsPlatform },
   rebate_kind: { 'rebate-plans.ts RebateKind': RebateKind },
   rebate_side: { 'rebate-plans.ts RebateSide': RebateSide },
   session_status: { 'accounts-read.ts SessionStatus': SessionStatus },
@@ -38,7 +38,7 @@ const CONTRACTS: Record<VocabularyName, Record<string, AnyEnum>> = {
   signal_status: { 'signals.ts SignalStatus': SignalStatus },
   signal_type: { 'signals.ts SignalType': SignalType },
   symbol_group: { 'rebate-plans.ts SymbolGroup': SymbolGroup, 'trades.ts ClosedTrade.symbol_group': ClosedTrade.shape.symbol_group },
-  terminal_state: { 'vps.ts TerminalState': TerminalState, 'vps.ts HeartbeatTerminal.state': HeartbeatTerminal.shape.state },
+  terminal_state: { 'shared.ts TerminalState': TerminalState, 'vps.ts HeartbeatTerminal.state': HeartbeatTerminal.shape.state },
   timeframe: { 'signals.ts Timeframe': Timeframe },
   trade_side: { 'positions.ts PositionType': PositionType, 'trades.ts TradeType': TradeType },
 };

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { errorResponses, jsonResponse, Money, PageInfo, PageQuery, Timestamp, Uuid } from './common.ts';
-import { RiskSettings } from './connect.ts';
+import { RiskSettings } from './shared.ts';
 import { VOCABULARY } from './vocabulary.ts';
 
 // Read side of the `accounts` function for the dashboard: the user's connector sessions (active

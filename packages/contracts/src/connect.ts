@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { CurrencyCode, EaKeyHeaders, errorResponses, rateLimitedResponse, jsonBody, jsonResponse, Money, Positive, Symbol, Timestamp, Uuid } from './common.ts';
+import { RiskSettings } from './shared.ts';
 import type { Vocabulary } from './vocabulary.ts';
 
 export const SymbolSpec = z
@@ -37,9 +38,8 @@ export const ConnectRequest = z
   .openapi('ConnectRequest');
 export type ConnectRequest = z.infer<typeof ConnectRequest>;
 
-export const RiskSettings = z
-  .object({ max_open_positions: z.number().int(), max_risk_percent: z.number() })
-  .openapi('RiskSettings');
+// The risk limits a session runs under (declared in shared.ts: accounts-read.ts shows them too).
+export { RiskSettings };
 
 export const ConnectResponse = z
   .object({

@@ -1,7 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { errorResponses, rateLimitedResponse, jsonBody, jsonResponse, Timestamp, Uuid } from './common.ts';
-import { MAX_TRADES_PER_BATCH } from './trades.ts';
-import { Platform, TradingAccountStatus } from './trading-accounts.ts';
+import { MAX_TRADES_PER_BATCH, Platform, TradingAccountStatus } from './shared.ts';
 
 // `register`: the EA of a provisioned account trades its one-time provisioning token (written into
 // its config file by the VPS agent, from the vps launch package) for the api secret that signs its

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { SymbolGroup } from './rebate-plans.ts';
+import { MAX_TRADES_PER_BATCH } from './shared.ts';
 import { AccountEaHeaders, errorResponses, rateLimitedResponse, jsonBody, jsonResponse, Money, PageInfo, PageQuery, Positive, Symbol, Timestamp, Uuid } from './common.ts';
 import { VOCABULARY } from './vocabulary.ts';
 
@@ -13,12 +14,8 @@ import { VOCABULARY } from './vocabulary.ts';
 // empty batch too, counts as hearing from the EA: it keeps the account `connected` (and brings a
 // silent, `disconnected` one back).
 
-/**
- * At most this many trades per request; more is a 400 naming `body.trades` (send the rest in the
- * next request). A full batch with MetaTrader's short comments is about 160 KB, within the default
- * body limit (MAX_BODY_BYTES, 256 KiB); a body over that limit is a 413.
- */
-export const MAX_TRADES_PER_BATCH = 500;
+// At most MAX_TRADES_PER_BATCH trades per request (declared in shared.ts: register announces it).
+export { MAX_TRADES_PER_BATCH };
 
 /**
  * The ownership-proof contract (issue #15). Every registration of a trading account has an ownership

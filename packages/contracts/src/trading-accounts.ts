@@ -1,14 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { errorResponses, jsonBody, jsonResponse, PageInfo, PageQuery, Timestamp, Uuid } from './common.ts';
-import { VOCABULARY } from './vocabulary.ts';
-import { TerminalState } from './vps.ts';
+import { Platform, TerminalState, TradingAccountStatus } from './shared.ts';
 
 // The write side of `accounts`: trading accounts a user registers for provisioning and cashback.
 
-export const Platform = z.enum(VOCABULARY.platform).openapi('Platform');
-export type Platform = z.infer<typeof Platform>;
-export const TradingAccountStatus = z.enum(VOCABULARY.account_status).openapi('TradingAccountStatus');
-export type TradingAccountStatus = z.infer<typeof TradingAccountStatus>;
+// Declared in shared.ts: register.ts uses them too.
+export { Platform, TradingAccountStatus };
 
 /** The read-only (investor) password, at registration and when the owner changes it. */
 export const InvestorPassword = z.string().min(1).max(128).regex(/^[^\u0000]+$/, 'no NUL characters').openapi({

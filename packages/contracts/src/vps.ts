@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { ErrorResponse, errorResponses, rateLimitedResponse, jsonBody, jsonResponse, Timestamp, Uuid, VpsHostHeaders } from './common.ts';
+import { TerminalState } from './shared.ts';
 import { VOCABULARY, type Vocabulary } from './vocabulary.ts';
 
 // The VPS agent's API. A host authenticates with its key (X-VPS-API-Key) and sees only the
@@ -9,11 +10,8 @@ import { VOCABULARY, type Vocabulary } from './vocabulary.ts';
 
 export const VpsPlatform = z.enum(VOCABULARY.platform).openapi('VpsPlatform');
 
-/** What a terminal process is doing, as the agent sees it. */
-export const TerminalState = z
-  .enum(VOCABULARY.terminal_state)
-  .openapi('TerminalState', { description: '`crashed`: it exited and the agent restarts it with backoff' });
-export type TerminalState = z.infer<typeof TerminalState>;
+// What a terminal process is doing, as the agent sees it (declared in shared.ts: trading-accounts.ts shows it too).
+export { TerminalState };
 
 export const AccountStatus = z.enum(VOCABULARY.account_status).openapi('VpsAccountStatus');
 export type AccountStatus = z.infer<typeof AccountStatus>;
