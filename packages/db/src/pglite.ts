@@ -11,3 +11,6 @@ export {
   type ApplyOptions,
   type ApplyResult,
 } from './migrate.ts';
+// The transaction core both adapters share, for a PGlite on another thread (the local server's
+// database worker: packages/local-server/src/db-worker).
+export { runTransaction, singleStatement, type DriverTransaction } from './transaction.ts';

@@ -7,6 +7,7 @@
 // usage), never a stack trace.
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
+import { openDatabaseInWorker } from './db-worker/spawn.ts';
 import { createLocalServer } from './server.ts';
 
 function die(message: string, code = 1): never {
@@ -92,6 +93,8 @@ const lock = dataDir ? await lockDataDir(dataDir) : undefined;
 const server = await createLocalServer({
   publicUrl,
   ...(dataDir ? { dataDir } : {}),
+  // PGlite on a thread of its own (a second core); RUBI_DB_WORKER=0 keeps it on this one.
+  ...(Deno.env.get('RUBI_DB_WORKER') === '0' ? {} : { openDatabase: openDatabaseInWorker }),
   logSink: values.quiet ? () => {} : (line) => console.log(line),
   // A job that changed nothing stays quiet; one that did something or failed is logged.
   onCronRun: (run) => {

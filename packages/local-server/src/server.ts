@@ -1,13 +1,16 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { asOwner } from '@rubi/db';
-import { applyPlatformAndMigrations, createPgliteDb, findRepoRoot, type PgliteDb } from '@rubi/db/pglite';
+import { asOwner, type Db } from '@rubi/db';
+import { findRepoRoot } from '@rubi/db/pglite';
 import { checkHealth, createEdgeDeps, createLogger, type EdgeDeps, type LogSink } from '@rubi/edge';
 import { Hono } from 'hono';
 import { createApiDocs } from './api-docs.ts';
 import { createAuthStandin } from './auth-standin.ts';
 import { CronRunner, type CronRun } from './cron-runner.ts';
 import { createDashboardStatic } from './dashboard-static.ts';
+import type { LocalDatabase } from './db-worker/client.ts';
+import { openMigrated } from './db-worker/host.ts';
+import type { OpenOptions } from './db-worker/protocol.ts';
 import { FUNCTIONS } from './function-registry.ts';
 import { loadLocalSecrets } from './local-secrets.ts';
 import { createLocalOperatorRoutes } from './local-operator.ts';
@@ -24,6 +27,11 @@ export interface LocalServerOptions {
   cron?: boolean;
   /** The dashboard's static build served at `/`; default `<repository>/packages/dashboard/dist`. */
   dashboardDir?: string;
+  /**
+   * Opens PGlite (migrated) in `dataDir`/pglite. Default: in this thread. `npm start` passes
+   * openDatabaseInWorker (./db-worker/spawn.ts), so the database runs on a core of its own.
+   */
+  openDatabase?: (options: OpenOptions) => Promise<LocalDatabase>;
 }
 
 export interface LocalServer {
@@ -34,7 +42,7 @@ export interface LocalServer {
    * `realtime.accept(request)`, upgrades, and hands the open socket to the decision's `open`.
    */
   realtime: RealtimeServer;
-  db: PgliteDb;
+  db: Db;
   deps: EdgeDeps;
   cron: CronRunner;
   /** The service_role key of the /_local operator routes. */
@@ -54,8 +62,8 @@ export interface LocalServer {
 export async function createLocalServer(opts: LocalServerOptions): Promise<LocalServer> {
   const repoRoot = await findRepoRoot(import.meta.url);
   if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
-  const db = await createPgliteDb(opts.dataDir ? { dataDir: `${opts.dataDir}/pglite` } : {});
-  const { applied } = await applyPlatformAndMigrations(db.pglite, { rootDir: repoRoot, seed: true });
+  const openDatabase = opts.openDatabase ?? openInProcess;
+  const { db, applied, listen } = await openDatabase({ rootDir: repoRoot, ...(opts.dataDir ? { dataDir: `${opts.dataDir}/pglite` } : {}) });
   const secrets = await loadLocalSecrets(opts.dataDir);
   const deps = await createEdgeDeps(
     {
@@ -75,7 +83,7 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
   const realtime = await createRealtimeServer({
     db,
     jwks: { keys: [secrets.publicJwk] },
-    listen: (channel, callback) => db.pglite.listen(channel, callback),
+    listen,
     logger: createLogger({ ...(opts.logSink ? { sink: opts.logSink } : {}), level: 'info', base: { fn: 'realtime' } }),
   });
 
@@ -131,6 +139,11 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
       await db.close();
     },
   };
+}
+
+async function openInProcess(options: OpenOptions): Promise<LocalDatabase> {
+  const { db, applied } = await openMigrated(options);
+  return { db, applied, listen: (channel, callback) => db.pglite.listen(channel, callback) };
 }
 
 function stripPrefix(request: Request): Request {
