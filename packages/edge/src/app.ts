@@ -60,23 +60,44 @@ export function createFunctionApp(name: string, deps: EdgeDeps): OpenAPIHono<Edg
     c.set('deps', deps);
     c.set('requestId', requestId);
     c.set('actor', { kind: 'anonymous' });
-    await next();
+    // Set before the handler runs, so that the response it builds carries it; set again after only
+    // when it does not (a Response built without the context): a header set on a finished
+    // response costs a copy of that response.
     c.header(REQUEST_ID_HEADER, requestId);
+    await next();
+    if (c.res.headers.get(REQUEST_ID_HEADER) !== requestId) c.header(REQUEST_ID_HEADER, requestId);
     // One line per request with the fields an operator filters on (request-log.ts).
     deps.logger.log(c.res.status >= 500 ? 'error' : 'info', 'request', requestLogLine(c, name, performance.now() - started));
   });
 
   const origins = deps.config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
-  app.use(
-    '*',
-    cors({
-      origin: origins.includes('*') ? '*' : origins,
-      allowHeaders: ['authorization', 'apikey', 'content-type', 'x-client-info', REQUEST_ID_HEADER, ...EA_HEADERS],
-      allowMethods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-      exposeHeaders: [REQUEST_ID_HEADER, 'retry-after'],
-      maxAge: 600,
-    }),
-  );
+  const anyOrigin = origins.includes('*');
+  const exposeHeaders = [REQUEST_ID_HEADER, 'retry-after'];
+  const preflight = cors({
+    origin: anyOrigin ? '*' : origins,
+    allowHeaders: ['authorization', 'apikey', 'content-type', 'x-client-info', REQUEST_ID_HEADER, ...EA_HEADERS],
+    allowMethods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+    exposeHeaders,
+    maxAge: 600,
+  });
+  const exposed = exposeHeaders.join(',');
+  app.use('*', async (c, next) => {
+    // Preflights: hono's cors. Any other request gets the headers hono's cors gives it (allowed
+    // origin, exposed headers, Vary), set with c.header before the handler builds its response:
+    // hono's sets them on c.res, which costs a placeholder Response per request and a copy of the
+    // handler's response. Set again after only for a response built without the context.
+    if (c.req.method === 'OPTIONS') return preflight(c, next);
+    const requested = c.req.header('origin') || '';
+    const origin = anyOrigin ? '*' : origins.includes(requested) ? requested : undefined;
+    if (origin) c.header('Access-Control-Allow-Origin', origin);
+    c.header('Access-Control-Expose-Headers', exposed);
+    await next();
+    if (!c.res.headers.has('Access-Control-Expose-Headers')) {
+      if (origin) c.header('Access-Control-Allow-Origin', origin);
+      c.header('Access-Control-Expose-Headers', exposed);
+    }
+    if (!anyOrigin) c.header('Vary', 'Origin', { append: true });
+  });
   app.use(
     '*',
     bodyLimit({

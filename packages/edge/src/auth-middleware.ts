@@ -72,7 +72,8 @@ async function verifyWithCredential<C extends EaCredential>(
   read: () => Promise<C | undefined>,
 ): Promise<{ credential: C; requestId: string }> {
   const deps = c.get('deps');
-  const body = await c.req.text();
+  // A request without a body (a GET): nothing to read; its signature covers the empty string.
+  const body = c.req.raw.body === null ? '' : await c.req.text();
   const headers = {
     id: c.req.header('x-trade-id') ?? null,
     timestamp: c.req.header('x-trade-timestamp') ?? null,
