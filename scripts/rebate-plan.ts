@@ -1,8 +1,9 @@
 // Admin CLI for rebate plans (issue #17; the model is in supabase/schemas/092_rebate_plans.sql):
 // list plans and their rules, create a plan version, add a rule, delete an unused rule or plan,
 // set and list exchange rates. Plans are the operator's: users never write them. A rule or plan that
-// priced a trade is never deleted nor changed in place (the database refuses: 092_rebate_plans.sql);
-// terms change by a new plan version.
+// priced a trade is never deleted nor changed in place, and its plan's rule set is frozen: none of its
+// rules changes or goes, and it takes no new one (the database refuses: 092_rebate_plans.sql); terms
+// change by a new plan version.
 //
 //   deno run --allow-net --allow-env --allow-read scripts/rebate-plan.ts <command> [options]
 //   (npm run rebate-plan -- <command> [options])
@@ -30,9 +31,11 @@ Commands:
                                  symbol). Precedence: symbol > pattern > group > default, then
                                  priority (higher first). per_lot pays amount x lots x multiplier
                                  per side (both = 2 sides); commission_percent pays amount % of
-                                 abs(commission).
-  delete-rule <rule id>          Delete a rule that priced no trade (a mistake). One that priced a trade
-                                 is refused: add a new plan version (create --copy-rules) instead.
+                                 abs(commission). A plan that priced a trade takes no new rule:
+                                 add a new plan version (create --copy-rules) instead.
+  delete-rule <rule id>          Delete a rule of a plan that priced no trade (a mistake). Once a plan
+                                 priced a trade, its rules are frozen (even those that priced nothing):
+                                 add a new plan version (create --copy-rules) instead.
   delete-plan <plan id>          Delete a plan version, with its rules, if none of them priced a trade.
   fx <BASE> <QUOTE> <rate> [--as-of <ISO time>]
                                  Set a rate (1 BASE = rate QUOTE). Trades waiting for it

@@ -55,12 +55,13 @@ describe('npm run rebate-plan', () => {
     expect((await scriptOk(['fx-list'])).stdout).toContain('1 XAF = 0.0017 USD');
   });
 
-  it('deletes a rule or plan that priced no trade, and refuses one that did with a readable message, nothing deleted', async () => {
+  it('deletes a rule or plan that priced no trade, and refuses deleting one that did, or a rule of its plan, or adding one to it, with a readable message, nothing changed', async () => {
     const plan = JSON.parse((await scriptOk(['create', '--broker', BROKER, '--name', 'v3', '--valid-from', '2020-01-01T00:00:00Z', '--json'])).stdout) as { id: string };
     const addRule = async () => (JSON.parse((await scriptOk(['rule', plan.id, '--amount', '5', '--currency', 'USD', '--json'])).stdout) as { id: string }).id;
     const unused = await addRule();
     expect((await scriptOk(['delete-rule', unused])).stdout).toContain(`Deleted rule ${unused}.`);
     const used = await addRule();
+    const metals = (JSON.parse((await scriptOk(['rule', plan.id, '--group', 'metals', '--amount', '9', '--currency', 'USD', '--json'])).stdout) as { id: string }).id;
     // A trade this rule priced (written as the owner: the audit trail the guard keeps).
     await owner.query(asOwner(), `insert into auth.users (id, aud, role, email) values ($1, 'authenticated', 'authenticated', 'rebate-script@example.test')`, [USER]);
     await owner.query(
@@ -80,8 +81,15 @@ describe('npm run rebate-plan', () => {
     const whole = await script(['delete-plan', plan.id]);
     expect(whole.code).toBe(1);
     expect(whole.stderr).toContain(`rebate-plan: rebate plan ${plan.id} ("v3") priced 1 trade(s): it cannot be deleted; add a new plan version instead (23001)`);
+    const frozen = await script(['delete-rule', metals]);
+    expect(frozen.code).toBe(1);
+    expect(frozen.stderr).toContain(`rebate-plan: rebate plan ${plan.id} ("v3") priced 1 trade(s): its rule ${metals} cannot be deleted; add a new plan version instead (23001)`);
+    const added = await script(['rule', plan.id, '--symbol', 'XAUUSD', '--amount', '6', '--currency', 'USD']);
+    expect(added.code).toBe(1);
+    expect(added.stderr).toContain(`rebate-plan: rebate plan ${plan.id} ("v3") priced 1 trade(s): it cannot be given a new rule; add a new plan version instead (23001)`);
+    expect(added.stderr).toContain('--copy-rules');
     const [left] = await owner.query<{ n: number }>(asOwner(), 'select count(*)::int as n from public.rebate_rules where plan_id = $1', [plan.id]);
-    expect(left?.n).toBe(1);
+    expect(left?.n).toBe(2);
 
     const spare = JSON.parse((await scriptOk(['create', '--broker', BROKER, '--name', 'v4', '--valid-from', '2021-01-01T00:00:00Z', '--json'])).stdout) as { id: string };
     await scriptOk(['rule', spare.id, '--amount', '6', '--currency', 'USD']);
