@@ -27,7 +27,7 @@ interface AccountBody {
   figures: { currency: string };
 }
 interface ErrorBody {
-  error: { code: string; details?: { path: string }[] };
+  error: { code: string; details?: { path: string; message: string }[] };
 }
 
 const put = (user: TestUser, id: string, body: unknown) => userRequest(accounts, 'PUT', `/accounts/trading-accounts/${id}/cashback-settings`, user.token, body);
@@ -102,6 +102,16 @@ describe('cashback settings', () => {
     expect(res.status).toBe(400);
     const paths = ((await res.json()) as ErrorBody).error.details?.map((d) => d.path) ?? [];
     expect(paths).toEqual(expect.arrayContaining(['body.payout_currency', 'body.excluded_magics.0', 'body.excluded_symbols.0']));
+  });
+
+  it('says what a magic number must be, whether it is a fraction or not a number', async () => {
+    const res = await put(alice, account.id, { payout_currency: null, excluded_magics: [1.5, 'abc'], excluded_symbols: [] });
+    expect(res.status).toBe(400);
+    const details = ((await res.json()) as ErrorBody).error.details ?? [];
+    expect(details.map((d) => [d.path, d.message])).toEqual([
+      ['body.excluded_magics.0', 'a magic number: a whole number'],
+      ['body.excluded_magics.1', 'a magic number: a whole number'],
+    ]);
   });
 
   it("answers 404 for another user's account", async () => {

@@ -141,7 +141,7 @@ export const CashbackSettings = z
       .nullable()
       .openapi({ description: "The currency the account's cashback is paid in; null: the broker's currency", example: 'USD' }),
     excluded_magics: z
-      .array(z.number().int())
+      .array(z.number({ error: 'a magic number: a whole number' }).int('a magic number: a whole number'))
       .max(100)
       .openapi({ description: 'Trades with these magic numbers earn no cashback (stored, withheld as filtered)', example: [777] }),
     excluded_symbols: z

@@ -23,7 +23,7 @@ describe('cashback settings form', () => {
     const { byField, rest } = fieldErrors(
       [
         { path: 'body.payout_currency', message: 'a 3-letter ISO 4217 code in upper case' },
-        { path: 'body.excluded_magics.1', message: 'expected number' },
+        { path: 'body.excluded_magics.1', message: 'a magic number: a whole number' },
         { path: 'body.excluded_symbols.1', message: 'a symbol, or a pattern' },
         { path: 'path.id', message: 'invalid uuid' },
       ],
@@ -31,7 +31,7 @@ describe('cashback settings form', () => {
     );
     expect(byField).toEqual({
       payout_currency: 'a 3-letter ISO 4217 code in upper case',
-      excluded_magics: '“abc”: expected number',
+      excluded_magics: '“abc”: a magic number: a whole number',
       excluded_symbols: '“EUR-USD!?”: a symbol, or a pattern',
     });
     expect(rest).toEqual([{ path: 'path.id', message: 'invalid uuid' }]);
