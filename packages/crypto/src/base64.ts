@@ -33,26 +33,9 @@ export function base64ToBytes(input: string): Uint8Array<ArrayBuffer> {
   return binaryStringToBytes(atob(input));
 }
 
-const URL_SAFE_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-
-/** URL-safe base64 (RFC 4648 §5) without padding. Encoded directly: it names every request (randomId). */
+/** URL-safe base64 (RFC 4648 §5) without padding. */
 export function bytesToBase64Url(bytes: Uint8Array): string {
-  const a = URL_SAFE_ALPHABET;
-  let out = '';
-  let i = 0;
-  for (; i + 2 < bytes.length; i += 3) {
-    const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8) | (bytes[i + 2] as number);
-    out += a[n >> 18]! + a[(n >> 12) & 63]! + a[(n >> 6) & 63]! + a[n & 63]!;
-  }
-  const rest = bytes.length - i;
-  if (rest === 1) {
-    const n = bytes[i] as number;
-    out += a[n >> 2]! + a[(n & 3) << 4]!;
-  } else if (rest === 2) {
-    const n = ((bytes[i] as number) << 8) | (bytes[i + 1] as number);
-    out += a[n >> 10]! + a[(n >> 4) & 63]! + a[(n & 15) << 2]!;
-  }
-  return out;
+  return bytesToBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
 /** Decodes URL-safe base64, padded or not. Throws on invalid input. */
