@@ -3,7 +3,7 @@ import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
 import type { Db, Queryable } from './db.ts';
 import type { Principal } from './principal.ts';
 import { VALUE_PARSERS } from './pg-values.ts';
-import { runTransaction, singleStatement } from './transaction.ts';
+import { runQuery, runTransaction } from './transaction.ts';
 
 export interface PgliteDb extends Db {
   readonly dialect: 'pglite';
@@ -44,12 +44,9 @@ export async function createPgliteDb(opts: PgliteDbOptions = {}): Promise<Pglite
     dialect: 'pglite',
     pglite: pg,
     transaction,
-    async query<R>(principal: Principal, text: string, params?: readonly unknown[]): Promise<R[]> {
-      if (principal?.kind !== 'owner') return transaction(principal, (tx) => tx.query<R>(text, params));
+    query: <R>(principal: Principal, text: string, params?: readonly unknown[]): Promise<R[]> =>
       // PGlite's query waits for a running transaction (one connection), like a pool would.
-      const statement = singleStatement(text, params);
-      return (await pg.query<R>(statement.text, statement.params, QUERY_OPTIONS)).rows;
-    },
+      runQuery<R>(principal, text, params, transaction, async (t, p) => (await pg.query<Record<string, unknown>>(t, p, QUERY_OPTIONS)).rows),
     async close() {
       if (owned && !pg.closed) await pg.close();
     },

@@ -13,4 +13,4 @@ export {
 } from './migrate.ts';
 // The transaction core both adapters share, for a PGlite on another thread (the local server's
 // database worker: packages/local-server/src/db-worker).
-export { runTransaction, singleStatement, type DriverTransaction } from './transaction.ts';
+export { runQuery, runTransaction, type DriverTransaction } from './transaction.ts';

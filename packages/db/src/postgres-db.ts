@@ -4,7 +4,7 @@ import type { Principal } from './principal.ts';
 import { withStandardPgFields } from './pg-error.ts';
 import { VALUE_PARSERS } from './pg-values.ts';
 import type { WireParam } from './params.ts';
-import { runTransaction, singleStatement } from './transaction.ts';
+import { runQuery, runTransaction } from './transaction.ts';
 
 export interface PostgresDb extends Db {
   readonly dialect: 'postgres';
@@ -171,17 +171,16 @@ export function createPostgresDb(url: string, opts: PostgresDbOptions = {}): Pos
       return sql;
     },
     transaction,
-    async query<R>(principal: Principal, text: string, params?: readonly unknown[]): Promise<R[]> {
-      if (principal?.kind !== 'owner') return transaction(principal, (tx) => tx.query<R>(text, params));
-      const statement = singleStatement(text, params);
-      return withDeadline(async (sql) => {
-        try {
-          return [...(await oneTrip(sql, statement.text, statement.params))] as R[];
-        } catch (error) {
-          throw withStandardPgFields(error);
-        }
-      });
-    },
+    query: <R>(principal: Principal, text: string, params?: readonly unknown[]): Promise<R[]> =>
+      runQuery<R>(principal, text, params, transaction, (t, p) =>
+        withDeadline(async (sql) => {
+          try {
+            return [...(await oneTrip(sql, t, p))];
+          } catch (error) {
+            throw withStandardPgFields(error);
+          }
+        }),
+      ),
     async close() {
       await sql.end({ timeout: 5 });
     },

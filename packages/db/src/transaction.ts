@@ -1,6 +1,6 @@
 // The part of a transaction both adapters share: principal validation, the PostgREST-style role
 // switch, parameter encoding, and "a failed statement fails the transaction".
-import type { Queryable } from './db.ts';
+import type { Db, Queryable } from './db.ts';
 import { toWireParams, type WireParam } from './params.ts';
 import { roleSwitchFor, type Principal } from './principal.ts';
 
@@ -17,6 +17,23 @@ export const SET_ROLE_SQL =
 export function singleStatement(text: string, params: readonly unknown[] | undefined): { text: string; params: WireParam[] } {
   if (typeof text !== 'string' || text.trim() === '') throw new TypeError('SQL text must be a non-empty string');
   return { text, params: toWireParams(params) };
+}
+
+/**
+ * `Db.query`, the same in every adapter: an owner's statement is sent alone, as Postgres's implicit
+ * transaction (one round trip, `send`); anyone else's runs in `transaction`, which first switches to
+ * the principal's role and claims. Bad input rejects (never throws synchronously).
+ */
+export async function runQuery<R>(
+  principal: Principal,
+  text: string,
+  params: readonly unknown[] | undefined,
+  transaction: Db['transaction'],
+  send: RawQuery,
+): Promise<R[]> {
+  if (principal?.kind !== 'owner') return transaction(principal, (tx) => tx.query<R>(text, params));
+  const statement = singleStatement(text, params);
+  return (await send(statement.text, statement.params)) as R[];
 }
 
 export async function runTransaction<T>(

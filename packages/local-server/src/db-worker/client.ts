@@ -3,7 +3,7 @@
 // role switch, parameter encoding and "a failed statement fails the transaction" stay in
 // packages/db (runTransaction); only statements, BEGIN/COMMIT/ROLLBACK and notifications cross.
 import type { Db, Principal, Queryable } from '@rubi/db';
-import { runTransaction, singleStatement, type DriverTransaction } from '@rubi/db/pglite';
+import { runQuery, runTransaction, type DriverTransaction } from '@rubi/db/pglite';
 import type { Listen } from '../realtime/hub.ts';
 import { errorFromData, type OpenOptions, type Port, type Reply, type Request } from './protocol.ts';
 
@@ -97,11 +97,8 @@ export async function connectDatabase(link: DatabaseLink, options: OpenOptions):
   const db: Db = {
     dialect: 'pglite',
     transaction,
-    async query<R>(principal: Principal, text: string, params?: readonly unknown[]): Promise<R[]> {
-      if (principal?.kind !== 'owner') return transaction(principal, (tx) => tx.query<R>(text, params));
-      const statement = singleStatement(text, params);
-      return request<R[]>({ op: 'query', text: statement.text, params: statement.params });
-    },
+    query: <R>(principal: Principal, text: string, params?: readonly unknown[]): Promise<R[]> =>
+      runQuery<R>(principal, text, params, transaction, (t, p) => request({ op: 'query', text: t, params: p })),
     close() {
       closing ??= request({ op: 'close' })
         .then(() => undefined)
