@@ -1,4 +1,4 @@
-// The fleet view (GET /ops/fleet) as tables for a terminal: `npm run vps-host -- fleet`.
+// Plain-text tables for a terminal (the admin commands), and the fleet view (GET /ops/fleet) as tables: `npm run vps-host -- fleet`.
 import type { FleetResponse } from '@rubi/contracts/ops.ts';
 
 export function table(rows: string[][]): string {

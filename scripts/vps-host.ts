@@ -14,7 +14,7 @@ import type { FleetResponse } from '@rubi/contracts/ops.ts';
 import { issueVpsHostKey, randomToken, sha256Hex } from '@rubi/crypto';
 import { asOwner, isPgError, type Db } from '@rubi/db';
 import { adminDb, CommandError, reportFailure, UsageError } from './lib/admin-cli.ts';
-import { formatFleet } from './fleet-table.ts';
+import { formatFleet, table } from './fleet-table.ts';
 
 const USAGE = `Usage: vps-host <command> [options]
 
@@ -235,11 +235,6 @@ async function fleet(url: string | undefined, key: string | undefined, json: boo
   const body = JSON.parse(text) as FleetResponse;
   if (!Array.isArray(body.hosts) || !Array.isArray(body.accounts_in_error)) throw new CommandError('GET /ops/fleet answered an unexpected shape');
   console.log(json ? JSON.stringify(body) : formatFleet(body));
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
 }
 
 const when = (d: Date | null): string => (d ? d.toISOString().replace(/\.\d{3}Z$/, 'Z') : '-');

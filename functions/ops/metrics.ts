@@ -52,11 +52,6 @@ export const BACKEND_METRICS = [
   { name: 'rubi_ops_metrics_query_seconds', type: 'gauge', help: 'Time private.ops_metrics took for this scrape' },
 ] as const satisfies readonly MetricDefinition[];
 
-export type BackendMetricName = (typeof BACKEND_METRICS)[number]['name'];
-
-/** The names of every backend metric, for the dashboard's test. */
-export const BACKEND_METRIC_NAMES: readonly string[] = BACKEND_METRICS.map((m) => m.name);
-
 export interface Sample {
   metric: string;
   labels: Record<string, string>;
@@ -73,7 +68,7 @@ export function escapeLabelValue(value: string): string {
 }
 
 /** HELP text: backslash and line feed escaped. */
-export function escapeHelp(text: string): string {
+function escapeHelp(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
 

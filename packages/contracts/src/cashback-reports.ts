@@ -42,7 +42,7 @@ export const CashbackReportRow = z
     lots: z.number(),
     cashback_accrued: z.number().openapi({ description: 'Cashback accrued on these trades' }),
     cashback_settled: z.number().openapi({ description: 'The part of it already settled into the ledger' }),
-    withheld: z.record(z.string(), z.number().int()).openapi({ description: 'Trades that earned nothing, by reason (cashback_withheld); absent reasons are 0' }),
+    withheld: z.partialRecord(WithheldReason, z.number().int()).openapi({ description: 'Trades that earned nothing, by reason (cashback_withheld); absent reasons are 0' }),
   })
   .openapi('CashbackReportRow');
 export type CashbackReportRow = z.infer<typeof CashbackReportRow>;
