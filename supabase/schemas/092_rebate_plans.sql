@@ -50,15 +50,21 @@ comment on type public.rebate_kind is 'How a rebate rule prices a trade: an amou
 create cast (text as public.rebate_kind) with inout as assignment;
 
 -- ---------------------------------------------------------------------------------------------
+-- An account's plan must name the account's own broker (ingest reads the plans of the account's
+-- broker, so another broker's would never apply): the key below proves it.
+alter table public.trading_accounts add constraint trading_accounts_id_broker_key unique (id, broker_id);
+
 create table public.rebate_plans (
   id uuid primary key default gen_random_uuid(),
   broker_id uuid not null references public.brokers (id) on delete cascade,
   -- Null: the broker's plan. Set: this account's, overriding the broker's.
-  account_id uuid references public.trading_accounts (id) on delete cascade,
+  account_id uuid,
   name text not null check (length(name) between 1 and 100),
   valid_from timestamptz not null default now(),
   created_at timestamptz not null default now(),
-  constraint rebate_plans_version_key unique nulls not distinct (broker_id, account_id, valid_from)
+  constraint rebate_plans_version_key unique nulls not distinct (broker_id, account_id, valid_from),
+  constraint rebate_plans_account_broker_fkey foreign key (account_id, broker_id)
+    references public.trading_accounts (id, broker_id) on delete cascade
 );
 create index rebate_plans_account_id_idx on public.rebate_plans (account_id) where account_id is not null;
 alter table public.rebate_plans enable row level security;

@@ -34,7 +34,7 @@ comment on table private.cashback_report_cells is
 
 -- Adds each statement's difference to the cells it touches (an ingest, a settlement, an accrual at
 -- verification, a delete), in key order. Deltas of a deleted account (the cascade from
--- trading_accounts) are dropped with it. A cell emptied by an update stays, at zero (the report
+-- trading_accounts) are dropped with it; new rows need no such check (their foreign key holds). A cell emptied by an update stays, at zero (the report
 -- skips it).
 create function private.count_report_cells() returns trigger
 language plpgsql
@@ -66,7 +66,6 @@ begin
            coalesce(r.cashback_withheld::text, ''), count(*), sum(r.lots), sum(r.cashback_amount),
            coalesce(sum(r.cashback_amount) filter (where r.settled_on is not null), 0)
     from new_rows r
-    where exists (select 1 from public.trading_accounts a where a.id = r.account_id)
     group by 1, 2, 3, 4, 5, 6
     order by 1, 3, 2, 4, 5, 6
     on conflict (user_id, bucket, account_id, symbol_group, currency, withheld) do update

@@ -182,11 +182,11 @@ isOneToOne: false
                   }
                   Relationships: [
                     {
-      foreignKeyName: "rebate_plans_account_id_fkey"
-      columns: ["account_id"]
+      foreignKeyName: "rebate_plans_account_broker_fkey"
+      columns: ["account_id","broker_id"]
 isOneToOne: false
       referencedRelation: "trading_accounts"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","broker_id"]
     },{
       foreignKeyName: "rebate_plans_broker_id_fkey"
       columns: ["broker_id"]

@@ -4,7 +4,7 @@
 begin;
 \ir helpers/setup.psql
 
-select plan(41);
+select plan(42);
 
 delete from auth.users;
 delete from private.vps_hosts;
@@ -82,6 +82,10 @@ insert into public.rebate_plans (id, broker_id, account_id, name, valid_from) va
   ('00000000-0000-0000-0017-0000000000f4', '00000000-0000-0000-0017-0000000000e1', '00000000-0000-0000-0017-0000000000a4', 'a4 VIP', '-infinity');
 insert into public.rebate_rules (id, plan_id, amount, currency) values
   ('00000000-0000-0000-0017-000000000040', '00000000-0000-0000-0017-0000000000f4', 8, 'USD');
+-- An account's plan names the account's own broker: ingest would never read one of another broker.
+select throws_ok($$ insert into public.rebate_plans (broker_id, account_id, name) values
+    ('00000000-0000-0000-0017-0000000000e1', '00000000-0000-0000-0017-0000000000a2', 'a2 at the wrong broker') $$,
+  '23503', null, 'an account plan naming another broker than the account''s is refused');
 select is(private.set_fx_rate('JPY', 'USD', 0.0066, now() - interval '1 minute'), 0, 'a JPY -> USD rate is set (nothing was waiting for it)');
 
 -- =============================================================================================
