@@ -1,6 +1,6 @@
 import { sha256Hex, verifySignature, type VerifyFailure } from '@rubi/crypto';
 import { asService, type Enums } from '@rubi/db';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { DUMMY_SIGNING_KEY, readAccountEaCredential, readEaKeyCredential, type AccountEaCredential, type EaCredential } from './ea-credentials.ts';
 import type { Admission, EdgeEnv } from './env.ts';
 import { forbidden, unauthorized } from './errors.ts';
@@ -188,26 +188,42 @@ export function requireAccountEa(): MiddlewareHandler<EdgeEnv> {
 }
 
 /**
+ * A key stored only as its SHA-256 and checked by one private function (VPS host keys, operator
+ * keys): the same refusals for both. Malformed: 401 at once. Unknown or revoked: counted per client
+ * IP in `bucket` (rate-limit.ts: past the limit, 429 instead of 401), then 401. Returns the id.
+ */
+async function checkHashedKey(
+  c: Context<EdgeEnv>,
+  key: string,
+  check: { fn: 'private.authenticate_vps_host' | 'private.authenticate_operator'; bucket: 'vps_auth_failure_ip' | 'operator_auth_failure_ip'; malformed: string; refused: string },
+): Promise<string> {
+  if (key.length < 16 || key.length > 256) {
+    noteRequest(c, { auth_refusal: 'malformed_credential_id' });
+    throw unauthorized(check.malformed);
+  }
+  const [row] = await c.get('deps').db.query<{ id: string | null }>(asService(), `select ${check.fn}($1) as id`, [await sha256Hex(key)]);
+  if (!row?.id) {
+    noteRequest(c, { auth_refusal: 'unknown_credential' });
+    await limit(c, [perIp(check.bucket, c)]);
+    throw unauthorized(check.refused);
+  }
+  return row.id;
+}
+
+/**
  * A VPS agent: `X-VPS-API-Key`, stored only as its SHA-256. Host requests run as service_role and
  * reach accounts only through private functions that check the host holds them.
  */
 export function requireVpsHost(): MiddlewareHandler<EdgeEnv> {
   return async (c, next) => {
-    const deps = c.get('deps');
-    const key = c.req.header('x-vps-api-key') ?? '';
     noteRequest(c, { principal: 'vps_host' });
-    if (key.length < 16 || key.length > 256) {
-      noteRequest(c, { auth_refusal: 'malformed_credential_id' });
-      throw unauthorized('missing or malformed X-VPS-API-Key');
-    }
-    const [host] = await deps.db.query<{ id: string | null }>(asService(), 'select private.authenticate_vps_host($1) as id', [await sha256Hex(key)]);
-    if (!host?.id) {
-      noteRequest(c, { auth_refusal: 'unknown_credential' });
-      // Failed host keys per client IP (rate-limit.ts): past the limit, 429 instead of 401.
-      await limit(c, [perIp('vps_auth_failure_ip', c)]);
-      throw unauthorized('unknown or revoked VPS host key');
-    }
-    c.set('actor', { kind: 'vps_host', hostId: host.id });
+    const hostId = await checkHashedKey(c, c.req.header('x-vps-api-key') ?? '', {
+      fn: 'private.authenticate_vps_host',
+      bucket: 'vps_auth_failure_ip',
+      malformed: 'missing or malformed X-VPS-API-Key',
+      refused: 'unknown or revoked VPS host key',
+    });
+    c.set('actor', { kind: 'vps_host', hostId });
     await next();
   };
 }
@@ -222,21 +238,14 @@ export function requireVpsHost(): MiddlewareHandler<EdgeEnv> {
  */
 export function requireOperator(): MiddlewareHandler<EdgeEnv> {
   return async (c, next) => {
-    const deps = c.get('deps');
     noteRequest(c, { principal: 'operator' });
     const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
-    const key = c.req.header('x-operator-key') ?? bearer ?? '';
-    if (key.length < 16 || key.length > 256) {
-      noteRequest(c, { auth_refusal: 'malformed_credential_id' });
-      throw unauthorized('missing or malformed operator key (Authorization: Bearer or X-Operator-Key)');
-    }
-    const [row] = await deps.db.query<{ id: string | null }>(asService(), 'select private.authenticate_operator($1) as id', [await sha256Hex(key)]);
-    if (!row?.id) {
-      noteRequest(c, { auth_refusal: 'unknown_credential' });
-      // Failed operator keys per client IP (rate-limit.ts): past the limit, 429 instead of 401.
-      await limit(c, [perIp('operator_auth_failure_ip', c)]);
-      throw unauthorized('unknown or revoked operator key');
-    }
+    await checkHashedKey(c, c.req.header('x-operator-key') ?? bearer ?? '', {
+      fn: 'private.authenticate_operator',
+      bucket: 'operator_auth_failure_ip',
+      malformed: 'missing or malformed operator key (Authorization: Bearer or X-Operator-Key)',
+      refused: 'unknown or revoked operator key',
+    });
     c.set('actor', { kind: 'operator' });
     await next();
   };
