@@ -11,7 +11,7 @@
 import process from 'node:process';
 import { parseArgs } from 'node:util';
 import type { FleetResponse } from '@rubi/contracts/ops.ts';
-import { issueVpsHostKey, randomToken, sha256Hex } from '@rubi/crypto';
+import { issueOperatorKey, issueVpsHostKey } from '@rubi/crypto';
 import { asOwner, isPgError, type Db } from '@rubi/db';
 import { adminDb, CommandError, reportFailure, UsageError } from './lib/admin-cli.ts';
 import { formatFleet, table } from './fleet-table.ts';
@@ -158,12 +158,12 @@ async function revoke(db: Db, name: string, json: boolean): Promise<void> {
 }
 
 async function createOperatorKey(db: Db, name: string, json: boolean): Promise<void> {
-  const key = `rubi_op_${randomToken(32)}`;
+  const { key, keyHash } = await issueOperatorKey();
   let row: { id: string } | undefined;
   try {
     [row] = await db.query<{ id: string }>(asOwner(), 'insert into private.operator_keys (name, key_hash) values ($1, $2) returning id', [
       name,
-      await sha256Hex(key),
+      keyHash,
     ]);
   } catch (error) {
     if (isPgError(error) && error.code === '23505') throw new CommandError(`an operator key named "${name}" already exists (revoked keys keep their name)`);

@@ -6,7 +6,7 @@ export {
   utf8Decode,
   utf8Encode,
 } from './base64.ts';
-export { issueVpsHostKey, randomBytes, randomId, randomToken, sha256Hex } from './random.ts';
+export { issueOperatorKey, issueVpsHostKey, randomBytes, randomId, randomToken, sha256Hex } from './random.ts';
 export {
   MAX_SIGNATURES_CHECKED,
   SIGNATURE_TOLERANCE_SECONDS,

@@ -33,7 +33,16 @@ export async function sha256Hex(input: string): Promise<string> {
  * A new VPS host API key and the SHA-256 the database keeps of it (the `vps` function hashes what
  * an agent sends and compares). The key itself is shown once and never stored.
  */
-export async function issueVpsHostKey(): Promise<{ key: string; keyHash: string }> {
-  const key = `vps_${randomToken(32)}`;
+export function issueVpsHostKey(): Promise<{ key: string; keyHash: string }> {
+  return issueHashedKey('vps_');
+}
+
+/** The same for an operator key (private.operator_keys; the `ops` function hashes and compares). */
+export function issueOperatorKey(): Promise<{ key: string; keyHash: string }> {
+  return issueHashedKey('rubi_op_');
+}
+
+async function issueHashedKey(prefix: string): Promise<{ key: string; keyHash: string }> {
+  const key = `${prefix}${randomToken(32)}`;
   return { key, keyHash: await sha256Hex(key) };
 }
