@@ -21,6 +21,7 @@ import {
   mintHostRealtimeToken,
   notFound,
   noteRequest,
+  warnRequest,
   requireVpsHost,
   withDb,
   type EdgeDeps,
@@ -185,23 +186,15 @@ export function createVpsApp(deps: EdgeDeps) {
       return updated;
     });
     if (!row) throw notFound('account not found');
-    // The agent's report goes on the request's line: "why is this account in error" (README).
+    // The agent's report goes on the request's line, its only line, at `warn` for an error: "why
+    // is this account in error" (README). The error message stays out of the log (the account and
+    // /ops/fleet show it).
     noteRequest(c, {
       external_account_id: row.external_account_id,
       account_status: row.status,
       ...(body.error_code ? { reported_error_code: body.error_code } : {}),
     });
-    if (body.state === 'error') {
-      deps.logger.log('warn', 'terminal error reported', {
-        fn: 'vps',
-        request_id: c.get('requestId'),
-        vps_host_id: hostIdOf(c),
-        account_id: row.account_id,
-        reported_error_code: body.error_code,
-        account_status: row.status,
-        attempts: row.attempts,
-      });
-    }
+    if (body.state === 'error') warnRequest(c);
     return c.json(
       {
         account_id: row.account_id,

@@ -363,6 +363,9 @@ describe('POST /vps/accounts/{id}/state', () => {
     expect(await launching.json()).toMatchObject({ account_id: account.id, status: 'provisioning', terminal_state: 'launching', held: true, removed: false });
     const running = (await (await report(hostA, account.id, { state: 'running' })).json()) as AccountStateBody;
     expect(running).toMatchObject({ status: 'provisioning', terminal_state: 'running', held: true });
+    // A report that is not an error is an ordinary request line.
+    const lines = h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.account_id === account.id && l.route === '/vps/accounts/{id}/state');
+    expect(lines.map((l) => l.level)).toEqual(['info', 'info']);
     expect(await countRows(h, 'public.trading_accounts', `id = $1 and lease_expires_at > now() + interval '170 seconds'`, [account.id])).toBe(1);
   });
 
@@ -400,7 +403,12 @@ describe('POST /vps/accounts/{id}/state', () => {
     // Released: the host can no longer act on it.
     expect((await report(hostA, account.id, { state: 'running' })).status).toBe(404);
     expect((await launchPackage(hostA, account.id)).status).toBe(404);
-    expect(h.logs.some((l) => l.includes('"msg":"terminal error reported"') && l.includes('E_LOGIN_TIMEOUT'))).toBe(true);
+    // One log line for the report: the request's, at warn, with the agent's code and the account's status.
+    const about = h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.account_id === account.id && l.reported_error_code !== undefined);
+    expect(about).toEqual([
+      expect.objectContaining({ level: 'warn', msg: 'request', fn: 'vps', route: '/vps/accounts/{id}/state', vps_host_id: hostA.id, reported_error_code: 'E_LOGIN_TIMEOUT', account_status: 'error' }),
+    ]);
+    expect(h.logs.filter((l) => l.includes('E_LOGIN_TIMEOUT') && l.includes(account.id))).toHaveLength(1);
   });
 
   it('E_AUTH: no automatic retry, the failed credential remembered, the owner told to update the password', async () => {

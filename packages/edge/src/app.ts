@@ -67,7 +67,7 @@ export function createFunctionApp(name: string, deps: EdgeDeps): OpenAPIHono<Edg
     await next();
     if (c.res.headers.get(REQUEST_ID_HEADER) !== requestId) c.header(REQUEST_ID_HEADER, requestId);
     // One line per request with the fields an operator filters on (request-log.ts).
-    deps.logger.log(c.res.status >= 500 ? 'error' : 'info', 'request', requestLogLine(c, name, performance.now() - started));
+    deps.logger.log(c.res.status >= 500 ? 'error' : c.get('logWarn') ? 'warn' : 'info', 'request', requestLogLine(c, name, performance.now() - started));
   });
 
   const origins = deps.config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);

@@ -41,5 +41,7 @@ export interface EdgeEnv {
     failure?: string;
     /** What the request's log line names besides the actor's ids (request-log.ts, `noteRequest`). */
     logFields?: RequestLogFields;
+    /** Set by `warnRequest`: the request's line is written at `warn` (a 5xx is `error` anyway). */
+    logWarn?: true;
   };
 }

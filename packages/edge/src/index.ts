@@ -21,4 +21,4 @@ export { DOORBELL_TOPIC, mintHostRealtimeToken, REALTIME_TOKEN_TTL_SECONDS } fro
 export { clientIp, limit, perIp, takeRateLimits, type RateLimitBucket, type RateLimitDecision, type RateLimitKind } from './rate-limit.ts';
 export { BACKEND_VERSION, checkHealth, HEALTH_DB_TIMEOUT_MS } from './health.ts';
 export { createLogger, redact, type Logger, type LogLevel, type LogSink } from './log.ts';
-export { noteRequest, PRINCIPAL_KINDS, requestLogLine, routePattern, type PrincipalKind, type RequestLogFields } from './request-log.ts';
+export { noteRequest, warnRequest, PRINCIPAL_KINDS, requestLogLine, routePattern, type PrincipalKind, type RequestLogFields } from './request-log.ts';

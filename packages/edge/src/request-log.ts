@@ -57,6 +57,14 @@ export function noteRequest(c: Context<EdgeEnv>, fields: RequestLogFields): void
   else c.set('logFields', { ...fields });
 }
 
+/**
+ * Writes this request's line at `warn` (a 5xx is written at `error` anyway): a request that
+ * succeeded but reports something an operator should look at, such as an agent's terminal error.
+ */
+export function warnRequest(c: Context<EdgeEnv>): void {
+  c.set('logWarn', true);
+}
+
 /** The ids an authenticated actor carries. */
 function actorFields(actor: Actor): RequestLogFields {
   switch (actor.kind) {
