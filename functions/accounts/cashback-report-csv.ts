@@ -1,5 +1,3 @@
-import type { CashbackReport } from '@rubi/contracts/cashback-reports.ts';
-
 /** One row as the database returned it: amounts as exact numeric text. */
 export interface ReportCsvRow {
   period_start: string;
@@ -34,10 +32,4 @@ export function reportCsv(rows: readonly ReportCsvRow[], reasons: readonly strin
     ...reasons.map((reason) => String(r.withheld[reason] ?? 0)),
   ])];
   return lines.map((line) => line.map(csvField).join(',')).join('\r\n') + '\r\n';
-}
-
-/** cashback-report-<account id or all>-<period>-<from day>-<to day>.csv (only [A-Za-z0-9._-]). */
-export function reportFilename(report: Pick<CashbackReport, 'account_id' | 'period' | 'from' | 'to'>): string {
-  const day = (iso: string) => iso.slice(0, 10);
-  return `cashback-report-${report.account_id ?? 'all'}-${report.period}-${day(report.from)}-${day(report.to)}.csv`.replace(/[^A-Za-z0-9._-]/g, '_');
 }

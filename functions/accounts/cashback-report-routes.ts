@@ -1,8 +1,8 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { cashbackReportRoute, DEFAULT_REPORT_DAYS, type CashbackReport } from '@rubi/contracts/cashback-reports.ts';
+import { cashbackReportRoute, DEFAULT_REPORT_DAYS, reportFilename, type CashbackReport } from '@rubi/contracts/cashback-reports.ts';
 import { VOCABULARY } from '@rubi/contracts/vocabulary.ts';
 import { requireUser, withDb, type EdgeEnv } from '@rubi/edge';
-import { reportCsv, reportFilename, type ReportCsvRow } from './cashback-report-csv.ts';
+import { reportCsv, type ReportCsvRow } from './cashback-report-csv.ts';
 
 const DAY_MS = 86_400_000;
 

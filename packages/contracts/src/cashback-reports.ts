@@ -2,6 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { errorResponses, Timestamp, Uuid } from './common.ts';
 import { VOCABULARY } from './vocabulary.ts';
 
+export { reportFilename } from './cashback-report-file.ts';
+
 // GET /accounts/cashback/report: the signed-in user's closed trades and cashback, summed by period
 // and (optionally) symbol group, per payout currency; one account or all of them; JSON or CSV.
 // The figures come from private.cashback_report (supabase/schemas/097_cashback_reports.sql),

@@ -20,7 +20,7 @@ export type Ledger = z.infer<typeof LedgerSchema>;
 export type EaKey = z.infer<typeof EaKeySchema>;
 export type NewEaKey = z.infer<typeof CreatedEaKey>;
 export type SessionInfo = z.infer<typeof SessionDetail>;
-export type ReportParams = { period: CashbackReport['period']; group_by: CashbackReport['group_by']; account_id?: string | undefined };
+export type ReportParams = { period: CashbackReport['period']; group_by: CashbackReport['group_by']; account_id?: string | undefined; from?: string; to?: string };
 export type RegisterAccount = { broker_id: string; platform: TradingAccount['platform']; login: number; server: string; investor_password: string };
 
 export class ApiError extends Error {

@@ -38,7 +38,3 @@ export function withheldSummary(withheld: Record<string, number>): string {
   return parts.length ? parts.join(' · ') : '–';
 }
 
-/** The file name the CSV download gets (the API names it the same way). */
-export function reportFileName(accountId: string | undefined, period: string): string {
-  return `cashback-report-${accountId ?? 'all'}-${period}.csv`;
-}

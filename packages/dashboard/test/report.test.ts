@@ -1,6 +1,7 @@
 // The report page's figures (packages/dashboard/src/report.ts).
+import { reportFilename } from '@rubi/contracts/cashback-report-file.ts';
 import { describe, expect, it } from 'vitest';
-import { reportFileName, reportTotals, withheldSummary, type ReportRow } from '../src/report.ts';
+import { reportTotals, withheldSummary, type ReportRow } from '../src/report.ts';
 
 const row = (over: Partial<ReportRow>): ReportRow => ({
   period_start: '2026-01-01',
@@ -34,8 +35,9 @@ describe('report figures', () => {
     expect(withheldSummary({ paused: 0 })).toBe('–');
   });
 
-  it('names the CSV file', () => {
-    expect(reportFileName(undefined, 'month')).toBe('cashback-report-all-month.csv');
-    expect(reportFileName('abc', 'day')).toBe('cashback-report-abc-day.csv');
+  it('names the CSV file as the API does (the contract\'s reportFilename)', () => {
+    const range = { period: 'month', from: '2026-01-01T00:00:00.000Z', to: '2026-03-01T12:30:00.000Z' } as const;
+    expect(reportFilename({ ...range, account_id: null })).toBe('cashback-report-all-month-2026-01-01-2026-03-01.csv');
+    expect(reportFilename({ ...range, account_id: 'abc' })).toBe('cashback-report-abc-month-2026-01-01-2026-03-01.csv');
   });
 });

@@ -194,8 +194,14 @@ describe('the dashboard in headless Chromium', () => {
     await page.getByTestId('account-report-link').click();
     await page.getByTestId('report-table').waitFor();
     expect(await page.getByTestId('report-total-trades').innerText()).toBe('3');
-    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('report-csv').click()]);
-    expect(download.suggestedFilename()).toMatch(/^cashback-report-[0-9a-f-]{36}-month\.csv$/);
+    const [download, csvResponse] = await Promise.all([
+      page.waitForEvent('download'),
+      page.waitForResponse((r) => r.url().includes('/cashback/report?') && r.url().includes('format=csv')),
+      page.getByTestId('report-csv').click(),
+    ]);
+    expect(download.suggestedFilename()).toMatch(/^cashback-report-[0-9a-f-]{36}-month-\d{4}-\d{2}-\d{2}-\d{4}-\d{2}-\d{2}\.csv$/);
+    // The range on screen, named exactly as the API names it.
+    expect(csvResponse.headers()['content-disposition']).toBe(`attachment; filename="${download.suggestedFilename()}"`);
     const csv = await readFile(await download.path(), 'utf8');
     expect(csv.split('\r\n')[0]).toMatch(/^period_start,symbol_group,currency,trades,lots,cashback_accrued,cashback_settled,withheld_/);
     expect(csv).toContain(',USD,');

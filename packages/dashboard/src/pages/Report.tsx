@@ -1,11 +1,12 @@
 // The cashback report: one account (#/report/<id>) or all of them (#/report), by day, week or month
 // and optionally by symbol group, with totals per currency and a CSV download.
+import { reportFilename } from '@rubi/contracts/cashback-report-file.ts';
 import { useState } from 'preact/hooks';
 import { api, type CashbackReport, type ReportParams } from '../api.ts';
 import { Async, ErrorNote } from '../components/Async.tsx';
 import { lots, money } from '../format.ts';
 import { useAction, useReconciled } from '../hooks.ts';
-import { reportFileName, reportTotals, withheldSummary } from '../report.ts';
+import { reportTotals, withheldSummary } from '../report.ts';
 
 const PERIODS: { value: CashbackReport['period']; label: string; range: string }[] = [
   { value: 'day', label: 'Day', range: 'the last 31 days' },
@@ -30,7 +31,12 @@ export function Report({ accountId }: { accountId?: string | undefined }) {
   const [byGroup, setByGroup] = useState(true);
   const params: ReportParams = { period, group_by: byGroup ? 'symbol_group' : 'none', account_id: accountId };
   const report = useReconciled(() => api.cashbackReport(params), ['closed_trades', 'cashback_ledger'], [period, byGroup, accountId]);
-  const download = useAction(async () => saveFile(await api.cashbackReportCsv(params), reportFileName(accountId, period)));
+  // The CSV of the range on screen (before it has loaded: the API's default range as of now),
+  // named as the API's Content-Disposition names it.
+  const download = useAction(async () => {
+    const range = report.data ?? (await api.cashbackReport(params));
+    saveFile(await api.cashbackReportCsv({ ...params, from: range.from, to: range.to }), reportFilename(range));
+  });
   return (
     <>
       <p>{accountId ? <a href={`#/accounts/${accountId}`}>← Account</a> : <a href="#/accounts">← Accounts</a>}</p>
