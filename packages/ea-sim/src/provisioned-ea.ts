@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { RegisterResponse } from '@rubi/contracts/register.ts';
-import { MAX_OWNERSHIP_CODES, MAX_TRADES_PER_BATCH, Ownership, ReportTradesResponse, type ClosedTradeInput } from '@rubi/contracts/trades.ts';
+import { MAX_OWNERSHIP_CODES, MAX_TRADES_PER_BATCH, Ownership, ReportTradesResponse, type ClosedTradeInput, type ReportTradesRequest } from '@rubi/contracts/trades.ts';
 import type { Vocabulary } from '@rubi/contracts/vocabulary.ts';
 import { EaHttpError, requestJson, SignedHttp, type HttpEvent, type HttpOptions } from './signed-http.ts';
 import { sleep } from './sleep.ts';
@@ -83,11 +83,7 @@ export interface BrokerLink {
 }
 
 /** The optional report on the terminal a POST /trades body carries (packages/contracts/src/trades.ts). */
-export interface TerminalReport {
-  broker_connected?: boolean;
-  history_synced_until?: string;
-  backfill_complete?: boolean;
-}
+export type TerminalReport = Pick<ReportTradesRequest, 'broker_connected' | 'history_synced_until' | 'backfill_complete'>;
 
 export interface ProvisionedIdentity {
   platform: Vocabulary<'platform'>;
@@ -366,7 +362,7 @@ export class ProvisionedEa {
     if (!this.http) throw new Error('not registered: call register() first');
     const result: FlushResult = { sent: 0, accepted: [], duplicates: [], cashbackAccrued: 0, remaining: this.queue.length };
     let first = true;
-    let body: { trades: ClosedTradeInput[]; ownership_codes?: string[] } & TerminalReport = { trades: [] };
+    let body: ReportTradesRequest = { trades: [] };
     while (first || this.queue.length > 0) {
       first = false;
       const batch = this.queue.slice(0, this.maxBatch);
