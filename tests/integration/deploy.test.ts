@@ -21,7 +21,9 @@ import { describeRun, run, type RunResult } from './support/run.ts';
  * `deno bundle` must succeed with the uploaded import map (npm packages come from the npm registry
  * into a throwaway DENO_DIR, as on Supabase's bundler). One bundle is started with
  * `--allow-net --allow-env` only and must serve its openapi.json. Broken copies of the project
- * show that a missing entrypoint and a broken import map are caught.
+ * show that a missing entrypoint and a broken import map are caught. The same entrypoints (and the
+ * local server's) also type-check in the repository itself, where Deno takes the npm packages and
+ * their @types/node from node_modules.
  *
  * The CLI runs on a copy of the deploy inputs (supabase/config.toml, deno.json, functions/,
  * packages/), never on the repository: after a deploy it caches the project's metadata in
@@ -272,6 +274,12 @@ describe('supabase functions deploy --use-api', () => {
       child.kill('SIGTERM');
       await exited;
     }
+  });
+
+  test('deno check in the repository (node_modules, its @types/node): every entrypoint and the local server', async () => {
+    const entrypoints = [...functionNames.map((name) => fromConfig(config.functions[name]!.entrypoint)), 'packages/local-server/src/main.ts'];
+    const check = await run(denoBin, ['check', '--no-lock', ...entrypoints], { cwd: repoRoot, timeoutMs: 120_000, env: { NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' } });
+    expect(check.code, describeRun(check)).toBe(0);
   });
 
   test('functions/import_map.json maps each name exactly as the repository deno.json does', async () => {

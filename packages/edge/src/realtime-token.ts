@@ -1,3 +1,4 @@
+import type { CryptoKey as JoseKey } from 'jose';
 import type { EdgeConfig } from './config.ts';
 import { loadJose } from './load-jose.ts';
 
@@ -16,7 +17,8 @@ export const REALTIME_TOKEN_TTL_SECONDS = 600;
 export const DOORBELL_TOPIC = 'vps:doorbell';
 
 interface Signer {
-  key: CryptoKey | Uint8Array;
+  /** jose's CryptoKey: the runtime's, as jose's types see it (under `deno check` with node_modules, @types/node's). */
+  key: JoseKey | Uint8Array;
   alg: string;
   kid: string;
 }

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateEncryptionKey } from '@rubi/crypto';
-import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+// jose's CryptoKey, not the global: under `deno check` in the repository jose's types see @types/node's.
+import { exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 
 /**
  * Keys the local stack needs: the Auth signing key (ES256), the encryption keyring, and a
