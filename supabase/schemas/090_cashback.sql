@@ -113,7 +113,7 @@ create table public.closed_trades (
 create index closed_trades_user_id_idx on public.closed_trades (user_id, close_time desc);
 create index closed_trades_account_close_idx on public.closed_trades (account_id, close_time desc);
 create index closed_trades_unsettled_idx on public.closed_trades (close_time) where settled_on is null;
--- The operator's count of withheld trades by reason (private.ops_metrics, 095_operations.sql).
+-- The trades withheld for a missing rate, found when one is set (private.set_fx_rate, 092_rebate_plans.sql).
 create index closed_trades_withheld_idx on public.closed_trades (cashback_withheld) where cashback_withheld is not null;
 alter table public.closed_trades enable row level security;
 comment on column public.closed_trades.cashback_withheld is

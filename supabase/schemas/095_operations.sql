@@ -14,8 +14,9 @@
 --   oldest PENDING      the partial index on PENDING signals
 --   delivery latency    signals completed in the last window (trading_signals_completed_at_idx,
 --                       030_signals.sql): quantiles computed at scrape time, see below
---   closed trades       pg_class.reltuples (an estimate); withheld ones exactly, from the partial
---                       index closed_trades_withheld_idx (090_cashback.sql)
+--   closed trades       pg_class.reltuples (an estimate); withheld ones exactly, by reason, from
+--                       private.account_withheld_trades (below): one row per account and reason,
+--                       kept by the same statement triggers on closed_trades
 --   cashback accrued    private.account_cashback_unsettled (below): one row per account and
 --                       currency, kept by statement triggers on closed_trades
 --   cashback settled    private.cashback_settled_totals (below), kept by statement triggers on the
@@ -71,6 +72,21 @@ create table private.account_cashback_unsettled (
 );
 alter table private.account_cashback_unsettled enable row level security;
 
+-- Withheld closed trades per account and reason (cashback_withheld not null), kept by the same
+-- statement triggers: an ingest adds its withheld trades, an update (accrual at verification, an
+-- ownership found elsewhere, a rate set for 'no_fx_rate') moves them between reasons or out, a
+-- delete takes them back. Per account, like the unsettled totals: an account's trades come from its
+-- one EA, so no counter row is one that every EA's ingest updates.
+-- Read by private.ops_metrics (summed per reason), instead of counting trades: 'paused' and
+-- 'owned_elsewhere' are final, so their trades only accumulate.
+create table private.account_withheld_trades (
+  account_id uuid not null references public.trading_accounts (id) on delete cascade,
+  reason public.cashback_withheld_reason not null,
+  trades bigint not null default 0,
+  primary key (account_id, reason)
+);
+alter table private.account_withheld_trades enable row level security;
+
 create function private.count_cashback_unsettled() returns trigger
 language plpgsql
 security definer
@@ -79,16 +95,22 @@ as $$
 begin
   if tg_op = 'TRUNCATE' then
     delete from private.account_cashback_unsettled;
+    delete from private.account_withheld_trades;
     return null;
   end if;
   -- Deltas of a deleted account (the cascade from trading_accounts) are dropped with it.
   if tg_op = 'INSERT' then
+    -- (A new trade's account exists: its foreign key checked it before this statement trigger.)
     insert into private.account_cashback_unsettled as t (account_id, currency, amount)
     select r.account_id, r.currency, sum(r.cashback_amount) from new_rows r
     where r.settled_on is null and r.cashback_withheld is null and r.cashback_amount <> 0
-      and exists (select 1 from public.trading_accounts a where a.id = r.account_id)
     group by r.account_id, r.currency order by r.account_id, r.currency
     on conflict (account_id, currency) do update set amount = t.amount + excluded.amount;
+    insert into private.account_withheld_trades as t (account_id, reason, trades)
+    select r.account_id, r.cashback_withheld, count(*) from new_rows r
+    where r.cashback_withheld is not null
+    group by r.account_id, r.cashback_withheld order by r.account_id, r.cashback_withheld
+    on conflict (account_id, reason) do update set trades = t.trades + excluded.trades;
   elsif tg_op = 'DELETE' then
     insert into private.account_cashback_unsettled as t (account_id, currency, amount)
     select r.account_id, r.currency, -sum(r.cashback_amount) from old_rows r
@@ -96,6 +118,12 @@ begin
       and exists (select 1 from public.trading_accounts a where a.id = r.account_id)
     group by r.account_id, r.currency order by r.account_id, r.currency
     on conflict (account_id, currency) do update set amount = t.amount + excluded.amount;
+    insert into private.account_withheld_trades as t (account_id, reason, trades)
+    select r.account_id, r.cashback_withheld, -count(*) from old_rows r
+    where r.cashback_withheld is not null
+      and exists (select 1 from public.trading_accounts a where a.id = r.account_id)
+    group by r.account_id, r.cashback_withheld order by r.account_id, r.cashback_withheld
+    on conflict (account_id, reason) do update set trades = t.trades + excluded.trades;
   else
     insert into private.account_cashback_unsettled as t (account_id, currency, amount)
     select d.account_id, d.currency, sum(d.amount)
@@ -111,6 +139,18 @@ begin
     having sum(d.amount) <> 0
     order by d.account_id, d.currency
     on conflict (account_id, currency) do update set amount = t.amount + excluded.amount;
+    insert into private.account_withheld_trades as t (account_id, reason, trades)
+    select d.account_id, d.reason, sum(d.n)
+    from (
+      select r.account_id, r.cashback_withheld as reason, 1 as n from new_rows r where r.cashback_withheld is not null
+      union all
+      select r.account_id, r.cashback_withheld, -1 from old_rows r where r.cashback_withheld is not null
+    ) d
+    where exists (select 1 from public.trading_accounts a where a.id = d.account_id)
+    group by d.account_id, d.reason
+    having sum(d.n) <> 0
+    order by d.account_id, d.reason
+    on conflict (account_id, reason) do update set trades = t.trades + excluded.trades;
   end if;
   return null;
 end;
@@ -246,17 +286,16 @@ begin
     select 'rubi_signal_latency_window_signals', jsonb_build_object('stage', st.stage), st.n::double precision
     from q cross join lateral (values ('delivered', q.n_delivered), ('reported', q.n_reported)) st (stage, n);
 
-  -- Closed trades (estimate) and the withheld ones by reason (exact, partial index).
+  -- Closed trades (estimate) and the withheld ones by reason (exact, the per-account counters).
   return query
     select 'rubi_closed_trades', '{}'::jsonb,
       greatest((select c.reltuples from pg_catalog.pg_class c where c.oid = 'public.closed_trades'::regclass), 0)::double precision;
   return query
     with w as (
-      select t.cashback_withheld, count(*) as n from public.closed_trades t
-      where t.cashback_withheld is not null group by t.cashback_withheld
+      select t.reason, sum(t.trades) as n from private.account_withheld_trades t group by t.reason
     )
     select 'rubi_closed_trades_withheld', jsonb_build_object('reason', e.r::text),
-      coalesce((select w.n from w where w.cashback_withheld = e.r), 0)::double precision
+      coalesce((select w.n from w where w.reason = e.r), 0)::double precision
     from unnest(enum_range(null::public.cashback_withheld_reason)) e (r);
 
   -- Cashback: accrued and not settled yet (per-account totals), settled (the ledger's totals).
