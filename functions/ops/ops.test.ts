@@ -332,6 +332,32 @@ describe('GET /ops/fleet', () => {
     for (const s of secrets) expect(raw.includes(s), 'a secret in the fleet').toBe(false);
     expect(raw).not.toMatch(/ciphertext|ownership|key_hash|password|RUBI-/);
   });
+
+  it('lists the accounts in error newest error first, not newest change first', async () => {
+    // An account that entered `error` a day ago and was written since (newest updated_at).
+    const older = await registerTradingAccount(h, alice);
+    secrets.push(older.password, older.externalId);
+    await h.db.query(asOwner(), `update public.trading_accounts set status = 'provisioning', vps_host_id = $2, lease_expires_at = now() + interval '3 minutes' where id = $1`, [
+      older.id,
+      hostB.id,
+    ]);
+    await h.db.query(asOwner(), `update public.trading_accounts set status = 'error', error_code = 'E_INIT' where id = $1`, [older.id]);
+    await h.db.query(asOwner(), `update public.trading_accounts set error_at = now() - interval '1 day' where id = $1`, [older.id]);
+    const [order] = await h.db.query<{ by_change: string[] }>(
+      asOwner(),
+      `select array_agg(id::text order by updated_at desc) as by_change from public.trading_accounts where id = any ($1)`,
+      [[failing.id, older.id]],
+    );
+    expect(order?.by_change, 'the fixture: updated_at and error_at disagree').toEqual([older.id, failing.id]);
+
+    const res = await get('/ops/fleet', { 'x-operator-key': operatorKey });
+    expect(res.status).toBe(200);
+    const fleet = (await res.json()) as FleetBody;
+    expect(fleet.accounts_in_error.map((a) => [a.account_id, a.error_code])).toEqual([
+      [failing.id, 'E_AUTH'],
+      [older.id, 'E_INIT'],
+    ]);
+  });
 });
 
 describe('GET /ops/openapi.json', () => {

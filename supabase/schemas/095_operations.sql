@@ -368,7 +368,8 @@ grant execute on function private.ops_metrics() to service_role;
 
 -- ---------------------------------------------------------------------------------------------
 -- The fleet, for GET /ops/fleet: every VPS host with its terminals (the accounts it holds), and
--- every account in error across the fleet. No secret, ciphertext or ownership code.
+-- every account in error across the fleet, newest error first (error_at: when it entered `error`;
+-- updated_at moves with any later write). No secret, ciphertext or ownership code.
 create function private.ops_fleet() returns jsonb
 language sql stable
 security definer
@@ -401,7 +402,7 @@ as $$
         'host', (select h.name from private.vps_hosts h where h.id = a.vps_host_id),
         'error_code', a.error_code, 'error_message', a.error_message, 'attempts', a.attempts,
         'next_retry_at', a.next_retry_at, 'credentials_rejected', a.credentials_rejected_at is not null
-      ) order by a.updated_at desc, a.id)
+      ) order by a.error_at desc nulls last, a.id)
       from public.trading_accounts a where a.status = 'error' and a.deleted_at is null), '[]'::jsonb)
   )
 $$;

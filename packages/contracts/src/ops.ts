@@ -77,7 +77,7 @@ export const FleetResponse = z
   .object({
     server_time: Timestamp,
     hosts: z.array(FleetHost),
-    accounts_in_error: z.array(FleetErrorAccount).openapi({ description: 'Every account in `error`, across the fleet, newest change first' }),
+    accounts_in_error: z.array(FleetErrorAccount).openapi({ description: 'Every account in `error`, across the fleet, newest error first' }),
   })
   .openapi('OpsFleetResponse');
 export type FleetResponse = z.infer<typeof FleetResponse>;
