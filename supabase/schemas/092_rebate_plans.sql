@@ -121,44 +121,16 @@ create index closed_trades_rebate_rule_id_idx on public.closed_trades (rebate_ru
 -- changing such a rule in place (its price would disagree with the figures it recorded), and moving
 -- such a plan (valid_from, broker, account: it would no longer be the version in force for its
 -- trades). A plan's name may change; unused plans and their rules may change or go (a used plan's
--- unused rules are frozen too: the next guard). Deletes cascaded from another table (an account or user removed with its trades: pg_trigger_depth() > 1) are left to
--- the foreign key, checked once the cascade is done. SQLSTATE 23001 (restrict_violation), what
--- on delete restrict raises.
-create function private.guard_used_rebate_rule() returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-  n bigint;
-begin
-  if tg_op = 'UPDATE' and new is not distinct from old then
-    return new;
-  end if;
-  if tg_op = 'DELETE' and pg_trigger_depth() > 1 then
-    return old;
-  end if;
-  select count(*) into n from public.closed_trades t where t.rebate_rule_id = old.id;
-  if n > 0 then
-    raise exception 'rebate rule % priced % trade(s): it cannot be %; add a new plan version instead', old.id, n,
-        case tg_op when 'DELETE' then 'deleted' else 'changed' end
-      using errcode = 'restrict_violation',
-            hint = 'npm run rebate-plan -- create --broker <name> --name <version> --valid-from <time> --copy-rules, then add or change rules there';
-  end if;
-  return case tg_op when 'DELETE' then old else new end;
-end;
-$$;
-revoke execute on function private.guard_used_rebate_rule() from public, anon, authenticated, service_role;
-create trigger rebate_rules_guard_used before update or delete on public.rebate_rules
-  for each row execute function private.guard_used_rebate_rule();
-
+-- unused rules are frozen too: the next guard). Deletes cascaded from another table (an account or
+-- user removed with its trades: pg_trigger_depth() > 1) are left to the foreign key, checked once
+-- the cascade is done. SQLSTATE 23001 (restrict_violation), what on delete restrict raises. Whether
+-- a rule or plan priced a trade is an existence test through closed_trades_rebate_rule_id_idx (one
+-- probe per rule of the plan until one hits), never a count.
 create function private.guard_used_rebate_plan() returns trigger
 language plpgsql
 security definer
 set search_path = ''
 as $$
-declare
-  n bigint;
 begin
   if tg_op = 'UPDATE' and new.id = old.id and new.broker_id = old.broker_id
      and new.account_id is not distinct from old.account_id and new.valid_from = old.valid_from then
@@ -167,10 +139,9 @@ begin
   if tg_op = 'DELETE' and pg_trigger_depth() > 1 then
     return old;
   end if;
-  select count(*) into n from public.closed_trades t
-  where t.rebate_rule_id in (select r.id from public.rebate_rules r where r.plan_id = old.id);
-  if n > 0 then
-    raise exception 'rebate plan % ("%") priced % trade(s): it cannot be %; add a new plan version instead', old.id, old.name, n,
+  if exists (select 1 from public.rebate_rules r
+             where r.plan_id = old.id and exists (select 1 from public.closed_trades t where t.rebate_rule_id = r.id)) then
+    raise exception 'rebate plan % ("%") priced trades: it cannot be %; add a new plan version instead', old.id, old.name,
         case tg_op when 'DELETE' then 'deleted' else 'moved (valid_from, broker, account)' end
       using errcode = 'restrict_violation',
             hint = 'npm run rebate-plan -- create --broker <name> --name <version> --valid-from <time> --copy-rules';
@@ -187,18 +158,16 @@ create trigger rebate_plans_guard_used before update or delete on public.rebate_
 -- None of its rules is changed or deleted, not even one that priced nothing (deleting an unused
 -- metals rule would let a late metals trade fall to the default rule), none is moved out, and no
 -- rule is added to it, neither inserted nor moved in from another plan; new terms are a new
--- version (create --copy-rules copies the rules into the NEW plan, which priced nothing). Counted
--- as the plan guard counts, through closed_trades_rebate_rule_id_idx: a plan that priced nothing
--- costs one probe per rule it has. Named to fire after rebate_rules_guard_used (triggers fire in
--- name order), so a used rule is refused as a used rule. No-op updates pass; cascaded deletes
--- (pg_trigger_depth() > 1) are left to the foreign key, as above. SQLSTATE 23001, as the guards above.
+-- version (create --copy-rules copies the rules into the NEW plan, which priced nothing). One guard
+-- decides for every rule: a rule that priced a trade itself is refused by a message naming it (its
+-- plan is used, so frozen, too), any other rule of a used plan by the frozen-version message. No-op
+-- updates pass; cascaded deletes (pg_trigger_depth() > 1) are left to the foreign key, as above.
+-- SQLSTATE 23001, as the plan guard.
 create function private.guard_used_rebate_plan_rules() returns trigger
 language plpgsql
 security definer
 set search_path = ''
 as $$
-declare
-  n bigint;
 begin
   if tg_op = 'UPDATE' and new is not distinct from old then
     return new;
@@ -206,13 +175,18 @@ begin
   if tg_op = 'DELETE' and pg_trigger_depth() > 1 then
     return old;
   end if;
-  -- A rule of a used plan changed, moved out or deleted.
+  -- A rule changed, moved out or deleted: one that priced a trade, or any rule of a used plan.
   if tg_op <> 'INSERT' then
-    select count(*) into n from public.closed_trades t
-    where t.rebate_rule_id in (select r.id from public.rebate_rules r where r.plan_id = old.plan_id);
-    if n > 0 then
-      raise exception 'rebate plan % ("%") priced % trade(s): its rule % cannot be %; add a new plan version instead', old.plan_id,
-          (select p.name from public.rebate_plans p where p.id = old.plan_id), n, old.id,
+    if exists (select 1 from public.closed_trades t where t.rebate_rule_id = old.id) then
+      raise exception 'rebate rule % priced trades: it cannot be %; add a new plan version instead', old.id,
+          case tg_op when 'DELETE' then 'deleted' else 'changed' end
+        using errcode = 'restrict_violation',
+              hint = 'npm run rebate-plan -- create --broker <name> --name <version> --valid-from <time> --copy-rules, then add or change rules there';
+    end if;
+    if exists (select 1 from public.rebate_rules r
+               where r.plan_id = old.plan_id and exists (select 1 from public.closed_trades t where t.rebate_rule_id = r.id)) then
+      raise exception 'rebate plan % ("%") priced trades: its rule % cannot be %; add a new plan version instead', old.plan_id,
+          (select p.name from public.rebate_plans p where p.id = old.plan_id), old.id,
           case tg_op when 'DELETE' then 'deleted' else 'changed' end
         using errcode = 'restrict_violation',
               hint = 'npm run rebate-plan -- create --broker <name> --name <version> --valid-from <time> --copy-rules, then change the rules there';
@@ -225,11 +199,10 @@ begin
     end if;
   end if;
   -- A rule inserted into a used plan, or moved into it.
-  select count(*) into n from public.closed_trades t
-  where t.rebate_rule_id in (select r.id from public.rebate_rules r where r.plan_id = new.plan_id);
-  if n > 0 then
-    raise exception 'rebate plan % ("%") priced % trade(s): it cannot be given a new rule; add a new plan version instead', new.plan_id,
-        (select p.name from public.rebate_plans p where p.id = new.plan_id), n
+  if exists (select 1 from public.rebate_rules r
+             where r.plan_id = new.plan_id and exists (select 1 from public.closed_trades t where t.rebate_rule_id = r.id)) then
+    raise exception 'rebate plan % ("%") priced trades: it cannot be given a new rule; add a new plan version instead', new.plan_id,
+        (select p.name from public.rebate_plans p where p.id = new.plan_id)
       using errcode = 'restrict_violation',
             hint = 'npm run rebate-plan -- create --broker <name> --name <version> --valid-from <time> --copy-rules, then add the rule there';
   end if;

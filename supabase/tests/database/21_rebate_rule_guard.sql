@@ -1,6 +1,6 @@
 -- A rebate rule or plan that priced a trade is never deleted nor changed in place (the guards of
--- 092_rebate_plans.sql, migration 20261130001900): refused with 23001 and a message naming the
--- rule or plan and its trades, nothing changed. Unused plans and their rules may change or go, a
+-- 092_rebate_plans.sql, migrations 20261130001900 and 20261130002300): refused with 23001 and a
+-- message naming the rule or plan (not counting its trades), nothing changed. Unused plans and their rules may change or go, a
 -- used plan may be renamed, and removing a user still removes their account plans with their trades.
 -- A used plan's whole rule set is frozen (migration 20261130002000): none of its rules, not even one
 -- that priced nothing, is changed, moved out or deleted, and no rule is added to it (inserted or
@@ -59,19 +59,19 @@ select lives_ok($$ delete from public.rebate_rules where id = '00000000-0000-000
 select lives_ok($$ update public.rebate_rules set amount = 8.5, priority = 1 where id = '00000000-0000-0000-0019-000000000031' $$,
   'and changed');
 select throws_ok($$ delete from public.rebate_rules where id = '00000000-0000-0000-0019-000000000002' $$,
-  '23001', 'rebate plan 00000000-0000-0000-0019-0000000000f2 ("RG v2") priced 1 trade(s): its rule 00000000-0000-0000-0019-000000000002 cannot be deleted; add a new plan version instead',
+  '23001', 'rebate plan 00000000-0000-0000-0019-0000000000f2 ("RG v2") priced trades: its rule 00000000-0000-0000-0019-000000000002 cannot be deleted; add a new plan version instead',
   'a rule that priced nothing cannot be deleted from a plan that priced a trade (a late metals trade would fall to the default rule)');
 select throws_ok($$ update public.rebate_rules set amount = 3, priority = 1 where id = '00000000-0000-0000-0019-000000000003' $$,
-  '23001', 'rebate plan 00000000-0000-0000-0019-0000000000f2 ("RG v2") priced 1 trade(s): its rule 00000000-0000-0000-0019-000000000003 cannot be changed; add a new plan version instead',
+  '23001', 'rebate plan 00000000-0000-0000-0019-0000000000f2 ("RG v2") priced trades: its rule 00000000-0000-0000-0019-000000000003 cannot be changed; add a new plan version instead',
   'nor changed');
 select throws_ok($$ update public.rebate_rules set plan_id = '00000000-0000-0000-0019-0000000000f3' where id = '00000000-0000-0000-0019-000000000003' $$,
-  '23001', 'rebate plan 00000000-0000-0000-0019-0000000000f2 ("RG v2") priced 1 trade(s): its rule 00000000-0000-0000-0019-000000000003 cannot be changed; add a new plan version instead',
+  '23001', 'rebate plan 00000000-0000-0000-0019-0000000000f2 ("RG v2") priced trades: its rule 00000000-0000-0000-0019-000000000003 cannot be changed; add a new plan version instead',
   'nor moved out of it');
 select throws_ok($$ delete from public.rebate_rules where id = '00000000-0000-0000-0019-000000000001' $$,
-  '23001', 'rebate rule 00000000-0000-0000-0019-000000000001 priced 1 trade(s): it cannot be deleted; add a new plan version instead',
+  '23001', 'rebate rule 00000000-0000-0000-0019-000000000001 priced trades: it cannot be deleted; add a new plan version instead',
   'a rule that priced a trade cannot be deleted');
 select throws_ok($$ update public.rebate_rules set amount = 8 where id = '00000000-0000-0000-0019-000000000001' $$,
-  '23001', 'rebate rule 00000000-0000-0000-0019-000000000001 priced 1 trade(s): it cannot be changed; add a new plan version instead',
+  '23001', 'rebate rule 00000000-0000-0000-0019-000000000001 priced trades: it cannot be changed; add a new plan version instead',
   'a rule that priced a trade cannot be repriced in place');
 select throws_ok($$ update public.rebate_rules set plan_id = '00000000-0000-0000-0019-0000000000f3' where id = '00000000-0000-0000-0019-000000000001' $$,
   '23001', null, 'nor moved to another plan');
@@ -82,10 +82,10 @@ select lives_ok($$ update public.rebate_rules set amount = amount where plan_id 
 -- Plans
 -- =============================================================================================
 select throws_ok($$ delete from public.rebate_plans where id = '00000000-0000-0000-0019-0000000000f2' $$,
-  '23001', 'rebate plan 00000000-0000-0000-0019-0000000000f2 ("RG v2") priced 1 trade(s): it cannot be deleted; add a new plan version instead',
+  '23001', 'rebate plan 00000000-0000-0000-0019-0000000000f2 ("RG v2") priced trades: it cannot be deleted; add a new plan version instead',
   'a plan whose rule priced a trade cannot be deleted');
 select throws_ok($$ update public.rebate_plans set valid_from = now() - interval '1 day' where id = '00000000-0000-0000-0019-0000000000f2' $$,
-  '23001', 'rebate plan 00000000-0000-0000-0019-0000000000f2 ("RG v2") priced 1 trade(s): it cannot be moved (valid_from, broker, account); add a new plan version instead',
+  '23001', 'rebate plan 00000000-0000-0000-0019-0000000000f2 ("RG v2") priced trades: it cannot be moved (valid_from, broker, account); add a new plan version instead',
   'nor moved in time');
 select throws_ok($$ update public.rebate_plans set account_id = '00000000-0000-0000-0019-0000000000b1' where id = '00000000-0000-0000-0019-0000000000f2' $$,
   '23001', null, 'nor given to an account');
@@ -112,10 +112,10 @@ select lives_ok($$ insert into public.rebate_rules (id, plan_id, symbol, amount,
                    values ('00000000-0000-0000-0019-000000000032', '00000000-0000-0000-0019-0000000000f3', 'XAUUSD', 12, 'USD') $$,
   'a rule can be added to a plan that priced no trade');
 select throws_ok($$ insert into public.rebate_rules (plan_id, symbol, amount, currency) values ('00000000-0000-0000-0019-0000000000f2', 'XAUUSD', 12, 'USD') $$,
-  '23001', 'rebate plan 00000000-0000-0000-0019-0000000000f2 ("RG v2 (2026 terms)") priced 1 trade(s): it cannot be given a new rule; add a new plan version instead',
+  '23001', 'rebate plan 00000000-0000-0000-0019-0000000000f2 ("RG v2 (2026 terms)") priced trades: it cannot be given a new rule; add a new plan version instead',
   'a rule cannot be added to a plan that priced a trade');
 select throws_ok($$ update public.rebate_rules set plan_id = '00000000-0000-0000-0019-0000000000f2' where id = '00000000-0000-0000-0019-000000000032' $$,
-  '23001', 'rebate plan 00000000-0000-0000-0019-0000000000f2 ("RG v2 (2026 terms)") priced 1 trade(s): it cannot be given a new rule; add a new plan version instead',
+  '23001', 'rebate plan 00000000-0000-0000-0019-0000000000f2 ("RG v2 (2026 terms)") priced trades: it cannot be given a new rule; add a new plan version instead',
   'nor moved into it from another plan');
 select results_eq(
   $$ select plan_id, id from public.rebate_rules
