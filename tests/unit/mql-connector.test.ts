@@ -314,6 +314,17 @@ describe('RubiStudioConnector logic (Rubi/Connector.mqh)', () => {
     expect(run.sends).toHaveLength(1);
   }, 60_000);
 
+  it('MaxRiskPercent: a risk-sized signal is checked at the market price, not only by the percent it was sized for', async () => {
+    // Sized by the server for 1 % of 10000 with a 10-pip stop (entry 1.0991): 1 lot. The market is at
+    // 1.1001 now, 20 pips above the stop: that lot loses 2 % at the stop-loss.
+    const moved = signal('BUY', 'EURUSD', { volume: 1, risk_percent: 1, entry_price: 1.0991, stop_loss: 1.0981 });
+    const run = await scenario('max-risk', [moved.id]);
+    expect(reportsOf(moved.id)).toEqual([
+      { status: 'REJECTED', retcode: null, message: 'the signal risks 2% of equity at its stop-loss, above MaxRiskPercent 1%' },
+    ]);
+    expect(run.sends).toEqual([]);
+  }, 60_000);
+
   it('CLOSE_BUY closes the BUY positions of the symbol with the EA\'s magic only; nothing to close is REJECTED 10036', async () => {
     const closeBuy = signal('CLOSE_BUY', 'EURUSD');
     const closeNone = signal('CLOSE_SELL', 'GBPUSD');

@@ -1201,12 +1201,15 @@ private:
       int side = s.type == "BUY" ? RUBI_BUY : RUBI_SELL;
       if(m_max_risk_percent > 0)
         {
-         double risk = s.risk_percent;
-         if(!(risk > 0) && s.stop_loss > 0 && spec.tick_size > 0 && account.equity > 0)
+         // The larger of the percent it was sized for and what its volume loses at the stop-loss from
+         // the market price, on today's equity: the price or the equity may have moved since the
+         // server sized it.
+         double risk = s.risk_percent > 0 ? s.risk_percent : 0;
+         if(s.stop_loss > 0 && spec.tick_size > 0 && account.equity > 0)
            {
             double entry = side == RUBI_BUY ? spec.ask : spec.bid;
             double loss = RubiDecimalDistance(entry, s.stop_loss) / spec.tick_size * spec.tick_value * volume;
-            risk = loss / account.equity * 100;
+            risk = MathMax(risk, loss / account.equity * 100);
            }
          if(risk > m_max_risk_percent * 1.000001)
            {
