@@ -407,6 +407,16 @@ describe('RubiStudioConnector logic (Rubi/Connector.mqh)', () => {
     expect(last.message).toContain('already in the terminal: not sent again');
   }, 60_000);
 
+  it('a restart with another MagicNumber (another, empty journal) still finds the order by its tag: not sent again', async () => {
+    const buy = signal('BUY', 'EURUSD', { volume: 0.1 });
+    fake.failReports.set(buy.id, 3); // the first run's one tick: three attempts
+    const run = await scenario('magic-changed', [buy.id]);
+    expect(run.sends).toHaveLength(1);
+    const last = reportsOf(buy.id).at(-1)!;
+    expect(last).toMatchObject({ status: 'EXECUTED', order_ticket: run.positions[0]!.ticket });
+    expect(last.message).toContain('already in the terminal: not sent again');
+  }, 60_000);
+
   it('a trade server timeout (10012) is not taken for a refusal: settled from history after the grace period, never re-sent', async () => {
     const buy = signal('BUY', 'EURUSD', { volume: 0.1 });
     const run = await scenario('uncertain', [buy.id]);

@@ -1284,13 +1284,15 @@ private:
          RecordOutcome(s.id, s, tag, at, rep);
          return;
         }
-      // A lost or reset journal: the order may already be in the terminal. Never send it twice.
+      // A lost or reset journal: the order may already be in the terminal. Never send it twice. Any
+      // magic: the journal is per MagicNumber, so a restart with another one starts an empty journal,
+      // and the tag alone names the signal.
       RubiDeal deals[];
       int n = TermHistoryDeals((datetime)((long)at - RUBI_CONNECTOR_LOOKBACK), (datetime)((long)at + 86400), deals);
       RubiPosition open[];
       TermPositions(open);
-      int d = n > 0 ? RubiFindDeal(deals, m_magic, tag, 0) : -1;
-      int p = RubiFindPosition(open, m_magic, tag);
+      int d = n > 0 ? RubiFindDeal(deals, -1, tag, 0) : -1;
+      int p = RubiFindPosition(open, -1, tag);
       if(d >= 0 || p >= 0)
         {
          RubiConnectorReportReset(rep, "EXECUTED", TermPlatform() == "MT5" ? 10009 : 0, "an order with comment " + tag + " is already in the terminal: not sent again");

@@ -32,15 +32,15 @@ bool RubiCommentHasTag(const string comment, const string tag)
    return tag != "" && (comment == tag || RubiStartsWith(comment, tag));
   }
 
-// Index of the newest IN (or IN/OUT) trade deal with this magic and comment tag at or after
-// `since`, or -1.
+// Index of the newest IN (or IN/OUT) trade deal with this magic (any magic when negative) and
+// comment tag at or after `since`, or -1.
 int RubiFindDeal(const RubiDeal &deals[], const long magic, const string tag, const datetime since)
   {
    int found = -1;
    int n = ArraySize(deals);
    for(int i = 0; i < n; i++)
      {
-      if(deals[i].type == RUBI_DEAL_OTHER || deals[i].magic != magic || deals[i].time < since)
+      if(deals[i].type == RUBI_DEAL_OTHER || (magic >= 0 && deals[i].magic != magic) || deals[i].time < since)
          continue;
       if(deals[i].entry != RUBI_ENTRY_IN && deals[i].entry != RUBI_ENTRY_INOUT)
          continue;
@@ -52,12 +52,12 @@ int RubiFindDeal(const RubiDeal &deals[], const long magic, const string tag, co
    return found;
   }
 
-// Index of an open position with this magic and comment tag, or -1.
+// Index of an open position with this magic (any magic when negative) and comment tag, or -1.
 int RubiFindPosition(const RubiPosition &positions[], const long magic, const string tag)
   {
    int n = ArraySize(positions);
    for(int i = 0; i < n; i++)
-      if(positions[i].magic == magic && RubiCommentHasTag(positions[i].comment, tag))
+      if((magic < 0 || positions[i].magic == magic) && RubiCommentHasTag(positions[i].comment, tag))
          return i;
    return -1;
   }
