@@ -138,7 +138,8 @@ const SESSION_COLUMNS = `s.id, s.ea_key_id, s.account_number, s.broker, s.server
   s.signals_received, s.orders_executed, s.errors, s.created_at, s.updated_at,
   (select count(*)::int from public.positions p where p.session_id = s.id and p.closed_at is null) as open_positions,
   (select count(*)::int from public.trading_signals g
-    where g.session_id = s.id and g.status in ('PENDING', 'DELIVERED') and (g.expires_at is null or g.expires_at > now())) as pending_signals,
+    where g.session_id = s.id and g.status in ('PENDING', 'DELIVERED')
+      and (g.status = 'DELIVERED' or g.expires_at is null or g.expires_at > now())) as pending_signals,
   ${CURSOR_TIMESTAMP_SQL('s.created_at')} as cursor_at`;
 
 const SNAPSHOT_COLUMNS = 'a.captured_at, a.balance, a.equity, a.margin, a.margin_free, a.margin_level, a.profit';

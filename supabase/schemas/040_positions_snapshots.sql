@@ -187,9 +187,11 @@ begin
     (p_figures ->> 'margin')::numeric, (p_figures ->> 'margin_free')::numeric, (p_figures ->> 'margin_level')::numeric,
     (p_figures ->> 'profit')::numeric)
   on conflict do nothing;
+  -- What the next poll returns or delivers: the unexpired PENDING signals, and every DELIVERED one
+  -- not yet reported, expired or not (the poll hands those back until the EA reports them).
   select count(*)::integer into v_pending from public.trading_signals
   where session_id = p_session_id and user_id = v_user and status in ('PENDING', 'DELIVERED')
-    and (expires_at is null or expires_at > now());
+    and (status = 'DELIVERED' or expires_at is null or expires_at > now());
   return jsonb_build_object('pending_signals', v_pending, 'ping_interval_seconds', v_interval);
 end;
 $$;

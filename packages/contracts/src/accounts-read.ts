@@ -55,7 +55,7 @@ export const Session = z
     risk: RiskSettings,
     counters: SessionCounters,
     open_positions: z.number().int().openapi({ description: 'Positions of the session currently open' }),
-    pending_signals: z.number().int().openapi({ description: 'Signals PENDING or DELIVERED for the session and not expired' }),
+    pending_signals: z.number().int().openapi({ description: 'Signals waiting for the EA: PENDING and not expired, or DELIVERED and not yet reported' }),
     created_at: Timestamp,
     updated_at: Timestamp,
   })

@@ -171,6 +171,8 @@ export class ConnectorEa {
   async pollSignals(): Promise<{ signal: Signal; result: OrderResult | undefined; reported: Signal }[]> {
     const query = new URLSearchParams({ session_id: this.session() });
     const pending = await this.http.send('GET', `${this.base}/signals/pending?${query}`, PendingSignals);
+    // The backend's clock decides expiry (this computer's may be off).
+    const backendNow = Date.parse(pending.server_time);
     const done: { signal: Signal; result: OrderResult | undefined; reported: Signal }[] = [];
     for (const signal of pending.signals) {
       const state = this.journal.stateOf(signal.id);
@@ -180,7 +182,7 @@ export class ConnectorEa {
       if (state === undefined) {
         this.counters.signals_received++;
         this.emit({ type: 'signal_received', signal });
-        result = this.executeOnce(signal);
+        result = this.executeOnce(signal, backendNow);
       }
       const reported = await this.report(signal.id);
       if (result) {
@@ -193,9 +195,10 @@ export class ConnectorEa {
 
   /**
    * Executes a signal the journal does not know, leaving its outcome in the journal ("sent").
-   * Undefined when no order was sent because the account already has one with the signal's tag.
+   * Undefined when no order was sent: the account already has one with the signal's tag, or the
+   * signal expired (by `backendNow`) before it was seen here.
    */
-  private executeOnce(signal: Signal): OrderResult | undefined {
+  private executeOnce(signal: Signal, backendNow: number): OrderResult | undefined {
     const tag = connectorTag(signal.id);
     // `at`: the terminal's (trade server's) time, the clock of the account's deals.
     const record = { tag, type: signal.type, symbol: signal.symbol, at: Math.floor(this.account.feed.clock().getTime() / 1000) };
@@ -218,6 +221,19 @@ export class ConnectorEa {
         this.emit({ type: 'signal_recovered', signalId: signal.id, report });
         return undefined;
       }
+    }
+    // Delivered before its expiry but seen only after it (a lost poll answer, then an outage: the
+    // backend hands a DELIVERED signal back until it is reported): REJECTED, not executed.
+    const expiresAt = signal.expires_at ? Date.parse(signal.expires_at) : Number.NaN;
+    if (expiresAt <= backendNow) {
+      const utc = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const report: ReportSignalStatusRequest = {
+        status: 'REJECTED',
+        retcode: null,
+        message: `the signal expired at ${utc(expiresAt)} UTC before it was executed (backend time ${utc(backendNow)} UTC): not executed`,
+      };
+      this.journal.put(signal.id, { ...record, state: 'sent', report });
+      return undefined;
     }
     // The durable promise: from here on, a restart settles this signal from the account's history.
     this.journal.put(signal.id, { ...record, state: 'sending' });

@@ -171,6 +171,21 @@ describe('connector EA', () => {
     expect(ea.account.history.map((t) => t.ticket)).toContain(5000);
   });
 
+  it('a poll whose answer was lost, then the signal expired: the ping still says it waits; it is reported REJECTED, not executed', async () => {
+    const gbp = () => ea.account.positions.filter((p) => p.symbol === 'GBPUSD').length;
+    const before = gbp();
+    const signal = await dashboard.createSignal({ session_id: ea.sessionId!, type: 'BUY', symbol: 'GBPUSD', volume: 0.1, ttl_seconds: 3600 });
+    network.dropNextResponses(3, matching('GET', '/signals/pending'));
+    await expect(ea.tick()).rejects.toMatchObject({ status: 0, retryable: true, attempts: 3 });
+    expect((await dashboard.signal(signal.id)).status).toBe('DELIVERED'); // delivered; the EA never saw it
+    await server.db.query(asOwner(), `update public.trading_signals set expires_at = now() - interval '1 second' where id = $1`, [signal.id]);
+    expect((await ea.ping()).pending_signals).toBe(1); // the poll would hand it back: the EA must poll
+    await ea.tick();
+    expect(await dashboard.signal(signal.id)).toMatchObject({ status: 'REJECTED' });
+    expect((await dashboard.signal(signal.id)).status_message).toMatch(/^the signal expired at .* before it was executed/);
+    expect(gbp()).toBe(before);
+  });
+
   it('reopens a session the server closed, then disconnects with its counters', async () => {
     const first = ea.sessionId!;
     await server.db.query(asOwner(), `update public.mt5_sessions set status = 'stale' where id = $1`, [first]);
