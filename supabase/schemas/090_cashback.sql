@@ -6,7 +6,8 @@
 -- 060_provisioning.sql; a deleted account's EA is refused by its gate). Any other trade is recorded
 -- with cashback 0 and the reason in cashback_withheld:
 --   unverified       the registration is not proven yet. When it is, its unsettled 'unverified'
---                    trades accrue once, at the rate recorded on each, in the proving transaction;
+--                    trades accrue once, at the rate recorded on each (one priced when there was no
+--                    rate: the rate in force then, else 'no_fx_rate'), in the proving transaction;
 --                    settlement leaves them alone until then.
 --   paused           the trade closed while the account was paused (private.account_pauses), or the
 --                    account is paused now. Final: never accrues, even when reported after a resume.
@@ -142,7 +143,8 @@ revoke insert, update, delete, truncate on public.closed_trades from anon, authe
 -- is verified) happens at most once per real account at a time (an advisory lock on its key) and,
 -- in the caller's transaction:
 --   - verified_at = now(); the registration's withheld-'unverified' unsettled trades accrue, once
---     (at the rebate and exchange rate recorded on each trade), and its owner is told (account_verified);
+--     (at the rebate and exchange rate recorded on each trade; no rate recorded: the rate in force
+--     now), and its owner is told (account_verified);
 --   - every other live registration of the real account earns nothing from now on: its unsettled
 --     'unverified' trades become 'owned_elsewhere', a running one moves to `error` with
 --     E_OWNED_ELSEWHERE and no automatic retry (its host lets the terminal go), and its owner is
@@ -189,13 +191,22 @@ begin
   if not found then
     return 'verified';
   end if;
-  -- At the rebate and rate recorded on each; one priced in a currency that had no rate then waits
-  -- for one ('no_fx_rate', 092_rebate_plans.sql).
+  -- At the rebate and rate recorded on each; one priced in a currency that had no rate then takes
+  -- the rate in force now (the operator may have set one since: private.set_fx_rate accrues only
+  -- 'no_fx_rate' trades), else waits for one ('no_fx_rate', 092_rebate_plans.sql).
   update public.closed_trades t
-  set cashback_amount = case when t.rebate_amount > 0 and t.fx_rate is null then 0
-                             else coalesce(round(t.rebate_amount * t.fx_rate, 4), 0) end,
-      cashback_withheld = case when t.rebate_amount > 0 and t.fx_rate is null then 'no_fx_rate' end
-  where t.account_id = v_account.id and t.cashback_withheld = 'unverified' and t.settled_on is null;
+  set fx_rate = r.fx,
+      cashback_amount = case when t.rebate_amount > 0 and r.fx is null then 0
+                             else coalesce(round(t.rebate_amount * r.fx, 4), 0) end,
+      cashback_withheld = case when t.rebate_amount > 0 and r.fx is null then 'no_fx_rate'::public.cashback_withheld_reason end
+  from (
+    select u.id, coalesce(u.fx_rate, (select f.rate from public.fx_rates f
+                                      where f.base = u.rebate_currency and f.quote = u.currency and f.as_of <= now()
+                                      order by f.as_of desc limit 1)) as fx
+    from public.closed_trades u
+    where u.account_id = v_account.id and u.cashback_withheld = 'unverified' and u.settled_on is null
+  ) r
+  where t.id = r.id and t.cashback_withheld = 'unverified' and t.settled_on is null;
   insert into public.notifications (user_id, kind, title, body, account_id)
   values (v_account.user_id, 'account_verified', 'Account ' || v_account.login || ' verified',
           'You proved that ' || v_account.login || '@' || v_account.server || ' is yours: its cashback accrues.', v_account.id);
@@ -277,16 +288,27 @@ begin
   end if;
   -- The account's terms, read once for the batch. An account that is not the caller's (or is
   -- deleted) is refused, not silently given no trades. An inactive broker pays nothing.
+  -- Key-share locked (the lock the trades' foreign key takes anyway, only earlier): a change of
+  -- payout currency (private.set_account_cashback_settings, for update) either waits for this
+  -- batch and sees its trades, or is waited for and its currency read here; without it, a batch
+  -- read the old currency, waited for the change at its insert and accrued in the old currency
+  -- after the change had passed its check (one ledger day, two currencies).
   select a.broker_id, b.active, coalesce(a.payout_currency, b.currency) as payout_currency,
          a.paused_at is not null as paused, a.excluded_magics, a.excluded_symbols,
          exists (select 1 from private.account_pauses p where p.account_id = a.id) as ever_paused
   into v_account
   from public.trading_accounts a
   join public.brokers b on b.id = a.broker_id
-  where a.id = p_account_id and a.user_id = v_user and a.deleted_at is null;
+  where a.id = p_account_id and a.user_id = v_user and a.deleted_at is null
+  for key share of a;
   if not found then
     raise exception 'only the account''s own EA reports for it' using errcode = 'insufficient_privilege';
   end if;
+  -- The rates, for the rest of the transaction: a rate being set (private.set_fx_rate, exclusive)
+  -- waits for this batch and accrues its trades withheld for the lack of it, or is waited for and
+  -- prices them. Without it, a batch priced before the rate was committed and committed after
+  -- set_fx_rate accrued the waiting trades: its trades waited for a rate that was already set.
+  lock table public.fx_rates in row share mode;
   -- Before the batch: a batch that brings the proof accrues.
   v_ownership := private.account_ownership(p_account_id, p_ownership_codes);
   return query
@@ -475,8 +497,9 @@ create trigger cashback_ledger_broadcast after insert or update or delete on pub
 -- their rate is set, or never). Idempotent: settled trades
 -- are marked, so a second run changes nothing. A trade reported late (closed before an already
 -- settled day) is not lost: the next run settles it into that run's day. Returns the number of
--- trades settled. The ledger row carries the account's payout currency (092_rebate_plans.sql); an
--- account changing it between two trades of one settlement day is not supported.
+-- trades settled. The ledger row carries the currency of the cashback it sums, the account's payout
+-- currency (092_rebate_plans.sql: it cannot change while cashback in another one is unsettled); the
+-- trades that earned nothing settled with it may be in the one before a change.
 --
 -- Notification `cashback_settled`: each ledger row the run adds money to is told to its owner, with
 -- the amount this run added (a late trade added to a settled day is told as the addition). Ledger
@@ -509,7 +532,11 @@ begin
   ),
   totals as (
     select d.account_id, d.user_id, count(*)::integer as trades_count, sum(d.lots) as lots,
-           sum(d.cashback_amount) as amount, min(d.currency) as currency
+           sum(d.cashback_amount) as amount,
+           -- The currency of the cashback summed: a trade that earned nothing may be in the payout
+           -- currency the account had before (filtered, paused, owned_elsewhere: not in the
+           -- change's check, private.set_account_cashback_settings).
+           coalesce(min(d.currency) filter (where d.cashback_amount > 0), min(d.currency)) as currency
     from due d
     group by d.account_id, d.user_id
   ),

@@ -297,7 +297,10 @@ create trigger brokers_default_plan_update after update of rebate_per_lot, curre
 
 -- The operator sets a rate (npm run rebate-plan -- fx ...). Trades withheld as 'no_fx_rate' for the
 -- pair, unsettled, accrue once, at the latest rate in force, in the same transaction (a concurrent
--- call waits on their rows and finds them accrued). Returns how many accrued.
+-- call waits on their rows and finds them accrued). Returns how many accrued. The exclusive lock
+-- waits for the batches in flight (private.ingest_trades holds row share on the rates), so the
+-- trades they withheld for the lack of this rate are committed, and accrued here; batches after it
+-- wait and are priced with the rate.
 create function private.set_fx_rate(p_base text, p_quote text, p_rate numeric, p_as_of timestamptz default now())
 returns integer
 language plpgsql
@@ -308,6 +311,7 @@ declare
   v_rate numeric;
   n integer;
 begin
+  lock table public.fx_rates in exclusive mode;
   insert into public.fx_rates (base, quote, rate, as_of) values (upper(p_base), upper(p_quote), p_rate, p_as_of)
   on conflict (base, quote, as_of) do update set rate = excluded.rate;
   select f.rate into v_rate from public.fx_rates f
