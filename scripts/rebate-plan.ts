@@ -38,8 +38,9 @@ Commands:
                                  add a new plan version (create --copy-rules) instead.
   delete-plan <plan id>          Delete a plan version, with its rules, if none of them priced a trade.
   fx <BASE> <QUOTE> <rate> [--as-of <ISO time>]
-                                 Set a rate (1 BASE = rate QUOTE). Trades waiting for it
-                                 (no_fx_rate) accrue once, at the latest rate in force.
+                                 Set a rate (1 BASE = rate QUOTE), from --as-of (default now;
+                                 not later than now). Trades waiting for it (no_fx_rate)
+                                 accrue once, at the latest rate in force.
   fx-list                        The rates, newest first.
 
 Options:

@@ -17,11 +17,15 @@
 --   no_fx_rate       the rule pays in a currency with no rate to the account's payout currency yet.
 --                    Accrues once, at the rate then in force, when the operator sets one
 --                    (private.set_fx_rate, 092_rebate_plans.sql); settlement leaves it alone until then.
+--   already_paid     the same real trade (ticket of the real account: login on a trade server, by
+--                    private.server_key) already accrued for another registration, one deleted since
+--                    included (private.paid_tickets, below). Final.
 -- How much accrues is the account's rebate plan's business (092_rebate_plans.sql).
 
 -- The vocabulary of this domain (see 010_foundation.sql).
-create type public.cashback_withheld_reason as enum ('unverified', 'paused', 'owned_elsewhere', 'filtered', 'no_fx_rate');
-comment on type public.cashback_withheld_reason is 'Why a closed trade earned no cashback at ingest';
+create type public.cashback_withheld_reason as enum ('unverified', 'paused', 'owned_elsewhere', 'filtered', 'no_fx_rate', 'already_paid');
+comment on type public.cashback_withheld_reason is
+  'Why a closed trade earned no cashback: unverified, no_fx_rate (may accrue later); paused, owned_elsewhere, filtered, already_paid (final)';
 create cast (text as public.cashback_withheld_reason) with inout as assignment;
 
 -- Symbol groups: the classification of a trade's symbol that rules and reports group by.
@@ -118,10 +122,10 @@ create index closed_trades_unsettled_idx on public.closed_trades (close_time) wh
 create index closed_trades_withheld_idx on public.closed_trades (cashback_withheld) where cashback_withheld is not null;
 alter table public.closed_trades enable row level security;
 comment on column public.closed_trades.cashback_withheld is
-  'Null: cashback accrued. unverified: withheld until the registration is proven (then accrued once); paused, owned_elsewhere: final.';
+  'Null: cashback accrued. unverified: withheld until the registration is proven (then accrued once); no_fx_rate: until the operator sets the rate (then accrued once); paused, owned_elsewhere, filtered, already_paid (the real trade accrued for another registration): final.';
 comment on column public.closed_trades.symbol_group is 'private.symbol_group(symbol), at insert';
 comment on column public.closed_trades.rebate_rule_id is
-  'The rebate rule that priced the trade; null: no rule matched, or the trade is withheld for good (paused, owned_elsewhere, filtered)';
+  'The rebate rule that priced the trade; null: no rule matched, or the trade is withheld for good at ingest (paused, owned_elsewhere, filtered, already_paid)';
 comment on column public.closed_trades.rebate_amount is
   'What the rule pays for the trade, in rebate_currency, rounded to 4 decimals (before conversion)';
 comment on column public.closed_trades.rebate_currency is 'The currency of the rule (the reward''s currency)';
@@ -136,6 +140,39 @@ create policy "owners read their closed trades" on public.closed_trades
 -- service_role included. The function is the one place the cashback rule lives; a direct insert
 -- would store whatever cashback it names.
 revoke insert, update, delete, truncate on public.closed_trades from anon, authenticated, service_role;
+
+-- The real trades that accrued cashback, per real account: a ticket of a login on a trade server (by
+-- private.server_key), and the registration (public.trading_accounts row) it accrued for. closed_trades
+-- is unique per registration, and a registration's trades go with it: without this record, a real
+-- account registered again after the paid registration was deleted (by its owner, or with its user)
+-- is paid again for the same tickets when its EA backfills them (delete and re-register to farm
+-- cashback). So this record outlives registrations and users, by design: no foreign key, and only ids
+-- and numbers (the server key, login, ticket, the registration's id, when). A trade accrues only if it
+-- is recorded here for its own registration; one recorded for another is withheld as 'already_paid'.
+-- Written where a trade accrues, set-based, in the same statement or transaction as the accrual:
+-- private.ingest_trades (a trade stored with cashback_withheld null), private.account_ownership (the
+-- 'unverified' trades accrued at proof), private.set_fx_rate (the 'no_fx_rate' trades accrued).
+-- Concurrency: at most one live registration of a real account is verified at a time (the advisory
+-- lock of private.account_ownership and trading_accounts_verified_identity_key), and accruals of
+-- 'no_fx_rate' trades are serialised with ingest by the lock on public.fx_rates; what is left (a
+-- deleted registration's batch still in flight) is settled by this primary key: writers insert with
+-- `on conflict do nothing`, the second waits for the first to commit, and a trade whose ticket it
+-- could not record for its own registration is withheld as 'already_paid' (never an error, never
+-- paid twice).
+create table private.paid_tickets (
+  server_key text not null,
+  login bigint not null,
+  ticket bigint not null,
+  -- The registration paid (no foreign key: kept after it is deleted).
+  account_id uuid not null,
+  accrued_at timestamptz not null default now(),
+  -- The login and ticket first: numbers to compare while the key is looked up (ingest probes it per
+  -- trade), the server key only between real accounts sharing a login and ticket.
+  primary key (login, ticket, server_key)
+);
+alter table private.paid_tickets enable row level security;
+comment on table private.paid_tickets is
+  'The real trades (ticket of a login on a server) that accrued cashback, and the registration paid; kept after registrations and users are deleted, so a real trade is paid once';
 
 -- The ownership of a registration, given the codes its EA found in the account's order comments.
 -- Returns 'verified', 'unverified' or 'owned_elsewhere' (null for a deleted account). Proving
@@ -193,20 +230,42 @@ begin
   end if;
   -- At the rebate and rate recorded on each; one priced in a currency that had no rate then takes
   -- the rate in force now (the operator may have set one since: private.set_fx_rate accrues only
-  -- 'no_fx_rate' trades), else waits for one ('no_fx_rate', 092_rebate_plans.sql).
-  update public.closed_trades t
-  set fx_rate = r.fx,
-      cashback_amount = case when t.rebate_amount > 0 and r.fx is null then 0
-                             else coalesce(round(t.rebate_amount * r.fx, 4), 0) end,
-      cashback_withheld = case when t.rebate_amount > 0 and r.fx is null then 'no_fx_rate'::public.cashback_withheld_reason end
-  from (
-    select u.id, coalesce(u.fx_rate, (select f.rate from public.fx_rates f
-                                      where f.base = u.rebate_currency and f.quote = u.currency and f.as_of <= now()
-                                      order by f.as_of desc limit 1)) as fx
+  -- 'no_fx_rate' trades), else waits for one ('no_fx_rate', 092_rebate_plans.sql). A ticket already
+  -- paid to another registration of the real account (private.paid_tickets), or recorded by one
+  -- meanwhile (not inserted here), is 'already_paid'; the others are recorded as paid here.
+  with r as (
+    select u.id, u.ticket, u.rebate_amount,
+      coalesce(u.fx_rate, (select f.rate from public.fx_rates f
+                           where f.base = u.rebate_currency and f.quote = u.currency and f.as_of <= now()
+                           order by f.as_of desc limit 1)) as fx,
+      coalesce((select p.account_id from private.paid_tickets p
+                where p.login = v_account.login and p.ticket = u.ticket and p.server_key = v_key) <> v_account.id,
+               false) as paid_elsewhere
     from public.closed_trades u
     where u.account_id = v_account.id and u.cashback_withheld = 'unverified' and u.settled_on is null
-  ) r
-  where t.id = r.id and t.cashback_withheld = 'unverified' and t.settled_on is null;
+  ),
+  recorded as (
+    insert into private.paid_tickets (server_key, login, ticket, account_id)
+    select v_key, v_account.login, r.ticket, v_account.id from r
+    where not r.paid_elsewhere and not coalesce(r.rebate_amount > 0 and r.fx is null, false)
+    order by r.ticket
+    on conflict do nothing
+    returning ticket
+  ),
+  decided as (
+    select r.id, r.fx,
+      case when r.paid_elsewhere then 'already_paid'
+           when coalesce(r.rebate_amount > 0 and r.fx is null, false) then 'no_fx_rate'
+           when x.ticket is null then 'already_paid'
+      end::public.cashback_withheld_reason as withheld
+    from r left join recorded x on x.ticket = r.ticket
+  )
+  update public.closed_trades t
+  set fx_rate = case when d.withheld = 'already_paid' then t.fx_rate else d.fx end,
+      cashback_amount = case when d.withheld is null then coalesce(round(t.rebate_amount * d.fx, 4), 0) else 0 end,
+      cashback_withheld = d.withheld
+  from decided d
+  where t.id = d.id and t.cashback_withheld = 'unverified' and t.settled_on is null;
   insert into public.notifications (user_id, kind, title, body, account_id)
   values (v_account.user_id, 'account_verified', 'Account ' || v_account.login || ' verified',
           'You proved that ' || v_account.login || '@' || v_account.server || ' is yours: its cashback accrues.', v_account.id);
@@ -251,7 +310,9 @@ revoke execute on function private.stop_owned_elsewhere(uuid[]) from public, ano
 -- POST /trades: a provisioned account's EA reports closed trades. Security definer: closed trades
 -- are written only here, so the cashback is computed once per statement (the account's terms read
 -- once, each trade's rule picked by one lateral lookup, not by a trigger for every row). A ticket
--- already stored for the account is skipped, so a resent batch inserts and accrues nothing again.
+-- already stored for the account is skipped, so a resent batch inserts and accrues nothing again; a
+-- ticket of the real account already paid to another registration, a deleted one included, is stored
+-- withheld as 'already_paid' (private.paid_tickets, above, records what accrues).
 -- Hearing from the EA keeps the account connected (and revives a silent one), in the same transaction.
 -- p_ownership_codes are the codes the EA found in the account's order comments: the ownership is
 -- settled first (private.account_ownership), so a batch that brings the proof accrues, and
@@ -278,6 +339,10 @@ declare
   v_user uuid := private.ea_caller(p_caller, 'ea_account_id');
   v_account record;
   v_ownership text;
+  v_accepted bigint[];
+  v_accrued numeric;
+  v_lost bigint[];
+  v_taken numeric;
 begin
   if p_account_id is distinct from (auth.jwt() ->> 'ea_account_id')::uuid then
     raise exception 'only the account''s own EA reports for it' using errcode = 'insufficient_privilege';
@@ -295,7 +360,8 @@ begin
   -- after the change had passed its check (one ledger day, two currencies).
   select a.broker_id, b.active, coalesce(a.payout_currency, b.currency) as payout_currency,
          a.paused_at is not null as paused, a.excluded_magics, a.excluded_symbols,
-         exists (select 1 from private.account_pauses p where p.account_id = a.id) as ever_paused
+         exists (select 1 from private.account_pauses p where p.account_id = a.id) as ever_paused,
+         private.server_key(a.server) as server_key, a.login
   into v_account
   from public.trading_accounts a
   join public.brokers b on b.id = a.broker_id
@@ -311,7 +377,6 @@ begin
   lock table public.fx_rates in row share mode;
   -- Before the batch: a batch that brings the proof accrues.
   v_ownership := private.account_ownership(p_account_id, p_ownership_codes);
-  return query
   with incoming as (
     select i.*, upper(i.symbol) as usymbol
     from jsonb_to_recordset(p_trades) as i(
@@ -337,6 +402,12 @@ begin
         when i.magic = any (v_account.excluded_magics)
           or (cardinality(v_account.excluded_symbols) > 0
               and exists (select 1 from unnest(v_account.excluded_symbols) x where i.usymbol like x)) then 'filtered'
+        -- The real trade already accrued for another registration of the real account: one probe of
+        -- private.paid_tickets' primary key per trade (a scalar subquery: an `exists` may be planned
+        -- as one hashed scan of every ticket of the real account, which grows with its history).
+        when (select p.account_id from private.paid_tickets p
+              where p.login = v_account.login and p.ticket = i.ticket and p.server_key = v_account.server_key)
+             <> p_account_id then 'already_paid'
         when v_ownership = 'verified' then null
         else v_ownership
       end::public.cashback_withheld_reason as withheld,
@@ -394,12 +465,39 @@ begin
     from converted c
     order by c.ticket
     on conflict (account_id, ticket) do nothing
-    returning ticket, cashback_amount
+    returning ticket, cashback_amount, cashback_withheld
+  ),
+  -- The trades that accrued, recorded as paid to this registration (private.paid_tickets). A ticket
+  -- recorded meanwhile for another registration (not inserted here) is lost to this one: below.
+  recorded as (
+    insert into private.paid_tickets (server_key, login, ticket, account_id)
+    select v_account.server_key, v_account.login, n.ticket, p_account_id from inserted n
+    where n.cashback_withheld is null
+    order by n.ticket
+    on conflict do nothing
+    returning ticket
   )
   select coalesce((select array_agg(n.ticket order by n.ticket) from inserted n), '{}'::bigint[]),
     (select coalesce(sum(n.cashback_amount), 0) from inserted n),
-    v_ownership;
+    array(select n.ticket from inserted n where n.cashback_withheld is null
+          except select r.ticket from recorded r)
+  into v_accepted, v_accrued, v_lost;
+  -- Only when another registration recorded one of these tickets after this batch's snapshot (a
+  -- deleted registration's batch in flight): the trade is withheld, not paid twice.
+  if cardinality(v_lost) > 0 then
+    with f as (
+      update public.closed_trades t set cashback_amount = 0, cashback_withheld = 'already_paid'
+      from public.closed_trades o
+      where o.id = t.id and t.account_id = p_account_id and t.ticket = any (v_lost) and t.cashback_withheld is null
+        and (select p.account_id from private.paid_tickets p
+             where p.login = v_account.login and p.ticket = t.ticket and p.server_key = v_account.server_key) <> p_account_id
+      returning o.cashback_amount
+    )
+    select coalesce(sum(f.cashback_amount), 0) into v_taken from f;
+    v_accrued := v_accrued - v_taken;
+  end if;
   perform private.touch_account(p_account_id, p_broker_connected, p_history_synced_until, p_backfill_complete);
+  return query select v_accepted, v_accrued, v_ownership;
 end;
 $$;
 grant execute on function private.ingest_trades(uuid, uuid, jsonb, text[], boolean, timestamptz, boolean) to rubi_ea;

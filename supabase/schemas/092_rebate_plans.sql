@@ -301,6 +301,12 @@ create trigger brokers_default_plan_update after update of rebate_per_lot, curre
 -- waits for the batches in flight (private.ingest_trades holds row share on the rates), so the
 -- trades they withheld for the lack of this rate are committed, and accrued here; batches after it
 -- wait and are priced with the rate.
+-- A rate applies from its as_of, and trades are priced at the rate in force (as_of <= now()): an
+-- as_of later than now is refused (22023), as the trades waiting for the pair would be accrued at an
+-- older rate, or not at all, and not again when the as_of came.
+-- A waiting trade whose real trade already accrued for another registration (private.paid_tickets,
+-- 090_cashback.sql), or does in this call (two registrations' trades of one ticket: the first
+-- reported), is 'already_paid' instead; the others are recorded as paid.
 create function private.set_fx_rate(p_base text, p_quote text, p_rate numeric, p_as_of timestamptz default now())
 returns integer
 language plpgsql
@@ -311,6 +317,10 @@ declare
   v_rate numeric;
   n integer;
 begin
+  if p_as_of > now() then
+    raise exception 'as_of is later than the server''s clock: a rate applies from its as_of, and trades are priced at the rate in force now'
+      using errcode = 'invalid_parameter_value', column = 'p_as_of';
+  end if;
   lock table public.fx_rates in exclusive mode;
   insert into public.fx_rates (base, quote, rate, as_of) values (upper(p_base), upper(p_quote), p_rate, p_as_of)
   on conflict (base, quote, as_of) do update set rate = excluded.rate;
@@ -320,11 +330,40 @@ begin
   if v_rate is null then
     return 0;
   end if;
-  update public.closed_trades t
-  set fx_rate = v_rate, cashback_amount = round(t.rebate_amount * v_rate, 4), cashback_withheld = null
-  where t.cashback_withheld = 'no_fx_rate' and t.settled_on is null
-    and t.rebate_currency = upper(p_base) and t.currency = upper(p_quote);
-  get diagnostics n = row_count;
+  with r as (
+    select t.id, t.account_id, t.ticket, t.created_at, k.server_key, a.login,
+      coalesce((select p.account_id from private.paid_tickets p
+                where p.login = a.login and p.ticket = t.ticket and p.server_key = k.server_key) <> t.account_id,
+               false) as paid_elsewhere
+    from public.closed_trades t
+    join public.trading_accounts a on a.id = t.account_id
+    cross join lateral (select private.server_key(a.server) as server_key) k
+    where t.cashback_withheld = 'no_fx_rate' and t.settled_on is null
+      and t.rebate_currency = upper(p_base) and t.currency = upper(p_quote)
+  ),
+  recorded as (
+    insert into private.paid_tickets (server_key, login, ticket, account_id)
+    select r.server_key, r.login, r.ticket, r.account_id from r
+    where not r.paid_elsewhere
+    order by r.login, r.ticket, r.server_key, r.created_at, r.id
+    on conflict do nothing
+    returning server_key, login, ticket, account_id
+  ),
+  decided as (
+    select r.id, x.ticket is not null as accrues
+    from r left join recorded x on x.login = r.login and x.ticket = r.ticket and x.server_key = r.server_key
+                               and x.account_id = r.account_id
+  ),
+  accrued as (
+    update public.closed_trades t
+    set fx_rate = case when d.accrues then v_rate else t.fx_rate end,
+        cashback_amount = case when d.accrues then round(t.rebate_amount * v_rate, 4) else 0 end,
+        cashback_withheld = case when not d.accrues then 'already_paid'::public.cashback_withheld_reason end
+    from decided d
+    where t.id = d.id and t.cashback_withheld = 'no_fx_rate' and t.settled_on is null
+    returning t.cashback_withheld
+  )
+  select count(*) filter (where a.cashback_withheld is null) into n from accrued a;
   return n;
 end;
 $$;

@@ -30,6 +30,12 @@ const NEW = 'QQB';
 const RATE_BASE = 'QQC';
 const ACCOUNT2 = '00000000-0000-4000-8000-00000c0acea2';
 const BROKER2 = 'Currency Race Broker 2';
+// 3. A real trade recorded as paid to another registration of the real account while a batch that
+// accrues it is in flight (private.paid_tickets; e.g. the batch of a registration deleted meanwhile).
+// The other writer's transaction holds the record uncommitted; the batch, which found no record,
+// waits on its key and then must neither fail nor pay the ticket a second time.
+const ACCOUNT3 = '00000000-0000-4000-8000-00000c0acea3';
+const GONE = '00000000-0000-4000-8000-00000c0acedd';
 
 let owner: PostgresDb;
 let changer: PostgresDb;
@@ -63,6 +69,11 @@ beforeAll(async () => {
       [ACCOUNT2, USER, BROKER2, NEW],
     );
     await tx.query(`insert into private.account_withheld_trades (account_id, reason, trades) values ($1, 'no_fx_rate', 0)`, [ACCOUNT2]);
+    await tx.query(
+      `insert into public.trading_accounts (id, user_id, broker_id, platform, login, server, verified_at)
+       select $1, $2, b.id, 'MT5', 880003, 'CurrencyRace-Live', now() from public.brokers b where b.name = $3`,
+      [ACCOUNT3, USER, BROKER],
+    );
   });
 });
 
@@ -72,6 +83,7 @@ afterAll(async () => {
     await tx.query(`delete from public.brokers where name = any($1::text[])`, [[BROKER, BROKER2]]);
     await tx.query(`delete from public.fx_rates where base = any($1::text[]) and quote = $2`, [[OLD, RATE_BASE], NEW]);
     await tx.query(`delete from realtime.messages where topic = $1`, [`user:${USER}`]);
+    await tx.query(`delete from private.paid_tickets where server_key = 'currencyrace-live'`);
   });
   await Promise.all([owner.close(), changer.close(), ea.close(), blocker.close()]);
 });
@@ -161,5 +173,47 @@ describe('races on the money path', () => {
     );
     // 5 QQC x 2 = 10 QQB, accrued once.
     expect(trades).toEqual([{ currency: NEW, cashback_amount: '10.0000', cashback_withheld: null, fx_rate: '2' }]);
+  });
+  it('a ticket recorded for another registration while a batch accrues it is withheld, not paid twice, and the batch does not fail', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let recorded!: () => void;
+    const recording = new Promise<void>((resolve) => (recorded = resolve));
+    const other = blocker.transaction(asOwner(), async (tx) => {
+      await tx.query(
+        `insert into private.paid_tickets (server_key, login, ticket, account_id) values ('currencyrace-live', 880003, 5, $1)`,
+        [GONE],
+      );
+      recorded();
+      await released; // held open: the batch arrives meanwhile
+    });
+    await recording;
+    const ingest = ea.transaction(asOwner(), async (tx) => {
+      await claims(tx, { ea_account_id: ACCOUNT3 });
+      return tx.query<{ accepted: number[]; cashback_accrued: string }>(
+        `select accepted, cashback_accrued::text from private.ingest_trades($1, $2, $3::jsonb)`,
+        [USER, ACCOUNT3, JSON.stringify([closedTrade(5), closedTrade(6)])],
+      );
+    });
+    // The batch found no record of ticket 5 and waits on its key, held by the other writer.
+    await waitsForLock('currency-race-ea');
+    release();
+    await other;
+    const [result] = await ingest;
+    expect(result).toEqual({ accepted: [5, 6], cashback_accrued: '7.0000' });
+    const trades = await owner.query<{ ticket: string; cashback_amount: string; cashback_withheld: string | null }>(
+      asOwner(),
+      `select ticket::text, cashback_amount::text, cashback_withheld::text from public.closed_trades where account_id = $1 order by ticket`,
+      [ACCOUNT3],
+    );
+    expect(trades).toEqual([
+      { ticket: '5', cashback_amount: '0', cashback_withheld: 'already_paid' },
+      { ticket: '6', cashback_amount: '7.0000', cashback_withheld: null },
+    ]);
+    const paid = await owner.query<{ ticket: string; account_id: string }>(
+      asOwner(),
+      `select ticket::text, account_id::text from private.paid_tickets where server_key = 'currencyrace-live' and login = 880003 order by ticket`,
+    );
+    expect(paid).toEqual([{ ticket: '5', account_id: GONE }, { ticket: '6', account_id: ACCOUNT3 }]);
   });
 });

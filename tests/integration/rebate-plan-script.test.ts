@@ -53,6 +53,12 @@ describe('npm run rebate-plan', () => {
     const set = JSON.parse((await scriptOk(['fx', 'XAF', 'USD', '0.0017', '--json'])).stdout) as { accrued: number };
     expect(set.accrued).toBe(0);
     expect((await scriptOk(['fx-list'])).stdout).toContain('1 XAF = 0.0017 USD');
+    // A rate dated in the future is refused (trades are priced at the rate in force), nothing set.
+    const future = await script(['fx', 'XAF', 'USD', '0.0018', '--as-of', new Date(Date.now() + 3_600_000).toISOString()]);
+    expect(future.code).toBe(1);
+    expect(future.stderr).toContain('rebate-plan: as_of is later than the server\'s clock');
+    expect(future.stderr).toContain('(22023)');
+    expect((await scriptOk(['fx-list'])).stdout).not.toContain('0.0018');
   });
 
   it('deletes a rule or plan that priced no trade, and refuses deleting one that did, or a rule of its plan, or adding one to it, with a readable message, nothing changed', async () => {

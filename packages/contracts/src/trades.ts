@@ -140,7 +140,7 @@ export const ClosedTrade = z
     cashback_amount: z.number().openapi({ description: 'The payout, in `currency`: round(rebate_amount x fx_rate, 4) once accrued, 0 while withheld' }),
     cashback_withheld: CashbackWithheld.nullable().openapi({
       description:
-        'Why no cashback accrued (cashback_amount 0): unverified (until the account is proven), paused, owned_elsewhere, filtered (excluded by the account\'s filters), no_fx_rate (until the operator sets a rate to the payout currency); null when it accrued',
+        'Why no cashback accrued (cashback_amount 0): unverified (until the account is proven), paused, owned_elsewhere, filtered (excluded by the account\'s filters), no_fx_rate (until the operator sets a rate to the payout currency), already_paid (the same real trade already accrued for another registration of the real account); null when it accrued',
     }),
     currency: z.string().openapi({ description: 'The payout currency (the account\'s)' }),
     rebate_rule_id: Uuid.nullable().openapi({ description: 'The rebate plan rule that priced the trade; null when none applied' }),
