@@ -1,6 +1,9 @@
 -- The bench's reference for the cost of rebate plans (issue #17): private.ingest_trades as it was
 -- before plans (migration 20261130001500_account_health.sql), renamed: one flat rebate per lot read
 -- from the broker once per batch. Created by bench/ea-hot-path.bench.test.ts in the bench schema.
+-- Plus what ingest does since that is not pricing and that the plan-based ingest pays too: the
+-- record of the tickets that accrued (private.paid_tickets, 20261130002800_paid_tickets.sql), so
+-- that the ratio of the two measures the plans alone.
 create schema if not exists bench;
 create or replace function bench.ingest_trades_flat(p_caller uuid, p_account_id uuid, p_trades jsonb, p_ownership_codes text[] default '{}',
   p_broker_connected boolean default null, p_history_synced_until timestamptz default null, p_backfill_complete boolean default null)
@@ -15,6 +18,8 @@ declare
   v_currency text;
   v_paused boolean;
   v_ownership text;
+  v_server_key text;
+  v_login bigint;
 begin
   if p_account_id is distinct from (auth.jwt() ->> 'ea_account_id')::uuid then
     raise exception 'only the account''s own EA reports for it' using errcode = 'insufficient_privilege';
@@ -25,8 +30,9 @@ begin
   end if;
   -- The broker's terms, read once for the batch. An account that is not the caller's (or is
   -- deleted) is refused, not silently given no trades.
-  select case when b.active then b.rebate_per_lot else 0 end, b.currency, a.paused_at is not null
-  into v_rate, v_currency, v_paused
+  select case when b.active then b.rebate_per_lot else 0 end, b.currency, a.paused_at is not null,
+         private.server_key(a.server), a.login
+  into v_rate, v_currency, v_paused, v_server_key, v_login
   from public.trading_accounts a
   join public.brokers b on b.id = a.broker_id
   where a.id = p_account_id and a.user_id = v_user and a.deleted_at is null;
@@ -61,11 +67,20 @@ begin
     from judged j
     order by j.ticket
     on conflict (account_id, ticket) do nothing
-    returning ticket, cashback_amount
+    returning ticket, cashback_amount, cashback_withheld
+  ),
+  recorded as (
+    insert into private.paid_tickets (server_key, login, ticket, account_id)
+    select v_server_key, v_login, n.ticket, p_account_id from inserted n
+    where n.cashback_withheld is null
+    order by n.ticket
+    on conflict do nothing
+    returning ticket
   )
   select coalesce((select array_agg(n.ticket order by n.ticket) from inserted n), '{}'::bigint[]),
     (select coalesce(sum(n.cashback_amount), 0) from inserted n),
-    v_ownership;
+    v_ownership
+  from (select count(*) from recorded) r;
   perform private.touch_account(p_account_id, p_broker_connected, p_history_synced_until, p_backfill_complete);
 end;
 $$;
