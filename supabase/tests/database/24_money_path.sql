@@ -16,7 +16,7 @@
 begin;
 \ir helpers/setup.psql
 
-select plan(32);
+select plan(35);
 
 insert into auth.users (id, aud, role, email) values
   ('00000000-0000-0000-0023-000000000001', 'authenticated', 'authenticated', 'mp-1@example.test');
@@ -279,6 +279,17 @@ select results_eq(
 -- =============================================================================================
 select throws_ok($$ select private.set_fx_rate('JPY', 'CHF', 0.006, now() + interval '1 hour') $$, '22023', null,
   'an as_of later than now is refused (22023)');
+
+-- The record is the database's alone: no signed-in user or service key reads or writes it.
+select ok((select relrowsecurity from pg_class where oid = 'private.paid_tickets'::regclass),
+  'private.paid_tickets has RLS enabled');
+select tests.authenticate_as('00000000-0000-0000-0023-000000000001');
+select throws_ok('select * from private.paid_tickets', '42501', null, 'a signed-in user cannot read the paid tickets');
+select tests.clear_authentication();
+select tests.authenticate_as_service_role();
+select throws_ok($$ insert into private.paid_tickets (server_key, login, ticket, account_id)
+  values ('x', 1, 1, '00000000-0000-0000-0023-0000000000a3') $$, '42501', null, 'service_role cannot write the paid tickets');
+select tests.clear_authentication();
 
 select * from finish();
 rollback;
